@@ -1,0 +1,1 @@
+# Makes boards/ a package data location for the host (hemlas.boardfiles). Not deployed to boards.

@@ -1,0 +1,103 @@
+# The service console on the serial port: line commands for the bench and the virtual board,
+# answered with one line "@" + JSON, so a program can tell answers from other output.
+# Serial is physical access (the unit's housing is inside the home); the BLE service is the
+# authenticated way in for everyone else.
+
+import gc
+import json
+import sys
+
+import asyncio
+from micropython import const
+
+import wire
+
+_MAX_LINE = const(128)  # longer lines are refused whole, not parsed
+_MAX_LOG_READ = const(32)  # records per "log" answer: keeps the answer small in RAM
+
+
+def reply(obj):
+    sys.stdout.write("@" + json.dumps(obj) + "\n")
+
+
+class Console:
+    def __init__(self, app):
+        self._app = app
+        self._commands = {
+            "status": self._status,
+            "lock": self._lock,
+            "unlock": self._unlock,
+            "battery": self._battery,
+            "selftest": self._selftest,
+            "log": self._log,
+            "mem": self._mem,
+        }
+
+    async def serve(self, stream):
+        while True:
+            line = await stream.readline()
+            if not line:
+                return  # stdin closed
+            if len(line) > _MAX_LINE:
+                reply({"error": "line too long"})
+                continue
+            try:
+                words = line.decode().split()
+            except UnicodeError:
+                reply({"error": "not text"})
+                continue
+            if not words:
+                continue
+            handler = self._commands.get(words[0])
+            if handler is None:
+                reply({"cmd": words[0], "error": "unknown command"})
+                continue
+            try:
+                answer = await handler(words[1:])
+            except ValueError as err:
+                answer = {"error": "bad argument: %s" % err}
+            answer["cmd"] = words[0]
+            reply(answer)
+
+    async def _status(self, args):
+        app = self._app
+        return {
+            "state": app.lock.state,
+            "busy": app.lock.busy,
+            "battery": app.battery.state,
+            "next_seq": app.log.next_seq,
+            "board": app.board["name"],
+        }
+
+    async def _move(self, target):
+        result = await self._app.lock.request(target)
+        return {"result": result, "state": self._app.lock.state, "travel_ms": self._app.lock.last_travel_ms}
+
+    async def _lock(self, args):
+        return await self._move(wire.LOCK_LOCKED)
+
+    async def _unlock(self, args):
+        return await self._move(wire.LOCK_UNLOCKED)
+
+    async def _battery(self, args):
+        app = self._app
+        async with app.power:
+            state = await app.battery.check()
+        return {"battery": state, "idle_mv": app.battery.idle_mv, "loaded_mv": app.battery.loaded_mv}
+
+    async def _selftest(self, args):
+        result = await self._app.selftest()
+        if result is None:
+            return {"result": wire.RESULT_BUSY}
+        keys = ("idle_mv", "loaded_mv", "battery", "green_off_ms", "blinks", "red_done_ms")
+        return dict(zip(keys, result))
+
+    async def _log(self, args):
+        from_seq = int(args[0]) if args else 0
+        limit = min(int(args[1]), _MAX_LOG_READ) if len(args) > 1 else _MAX_LOG_READ
+        records = self._app.log.read(from_seq, limit)
+        return {"records": [[r[0], r[1], r[2], list(r[3])] for r in records], "next_seq": self._app.log.next_seq}
+
+    async def _mem(self, args):
+        gc.collect()
+        return {"alloc": gc.mem_alloc(), "free": gc.mem_free()}

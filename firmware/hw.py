@@ -1,0 +1,179 @@
+# The hardware layer: the only firmware module that imports machine. Everything is built from
+# the board file by make_hardware() in the app's entry point, and passed in; nothing here
+# touches a pin at import time.
+
+import asyncio
+
+import machine
+from machine import ADC, PWM, Pin
+from micropython import const
+
+_DUTY_FULL = const(65535)
+_BRAKE_MS = const(20)  # short both windings briefly so the bolt stops at once, then coast
+
+
+class Led:
+    def __init__(self, pin_no, active_high=True):
+        self._on_level = 1 if active_high else 0
+        self._pin = Pin(pin_no, Pin.OUT, value=1 - self._on_level)
+
+    def on(self):
+        self._pin.value(self._on_level)
+
+    def off(self):
+        self._pin.value(1 - self._on_level)
+
+
+class HBridge:
+    """A DC motor on two H-bridge inputs: +1 drives the bolt out (lock), -1 in (unlock)."""
+
+    def __init__(self, pin_a, pin_b, motor):
+        self._duty = _DUTY_FULL * motor["duty_pct"] // 100
+        if motor["pwm"]:
+            self._a = PWM(Pin(pin_a, Pin.OUT, value=0), freq=motor["pwm_freq"], duty_u16=0)
+            self._b = PWM(Pin(pin_b, Pin.OUT, value=0), freq=motor["pwm_freq"], duty_u16=0)
+        else:
+            self._a = Pin(pin_a, Pin.OUT, value=0)
+            self._b = Pin(pin_b, Pin.OUT, value=0)
+        self.direction = 0
+
+    def _set(self, a, b):
+        if isinstance(self._a, PWM):
+            self._a.duty_u16(a)
+            self._b.duty_u16(b)
+        else:
+            self._a.value(1 if a else 0)
+            self._b.value(1 if b else 0)
+
+    def drive(self, direction):
+        self.direction = direction
+        if direction > 0:
+            self._set(self._duty, 0)
+        else:
+            self._set(0, self._duty)
+
+    async def stop(self):
+        self._set(_DUTY_FULL, _DUTY_FULL)  # brake
+        self.direction = 0
+        await asyncio.sleep_ms(_BRAKE_MS)
+        self._set(0, 0)  # coast: no current at rest
+
+
+class LimitSwitches:
+    def __init__(self, locked_pin, unlocked_pin, active_low=True):
+        self.present = locked_pin is not None and unlocked_pin is not None
+        self._closed = 0 if active_low else 1
+        pull = Pin.PULL_UP if active_low else Pin.PULL_DOWN
+        self._locked = Pin(locked_pin, Pin.IN, pull) if self.present else None
+        self._unlocked = Pin(unlocked_pin, Pin.IN, pull) if self.present else None
+
+    def locked(self):
+        return self._locked is not None and self._locked.value() == self._closed
+
+    def unlocked(self):
+        return self._unlocked is not None and self._unlocked.value() == self._closed
+
+
+class CurrentSense:
+    """Motor current from a shunt amplifier on an ADC pin."""
+
+    def __init__(self, pin_no, motor, atten):
+        self._adc = ADC(Pin(pin_no), atten=atten)
+        self._mv_per_ma = motor["sense_mv_per_ma"]
+
+    def current_ma(self):
+        return int(self._adc.read_uv() / 1000 / self._mv_per_ma)
+
+
+class Button:
+    """A debounced push button: the IRQ only sets a flag; wait_press() does the rest."""
+
+    def __init__(self, pin_no, active_low=True, debounce_ms=30):
+        self._pressed_level = 0 if active_low else 1
+        self._debounce_ms = debounce_ms
+        self._flag = asyncio.ThreadSafeFlag()
+        pull = Pin.PULL_UP if active_low else Pin.PULL_DOWN
+        self._pin = Pin(pin_no, Pin.IN, pull)
+        trigger = Pin.IRQ_FALLING if active_low else Pin.IRQ_RISING
+        self._pin.irq(self._on_edge, trigger)
+
+    def _on_edge(self, _pin):
+        self._flag.set()
+
+    def is_pressed(self):
+        return self._pin.value() == self._pressed_level
+
+    async def wait_press(self):
+        """Return once a press has held steady for the debounce time."""
+        while True:
+            await self._flag.wait()
+            await asyncio.sleep_ms(self._debounce_ms)
+            self._flag.clear()  # edges seen while settling were the same bounce
+            if self.is_pressed():
+                return
+
+    def discard_presses(self):
+        self._flag.clear()
+
+
+class BatteryMeter:
+    """Battery voltage through the divider, averaged; optionally under a switched test load."""
+
+    def __init__(self, adc_pin, load_pin, adc, load):
+        self._adc = ADC(Pin(adc_pin), atten=adc["atten"])
+        self._cal = adc
+        self._samples = adc["samples"]
+        self._load = Pin(load_pin, Pin.OUT, value=0) if load_pin is not None else None
+        self._settle_ms = load["settle_ms"] if load else 0
+        self.has_load = self._load is not None
+
+    def read_mv(self, samples=0):
+        n = samples or self._samples
+        total = 0
+        for _ in range(n):
+            total += self._adc.read_uv()
+        cal = self._cal
+        return int(total / n * cal["divider"] * cal["gain"] / 1000 + cal["offset_mv"])
+
+    async def loaded_mv(self):
+        load = self._load
+        if load is None:
+            raise ValueError("no test load on this board")
+        load.value(1)
+        try:
+            await asyncio.sleep_ms(self._settle_ms)
+            return self.read_mv()
+        finally:
+            load.value(0)
+
+
+class Watchdog:
+    def __init__(self, timeout_ms):
+        self._wdt = machine.WDT(timeout=timeout_ms)
+
+    def feed(self):
+        self._wdt.feed()
+
+
+class Hardware:
+    def __init__(self, board):
+        pins = board["pins"]
+        motor = board["motor"]
+        atten = board["adc"]["atten"]
+        self.motor = HBridge(pins["motor_a"], pins["motor_b"], motor)
+        self.limits = LimitSwitches(
+            pins["limit_locked"], pins["limit_unlocked"], board["limit_active_low"]
+        )
+        sense_pin = pins["motor_sense"]
+        self.sense = CurrentSense(sense_pin, motor, atten) if sense_pin is not None else None
+        if not self.limits.present and self.sense is None:
+            raise ValueError("board has neither limit switches nor motor current sense")
+        self.button = Button(pins["button"], board["button_active_low"])
+        self.green = Led(pins["led_green"], board["led_active_high"])
+        self.red = Led(pins["led_red"], board["led_active_high"])
+        self.meter = BatteryMeter(pins["battery_adc"], pins["battery_load"], board["adc"], board["load"])
+        self.watchdog = Watchdog(board["wdt_ms"])
+
+    @staticmethod
+    def reset_cause():
+        return machine.reset_cause()

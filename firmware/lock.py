@@ -1,0 +1,145 @@
+# The lock state machine. A lock/unlock command is a request: the state becomes LOCKED or
+# UNLOCKED only when end of travel confirms it (a limit switch, or a stall at the end stop on
+# boards without switches). A bolt that does not get there in time is a jam; the retry policy
+# is one retry after backing off (docs/firmware.md).
+
+import asyncio
+import time
+
+from micropython import const
+
+import wire
+
+_POLL_MS = const(5)  # the bolt moves about 1 % of its travel per poll
+_MV_SAMPLES = const(4)  # battery samples per poll while the motor runs: enough, and fast
+_ATTEMPTS = const(2)  # the first try plus one retry
+
+
+class Lock:
+    def __init__(self, motor, limits, sense, battery, log, store, cfg, power):
+        self._motor = motor
+        self._limits = limits
+        self._sense = sense
+        self._battery = battery
+        self._log = log
+        self._store = store
+        self._cfg = cfg
+        self._power = power  # asyncio.Lock shared with the self-test's battery load
+        self._moving = False
+        self.state = wire.LOCK_UNKNOWN
+        self.last_travel_ms = 0
+
+    def read_sensors(self):
+        """State after boot, from the sensors: never assumed from what was stored."""
+        if self._limits.locked():
+            self.state = wire.LOCK_LOCKED
+        elif self._limits.unlocked():
+            self.state = wire.LOCK_UNLOCKED
+        else:
+            self.state = wire.LOCK_UNKNOWN  # between the ends, or a board without switches
+        return self.state
+
+    @property
+    def busy(self):
+        return self._moving
+
+    def _at(self, target):
+        if self._limits.present:
+            return self._limits.locked() if target == wire.LOCK_LOCKED else self._limits.unlocked()
+        return self.state == target  # confirmed by a stall earlier in this boot
+
+    async def request(self, target):
+        """Move the bolt to target (LOCK_LOCKED or LOCK_UNLOCKED); return a RESULT_ code."""
+        if target != wire.LOCK_LOCKED and target != wire.LOCK_UNLOCKED:
+            return wire.RESULT_BAD_REQUEST
+        if self._moving:
+            return wire.RESULT_BUSY  # the running move completes; it is not reversed midway
+        self._moving = True
+        try:
+            async with self._power:
+                return await self._move(target)
+        finally:
+            self._moving = False
+
+    async def _move(self, target):
+        if self._at(target):
+            self.state = target  # already there: no motion, nothing logged
+            return wire.RESULT_OK
+        battery = self._battery
+        if await battery.check() == wire.BATTERY_CRITICAL:
+            self._log.append(
+                wire.EVENT_REFUSED_BATTERY, (target, battery.idle_mv, battery.loaded_mv)
+            )
+            return wire.RESULT_BATTERY_CRITICAL
+        direction = 1 if target == wire.LOCK_LOCKED else -1
+        moving_state = wire.LOCK_LOCKING if direction > 0 else wire.LOCK_UNLOCKING
+        travel_ms = 0
+        for attempt in range(1, _ATTEMPTS + 1):
+            self.state = moving_state
+            reached, travel_ms, loaded_mv = await self._run(direction, target)
+            self.last_travel_ms = travel_ms
+            battery.record_motor_run(loaded_mv)
+            if reached:
+                self.state = target
+                self._store.update(lock_state=target)
+                event = wire.EVENT_LOCKED if direction > 0 else wire.EVENT_UNLOCKED
+                self._log.append(event, (travel_ms, loaded_mv, attempt))
+                return wire.RESULT_OK
+            if attempt < _ATTEMPTS:
+                await self._back_off(direction)
+        self.state = wire.LOCK_JAMMED
+        self._store.update(lock_state=wire.LOCK_JAMMED)
+        self._log.append(wire.EVENT_JAMMED, (target, travel_ms, _ATTEMPTS))
+        return wire.RESULT_JAMMED
+
+    def _stalled(self):
+        return self._sense is not None and self._sense.current_ma() > self._cfg["stall_ma"]
+
+    async def _run(self, direction, target):
+        """Drive toward target; return (reached, travel_ms, average loaded mV)."""
+        cfg = self._cfg
+        meter_total = 0
+        meter_count = 0
+        reached = False
+        start = time.ticks_ms()
+        self._motor.drive(direction)
+        try:
+            while True:
+                await asyncio.sleep_ms(_POLL_MS)
+                elapsed = time.ticks_diff(time.ticks_ms(), start)
+                if self._limits.present and self._at(target):
+                    reached = True
+                    break
+                if elapsed >= cfg["inrush_ms"]:
+                    meter_total += self._battery_mv()
+                    meter_count += 1
+                    if self._stalled():
+                        # With switches, a stall before the switch is a jam; without them a
+                        # stall is the end stop, unless it came too early to be.
+                        reached = not self._limits.present and elapsed >= cfg["min_travel_ms"]
+                        break
+                if elapsed >= cfg["max_travel_ms"]:
+                    break
+        finally:
+            await self._motor.stop()
+        elapsed = time.ticks_diff(time.ticks_ms(), start)
+        return reached, elapsed, meter_total // meter_count if meter_count else 0
+
+    def _battery_mv(self):
+        return self._battery.meter.read_mv(_MV_SAMPLES)
+
+    async def _back_off(self, direction):
+        """Reverse briefly to free a caught bolt, then let it settle before the retry."""
+        cfg = self._cfg
+        self._motor.drive(-direction)
+        start = time.ticks_ms()
+        try:
+            while time.ticks_diff(time.ticks_ms(), start) < cfg["backoff_ms"]:
+                await asyncio.sleep_ms(_POLL_MS)
+                if self._limits.present and self._at(
+                    wire.LOCK_UNLOCKED if direction > 0 else wire.LOCK_LOCKED
+                ):
+                    break  # back at the start already
+        finally:
+            await self._motor.stop()
+        await asyncio.sleep_ms(cfg["retry_pause_ms"])

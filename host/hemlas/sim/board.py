@@ -1,0 +1,381 @@
+"""The virtual board: the unchanged firmware on the MicroPython unix port, wired to a model.
+
+The firmware process finds the simulated `machine` (sim/mpy/machine.py) on its module path.
+Each pin, PWM and ADC call is a line over a Unix socket to this harness, which advances the
+physical model (physics.Circuit) to the moment of the call and answers from it. The flash
+filesystem is a directory, kept across restarts; the serial console is the process's stdio.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from ..boards import board_path, load_board
+from ..errors import VirtualBoardError
+from . import build
+from .pins import PinBank
+
+_READY_TIMEOUT_S = 15.0  # boot on the unix port takes ~50 ms; generous for a loaded CI machine
+_COMMAND_TIMEOUT_S = 30.0  # the longest command, a self-test, takes under 5 s
+_WATCHDOG_POLL_S = 0.05
+_RESET_CAUSE = {"power_on": 1, "hard": 2, "watchdog": 3, "deepsleep": 4, "soft": 5}
+
+MPY_DIR = Path(__file__).parent / "mpy"
+
+
+class VirtualBoard:
+    """One virtual lock. Use as a context manager, or call start() and close().
+
+    Args:
+        board: name of a board file under boards/.
+        flash_dir: the board's flash filesystem; a temporary directory if None.
+        heap_kb: the firmware's GC heap (an ESP32 with BLE active has about 96 KiB free).
+        echo: called with every line the firmware prints that is not a console answer.
+        heap_trace: collect garbage at every hardware call and keep the live-heap peak in
+            heap_peak (for benchmarks: it slows the firmware down).
+    """
+
+    def __init__(self, board: str = "virtual", flash_dir: str | Path | None = None,
+                 heap_kb: int = 96, echo=None, seed: int | None = None, heap_trace: bool = False):
+        self.board_name = board
+        self.board = load_board(board)
+        self.heap_kb = heap_kb
+        self._heap_trace = heap_trace
+        self._echo = echo
+        self._random = random.Random(seed)
+        self._own_flash = flash_dir is None
+        self._tmp = Path(tempfile.mkdtemp(prefix="hemlas-vb-"))
+        self.flash_dir = Path(flash_dir) if flash_dir else self._tmp / "flash"
+        self.flash_dir.mkdir(parents=True, exist_ok=True)
+        self._build_dir = Path(tempfile.gettempdir()) / f"hemlas-mpy-{os.getuid()}"
+        self._socket_path = str(self._tmp / "hw.sock")
+        self.pins = PinBank(self.board, time.monotonic(), self._send_irq)
+        self._lock = self.pins.lock
+        self._proc: subprocess.Popen | None = None
+        self._replies: queue.Queue = queue.Queue()
+        self._ready = threading.Event()
+        self._ready_info: dict = {}
+        self._command_lock = threading.Lock()
+        self._evt_sock: socket.socket | None = None
+        self._server: socket.socket | None = None
+        self._closing = False
+        self._powered = False
+        self._pending_cause = "power_on"
+        self.reset_cause = _RESET_CAUSE["power_on"]
+        self.output: list[str] = []  # everything the firmware printed besides answers
+        self.boots = 0
+        self.heap_peak = 0  # the firmware's GC heap high-water mark, bytes
+        self.crashed: str | None = None
+        self._wdt_deadline: float | None = None
+        self._wdt_timeout = 0.0
+
+    # ---- life cycle -------------------------------------------------------------------
+
+    def __enter__(self) -> "VirtualBoard":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> dict:
+        """Flash the board file, start the hardware server and power the board on."""
+        shutil.copyfile(board_path(self.board_name), self.flash_dir / "board.py")
+        build.compile_firmware(self._build_dir)
+        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._server.bind(self._socket_path)
+        self._server.listen(4)
+        threading.Thread(target=self._accept_loop, daemon=True).start()
+        threading.Thread(target=self._watchdog_loop, daemon=True).start()
+        return self.power_on()
+
+    def close(self) -> None:
+        self._closing = True
+        self._kill()
+        if self._server:
+            self._server.close()
+        if self._own_flash:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+        else:
+            shutil.rmtree(self._tmp / "hw.sock", ignore_errors=True)
+
+    def power_on(self, cause: str = "power_on") -> dict:
+        """Apply power: the firmware boots; returns its ready line (boot time, state)."""
+        with self._lock:
+            if self._powered:
+                raise VirtualBoardError("the board is already powered")
+            self._powered = True
+        self._pending_cause = cause
+        self._spawn()
+        return self.wait_ready()
+
+    def power_cut(self) -> None:
+        """Pull the battery: the firmware process dies at once, wherever it is."""
+        with self._lock:
+            self._powered = False
+        self._kill()
+
+    def _spawn(self) -> None:
+        self.reset_cause = _RESET_CAUSE[self._pending_cause]
+        self._pending_cause = "hard"
+        self._ready.clear()
+        self._wdt_deadline = None
+        env = dict(os.environ)
+        # .frozen holds the port's built-in Python modules (asyncio); "" is the flash dir (cwd).
+        env["MICROPYPATH"] = f"{MPY_DIR}:.frozen:{self._build_dir}:"
+        env["HEMLAS_SIM_SOCKET"] = self._socket_path
+        if self._heap_trace:
+            env["HEMLAS_SIM_HEAP_TRACE"] = "1"
+        self._proc = subprocess.Popen(
+            [build.micropython_executable(), "-X", f"heapsize={self.heap_kb}K",
+             str(self._build_dir / "main.py")],
+            cwd=self.flash_dir, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, bufsize=0,
+        )
+        self.boots += 1
+        proc = self._proc
+        threading.Thread(target=self._read_output, args=(proc,), daemon=True).start()
+
+    def _kill(self) -> None:
+        proc = self._proc
+        if proc and proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        with self._lock:
+            self.pins.power_lost(time.monotonic())
+
+    def wait_ready(self, timeout: float = _READY_TIMEOUT_S) -> dict:
+        deadline = time.monotonic() + timeout
+        while not self._ready.wait(0.05):
+            if time.monotonic() < deadline and (self.running or self._proc is None):
+                continue
+            raise VirtualBoardError("the firmware did not come up", "\n".join(self.output[-20:]))
+        return self._ready_info
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    # ---- the serial console -----------------------------------------------------------
+
+    def command(self, line: str, timeout: float = _COMMAND_TIMEOUT_S) -> dict:
+        """Send one console command and return its answer."""
+        with self._command_lock:
+            proc = self._proc
+            if not self.running or proc is None or proc.stdin is None:
+                raise VirtualBoardError("the firmware is not running", "\n".join(self.output[-20:]))
+            while not self._replies.empty():
+                self._replies.get_nowait()
+            proc.stdin.write(line.encode() + b"\n")
+            proc.stdin.flush()
+            deadline = time.monotonic() + timeout
+            while True:
+                remaining = deadline - time.monotonic()
+                try:
+                    answer = self._replies.get(timeout=max(0.01, min(remaining, 0.2)))
+                except queue.Empty:
+                    if not self.running:
+                        raise VirtualBoardError(f"the firmware died during {line!r}",
+                                                "\n".join(self.output[-20:])) from None
+                    if remaining <= 0:
+                        raise VirtualBoardError(f"no answer to {line!r}") from None
+                    continue
+                if answer.get("cmd") == line.split()[0] if line.split() else True:
+                    return answer
+
+    def _read_output(self, proc: subprocess.Popen) -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            text = raw.decode(errors="replace").rstrip("\n")
+            if text.startswith("@{"):
+                try:
+                    answer = json.loads(text[1:])
+                except ValueError:
+                    self.output.append(text)
+                    continue
+                if "ready" in answer:
+                    self._ready_info = answer
+                    self._ready.set()
+                else:
+                    self._replies.put(answer)
+                continue
+            self.output.append(text)
+            if self._echo:
+                self._echo(text)
+        code = proc.wait()
+        self._on_exit(proc, code)
+
+    def _on_exit(self, proc: subprocess.Popen, code: int) -> None:
+        with self._lock:
+            self.pins.power_lost(time.monotonic())
+            restart = self._powered and not self._closing and proc is self._proc
+            requested = self.pins.restart_requested
+            self.pins.restart_requested = None
+        if not restart:
+            return
+        if requested:
+            self._pending_cause = requested
+            self._spawn()
+        elif code != 0:
+            self.crashed = "\n".join(self.output[-20:])  # like an ESP32 dropping to the REPL
+
+    # ---- the hardware server ------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        assert self._server is not None
+        while not self._closing:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        reader = conn.makefile("rb")
+        hello = reader.readline().split()
+        if hello[-1:] == [b"evt"]:
+            self._evt_sock = conn
+            return  # events flow the other way; the socket stays open
+        for raw in reader:
+            text = raw.decode()
+            if text.startswith("heap "):
+                heap, _, text = text.partition(";")
+                self.heap_peak = max(self.heap_peak, int(heap.split()[1]))
+            words = text.split()
+            try:
+                with self._lock:
+                    answer = self.pins.handle(words, time.monotonic())
+                    if words[0] == "wdt_start":
+                        self._wdt_timeout = int(words[1]) / 1000
+                    if words[0] in ("wdt_start", "wdt_feed"):
+                        self._wdt_deadline = time.monotonic() + self._wdt_timeout
+                    if words[0] == "reset_cause":
+                        answer = str(self.reset_cause)
+            except (ValueError, KeyError, IndexError) as err:
+                answer = f"!{type(err).__name__}: {err}"
+            try:
+                conn.sendall(answer.encode() + b"\n")
+            except OSError:
+                return
+            if self.pins.browned_out:
+                self.pins.browned_out = False
+                self._brownout()
+
+    def _send_irq(self, pin: int) -> None:
+        sock = self._evt_sock
+        if sock is not None:
+            try:
+                sock.sendall(b"irq %d\n" % pin)
+            except OSError:
+                pass
+
+    def _brownout(self) -> None:
+        """The supply sagged below what the MCU needs: it resets, as a real one would."""
+        proc = self._proc
+        self.pins.restart_requested = "hard"
+        if proc and proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+
+    def _watchdog_loop(self) -> None:
+        while not self._closing:
+            time.sleep(_WATCHDOG_POLL_S)
+            deadline = self._wdt_deadline
+            if deadline is not None and time.monotonic() > deadline and self.running:
+                self._wdt_deadline = None
+                self.pins.restart_requested = "watchdog"
+                proc = self._proc
+                if proc:
+                    proc.send_signal(signal.SIGKILL)
+
+    # ---- what a test does with its hands ------------------------------------------------
+
+    def press_button(self, hold_s: float = 0.3, bounce: int = 4) -> float:
+        """Press and release the button in the background; return the press time (monotonic)."""
+        start = time.monotonic()
+        threading.Thread(target=self._press, args=(hold_s, bounce), daemon=True).start()
+        return start
+
+    def _press(self, hold_s: float, bounce: int) -> None:
+        for edge in range(bounce * 2 + 1):  # ends pressed: an odd count of level changes
+            with self._lock:
+                self.pins.set_button(edge % 2 == 0, time.monotonic())
+            time.sleep(self._random.uniform(0.0003, 0.002))
+        time.sleep(hold_s)
+        for edge in range(bounce * 2 + 1):  # ends released
+            with self._lock:
+                self.pins.set_button(edge % 2 == 1, time.monotonic())
+            time.sleep(self._random.uniform(0.0003, 0.002))
+
+    def bounce_storm(self, edges: int = 200, end_pressed: bool = False) -> None:
+        """Contact noise: many edges within a few milliseconds (a failing switch, ESD)."""
+        for i in range(edges):
+            with self._lock:
+                self.pins.set_button(i % 2 == 0, time.monotonic())
+            time.sleep(self._random.uniform(0.00005, 0.0004))
+        with self._lock:
+            self.pins.set_button(end_pressed, time.monotonic())
+
+    def led_timeline(self, since: float = 0.0) -> list[tuple[float, str, bool]]:
+        """(seconds since `since`, "green"/"red", on) for every LED change after `since`."""
+        with self._lock:
+            return [(t - since, name, on) for t, name, on in self.pins.leds if t >= since]
+
+    def motor_timeline(self, since: float = 0.0) -> list[tuple[float, int, float]]:
+        with self._lock:
+            return [(t - since, d, duty) for t, d, duty in self.pins.circuit.bolt.history if t >= since]
+
+    def set_battery(self, state: str | None = None, soc: float | None = None) -> float:
+        """Put in a fresh, low or fully discharged cell (or one at a given charge); return its charge."""
+        with self._lock:
+            self.pins.advance(time.monotonic())
+            circuit = self.pins.circuit
+            cfg = self.board["battery"]
+            if soc is None:
+                targets = {
+                    "fresh": None,
+                    "low": (cfg["low_mv"] + cfg["critical_mv"]) / 2,
+                    "discharged": (cfg["critical_mv"] + self.board["power"]["brownout_mv"]) / 2,
+                }
+                if state not in targets:
+                    raise VirtualBoardError(f"battery state must be one of {sorted(targets)}")
+                target = targets[state]
+                soc = 1.0 if target is None else circuit.soc_for_loaded_mv(target)
+            circuit.cell.soc = soc
+            circuit.settle(time.monotonic())
+            return soc
+
+    def battery_mv(self) -> float:
+        with self._lock:
+            self.pins.advance(time.monotonic())
+            return self.pins.circuit.supply_mv
+
+    def jam(self, at: float = 0.5) -> None:
+        with self._lock:
+            self.pins.advance(time.monotonic())
+            self.pins.circuit.bolt.jam_at = at
+
+    def clear_jam(self) -> None:
+        with self._lock:
+            self.pins.circuit.bolt.jam_at = None
+
+    def set_bolt(self, position: float) -> None:
+        with self._lock:
+            self.pins.advance(time.monotonic())
+            self.pins.circuit.bolt.position = position
+
+    @property
+    def bolt_position(self) -> float:
+        with self._lock:
+            self.pins.advance(time.monotonic())
+            return self.pins.circuit.bolt.position

@@ -1,0 +1,187 @@
+# Simulated `machine` for the virtual board: MicroPython code, found on MICROPYPATH before the
+# unix port's own `machine`. Every pin, PWM and ADC operation is a request to the CPython
+# harness (hemlas.sim.board), which models the motor, bolt, button, LEDs and battery.
+# Pin IRQs arrive as lines on a second socket; a task calls the handler, as an ISR would.
+
+import gc
+import os
+import socket
+import struct
+import sys
+
+import asyncio
+
+PWRON_RESET = 1
+HARD_RESET = 2
+WDT_RESET = 3
+DEEPSLEEP_RESET = 4
+SOFT_RESET = 5
+
+_ctl = None
+_handlers = {}
+_pump = None
+_heap_peak = 0  # high-water mark of the live GC heap, sampled at hardware calls
+# Benchmarks set HEMLAS_SIM_HEAP_TRACE: each hardware call then collects first, so the figure is
+# live data, not garbage awaiting collection. It costs ~1 ms a call, so it is off by default.
+_heap_trace = bool(os.getenv("HEMLAS_SIM_HEAP_TRACE"))
+
+
+def _connect():
+    path = os.getenv("HEMLAS_SIM_SOCKET")
+    if not path:
+        raise OSError("HEMLAS_SIM_SOCKET is not set: not on the virtual board")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(struct.pack("<H", socket.AF_UNIX) + path.encode() + b"\0")
+    return s
+
+
+def _call(line):
+    global _ctl, _heap_peak
+    if _ctl is None:
+        _ctl = _connect()
+        _ctl.send(b"hello ctl\n")
+    if _heap_trace:
+        gc.collect()
+        used = gc.mem_alloc()
+        if used > _heap_peak:
+            _heap_peak = used
+            line = "heap %d;%s" % (used, line)  # the harness keeps the figure
+    _ctl.send(line.encode() + b"\n")
+    answer = b""
+    while not answer.endswith(b"\n"):
+        chunk = _ctl.recv(64)
+        if not chunk:
+            sys.exit(0)  # the harness went away: the board lost power
+        answer += chunk
+    answer = answer.strip()
+    if answer.startswith(b"!"):
+        raise OSError(answer[1:].decode())
+    return answer
+
+
+async def _irq_pump():
+    s = _connect()
+    s.send(b"hello evt\n")
+    stream = asyncio.StreamReader(s)
+    while True:
+        line = await stream.readline()
+        if not line:
+            return
+        words = line.split()
+        entry = _handlers.get(int(words[1]))
+        if entry:
+            entry[0](entry[1])
+
+
+class Pin:
+    IN = 1
+    OUT = 3
+    OPEN_DRAIN = 7
+    PULL_UP = 2
+    PULL_DOWN = 1
+    IRQ_FALLING = 2
+    IRQ_RISING = 1
+
+    def __init__(self, id, mode=-1, pull=-1, value=None):
+        self._id = id
+        _call("pin_init %d %d %d %d" % (id, mode, -1 if pull is None else pull, -1 if value is None else value))
+
+    def value(self, v=None):
+        if v is None:
+            return int(_call("pin_get %d" % self._id))
+        _call("pin_set %d %d" % (self._id, 1 if v else 0))
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+    def __call__(self, v=None):
+        return self.value(v)
+
+    def irq(self, handler=None, trigger=3):
+        global _pump
+        _handlers[self._id] = (handler, self)
+        _call("pin_irq %d %d" % (self._id, trigger))
+        if _pump is None:
+            _pump = asyncio.create_task(_irq_pump())
+
+
+class PWM:
+    def __init__(self, pin, freq=1000, duty_u16=0):
+        self._id = pin._id
+        _call("pwm_init %d %d %d" % (self._id, freq, duty_u16))
+
+    def duty_u16(self, value=None):
+        if value is None:
+            return int(_call("pwm_get %d" % self._id))
+        _call("pwm_duty %d %d" % (self._id, value))
+
+    def freq(self, value=None):
+        return 0 if value is None else None
+
+    def deinit(self):
+        _call("pwm_duty %d 0" % self._id)
+
+
+class ADC:
+    ATTN_0DB = 0
+    ATTN_2_5DB = 1
+    ATTN_6DB = 2
+    ATTN_11DB = 3
+
+    def __init__(self, pin, atten=0):
+        self._id = pin._id
+        _call("adc_init %d %d" % (self._id, atten))
+
+    def read_uv(self):
+        return int(_call("adc_uv %d" % self._id))
+
+    def read_u16(self):
+        # 11 dB attenuation spans about 0-3.1 V over the 12-bit range, scaled to 16 bits.
+        return min(65535, self.read_uv() * 65535 // 3_100_000)
+
+
+class WDT:
+    def __init__(self, id=0, timeout=5000):
+        _call("wdt_start %d" % timeout)
+
+    def feed(self):
+        _call("wdt_feed")
+
+
+def reset_cause():
+    return int(_call("reset_cause"))
+
+
+def reset():
+    _call("reset")
+    sys.exit(0)  # the harness starts the firmware again, as a hard reset would
+
+
+def soft_reset():
+    reset()
+
+
+def unique_id():
+    return bytes.fromhex(_call("unique_id").decode())
+
+
+def freq(hz=None):
+    return 240_000_000
+
+
+def idle():
+    pass
+
+
+def lightsleep(time_ms=0):
+    import time
+
+    time.sleep_ms(time_ms)
+
+
+def deepsleep(time_ms=0):
+    _call("deepsleep %d" % time_ms)
+    sys.exit(0)

@@ -1,0 +1,174 @@
+"""The virtual board's pins: what the simulated `machine` asks, answered from the model.
+
+Maps each GPIO number to its role from the board file (motor_a, button, battery_adc, ...), turns
+output levels and PWM duties into loads on the circuit, and input reads and ADC conversions
+into what the model says at that instant.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+
+from .physics import Circuit
+
+_IRQ_RISING = 1
+_IRQ_FALLING = 2
+_ATTEN_MAX_UV = {0: 950_000, 1: 1_250_000, 2: 1_750_000, 3: 3_100_000}  # ESP32 ADC full scale
+_ADC_NOISE_UV = 1_500  # the ESP32 ADC's noise at the pin, one sigma
+_DUTY_FULL = 65535
+
+
+class PinBank:
+    def __init__(self, board: dict, now: float, send_irq):
+        self.board = board
+        self.lock = threading.RLock()
+        self.roles = {pin: role for role, pin in board["pins"].items() if pin is not None}
+        self.circuit = Circuit.for_board(board, now)
+        self._send_irq = send_irq
+        self._random = random.Random(1)
+        self.levels: dict[int, float] = {}  # output pin -> level 0..1 (PWM duty as a fraction)
+        self.irq_triggers: dict[int, int] = {}
+        self.button_pressed = False
+        self.leds: list[tuple[float, str, bool]] = []
+        self.restart_requested: str | None = None
+        self.browned_out = False
+        self.led_on = {"green": False, "red": False}
+        self._update_base_load(now)
+
+    # ---- requests from the firmware ------------------------------------------------------
+
+    def handle(self, words: list[str], now: float) -> str:
+        self.advance(now)
+        op = words[0]
+        if op == "pin_init":
+            pin, mode, _pull, value = (int(w) for w in words[1:5])
+            if mode == 3 and value >= 0:
+                self._set_level(pin, float(value), now)
+            return "ok"
+        if op == "pin_set":
+            self._set_level(int(words[1]), float(words[2]), now)
+            return "ok"
+        if op == "pin_get":
+            return str(self._read(int(words[1])))
+        if op == "pin_irq":
+            self.irq_triggers[int(words[1])] = int(words[2])
+            return "ok"
+        if op == "pwm_init":
+            self._set_level(int(words[1]), int(words[3]) / _DUTY_FULL, now)
+            return "ok"
+        if op == "pwm_duty":
+            self._set_level(int(words[1]), int(words[2]) / _DUTY_FULL, now)
+            return "ok"
+        if op == "pwm_get":
+            return str(int(self.levels.get(int(words[1]), 0.0) * _DUTY_FULL))
+        if op == "adc_init":
+            return "ok"
+        if op == "adc_uv":
+            return str(self._adc_uv(int(words[1])))
+        if op in ("wdt_start", "wdt_feed", "reset_cause"):
+            return "ok"  # the board object keeps the watchdog and the reset cause
+        if op == "reset":
+            self.restart_requested = "hard"
+            return "ok"
+        if op == "deepsleep":
+            self.restart_requested = "deepsleep"
+            return "ok"
+        if op == "unique_id":
+            return "a4cf12" + "%06x" % (hash(self.board["name"]) & 0xFFFFFF)
+        raise ValueError(f"unknown request {op!r}")
+
+    def _role(self, pin: int) -> str:
+        return self.roles.get(pin, "")
+
+    def _set_level(self, pin: int, level: float, now: float) -> None:
+        self.levels[pin] = level
+        role = self._role(pin)
+        if role in ("motor_a", "motor_b"):
+            self._update_motor(now)
+        elif role in ("led_green", "led_red"):
+            name = role[4:]
+            on = (level > 0) == self.board["led_active_high"]
+            if on != self.led_on[name]:
+                self.led_on[name] = on
+                self.leds.append((now, name, on))
+            self._update_base_load(now)
+        elif role == "battery_load":
+            self.circuit.test_load_on = level > 0
+            self.circuit.settle(now)
+        self._check_brownout()
+
+    def _update_motor(self, now: float) -> None:
+        a = self.levels.get(self.board["pins"]["motor_a"], 0.0)
+        b = self.levels.get(self.board["pins"]["motor_b"], 0.0)
+        if a > 0 and b == 0:
+            self.circuit.bolt.set_drive(now, 1, a)
+        elif b > 0 and a == 0:
+            self.circuit.bolt.set_drive(now, -1, b)
+        else:
+            self.circuit.bolt.set_drive(now, 0, 0.0)  # coast, or brake (both high)
+        self.circuit.settle(now)
+
+    def _update_base_load(self, now: float) -> None:
+        power = self.board["power"]
+        leds = sum(1 for on in self.led_on.values() if on)
+        self.circuit.base_ma = power["active_ma"] + leds * power["led_ma"]
+        self.circuit.settle(now)
+
+    def _read(self, pin: int) -> int:
+        role = self._role(pin)
+        bolt = self.circuit.bolt
+        if role == "button":
+            pressed_level = 0 if self.board["button_active_low"] else 1
+            return pressed_level if self.button_pressed else 1 - pressed_level
+        if role in ("limit_locked", "limit_unlocked"):
+            closed = bolt.at_locked_end() if role == "limit_locked" else bolt.at_unlocked_end()
+            closed_level = 0 if self.board["limit_active_low"] else 1
+            return closed_level if closed else 1 - closed_level
+        return 1 if self.levels.get(pin, 0.0) > 0 else 0
+
+    def _adc_uv(self, pin: int) -> int:
+        role = self._role(pin)
+        if role == "battery_adc":
+            cal = self.board["adc"]
+            pin_mv = (self.circuit.supply_mv - cal["offset_mv"]) / (cal["divider"] * cal["gain"])
+        elif role == "motor_sense":
+            pin_mv = self.circuit.bolt.motor_ma * self.board["motor"]["sense_mv_per_ma"]
+        else:
+            pin_mv = 0.0
+        uv = pin_mv * 1000 + self._random.gauss(0.0, _ADC_NOISE_UV)
+        return int(min(max(uv, 0), _ATTEN_MAX_UV[self.board["adc"]["atten"]]))
+
+    # ---- the model and the hands ---------------------------------------------------------
+
+    def advance(self, now: float) -> None:
+        self.circuit.advance(now)
+        self._check_brownout()
+
+    def _check_brownout(self) -> None:
+        if self.circuit.supply_mv < self.board["power"]["brownout_mv"]:
+            self.browned_out = True
+
+    def set_button(self, pressed: bool, now: float) -> None:
+        if pressed == self.button_pressed:
+            return
+        self.button_pressed = pressed
+        pin = self.board["pins"]["button"]
+        trigger = self.irq_triggers.get(pin, 0)
+        falling = pressed == self.board["button_active_low"]  # level goes 1 -> 0
+        if trigger & (_IRQ_FALLING if falling else _IRQ_RISING):
+            self._send_irq(pin)
+
+    def power_lost(self, now: float) -> None:
+        """Every output drops when the MCU loses power or resets."""
+        self.advance(now)
+        self.levels.clear()
+        self.irq_triggers.clear()
+        for name in self.led_on:
+            if self.led_on[name]:
+                self.led_on[name] = False
+                self.leds.append((now, name, False))
+        self.circuit.test_load_on = False
+        self.circuit.bolt.set_drive(now, 0, 0.0)
+        self._update_base_load(now)
+        self.browned_out = False

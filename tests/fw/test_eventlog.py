@@ -1,0 +1,87 @@
+import os
+
+import wire
+from eventlog import EventLog
+from fwtest import FakeClock, fresh_dir
+
+
+def _segments(path):
+    return sorted(n for n in os.listdir(path) if n.endswith(".log"))
+
+
+def test_append_and_read_back():
+    d = fresh_dir()
+    log = EventLog(d, clock=FakeClock(500))
+    assert log.append(wire.EVENT_BOOT, (1, 2)) == 1
+    assert log.append(wire.EVENT_LOCKED, (600, 3500, 1)) == 2
+    records = log.read(0)
+    assert records == [(1, 500, wire.EVENT_BOOT, (1, 2)), (2, 500, wire.EVENT_LOCKED, (600, 3500, 1))]
+    assert log.read(2) == records[1:]
+    assert log.read(3) == []
+
+
+def test_sequence_continues_after_reopen():
+    d = fresh_dir()
+    log = EventLog(d, segments=4, segment_records=3)
+    for i in range(7):
+        log.append(wire.EVENT_FAULT, (i,))
+    log = EventLog(d, segments=4, segment_records=3)
+    assert log.next_seq == 8
+    assert log.append(wire.EVENT_FAULT, (7,)) == 8
+    assert [r[3][0] for r in log.read(0, 100)] == list(range(8))
+
+
+def test_bounded_drops_oldest_segment_first():
+    d = fresh_dir()
+    log = EventLog(d, segments=3, segment_records=4)
+    for i in range(30):
+        log.append(wire.EVENT_FAULT, (i,))
+    assert len(_segments(d)) == 3
+    seqs = [r[0] for r in log.read(0, 100)]
+    assert seqs == list(range(seqs[0], 31))
+    assert 12 >= len(seqs) > 8  # between two and three full segments
+    assert log.first_seq == seqs[0]
+
+
+def test_read_limit_and_from_seq_across_segments():
+    d = fresh_dir()
+    log = EventLog(d, segments=5, segment_records=4)
+    for i in range(18):
+        log.append(wire.EVENT_FAULT, (i,))
+    assert [r[0] for r in log.read(6, 5)] == [6, 7, 8, 9, 10]
+
+
+def test_torn_tail_at_every_offset_keeps_earlier_records():
+    d = fresh_dir()
+    log = EventLog(d, segments=4, segment_records=100)
+    for i in range(5):
+        log.append(wire.EVENT_FAULT, (i, i * 2))
+    path = d + "/" + _segments(d)[-1]
+    with open(path, "rb") as f:
+        whole = f.read()
+    record = len(wire.encode_record(0, 0, wire.EVENT_FAULT, (0, 0)))
+    torn_from = len(whole) - record  # the last record is the one being written
+    for cut in range(torn_from, len(whole)):
+        with open(path, "wb") as f:
+            f.write(whole[:cut])
+        reopened = EventLog(d, segments=4, segment_records=100)
+        assert [r[0] for r in reopened.read(0)] == [1, 2, 3, 4], cut
+        assert reopened.recovered_bytes == cut - torn_from
+        # The next record goes after the last whole one, in a new segment if the tail is torn.
+        assert reopened.append(wire.EVENT_FAULT, (99, 0)) == 5
+        assert [r[0] for r in reopened.read(0)] == [1, 2, 3, 4, 5]
+        for name in _segments(d):
+            if name != _segments(d)[0]:
+                os.remove(d + "/" + name)
+
+
+def test_garbage_segment_is_skipped_not_fatal():
+    d = fresh_dir()
+    log = EventLog(d, segments=4, segment_records=2)
+    for i in range(4):
+        log.append(wire.EVENT_FAULT, (i,))
+    with open(d + "/" + _segments(d)[0], "wb") as f:
+        f.write(b"\xff" * 40)  # flash corruption in an old segment
+    log = EventLog(d, segments=4, segment_records=2)
+    assert [r[0] for r in log.read(0)] == [3, 4]
+    assert log.append(wire.EVENT_FAULT, (4,)) == 5

@@ -1,0 +1,83 @@
+import asyncio
+
+import wire
+from battery import Battery
+from fakes import BATTERY, MOTOR, FakeBolt, FakeLog, FakeMeter, FakeStore
+from lock import Lock
+
+
+def _lock(bolt, meter=None):
+    log, store = FakeLog(), FakeStore()
+    battery = Battery(meter or FakeMeter(), BATTERY, log, store)
+    return Lock(bolt, bolt, bolt if not bolt.present else bolt, battery, log, store, MOTOR, asyncio.Lock()), log
+
+
+def test_lock_reaches_end_of_travel():
+    bolt = FakeBolt(position=0.0)
+    lock, log = _lock(bolt)
+    assert lock.read_sensors() == wire.LOCK_UNLOCKED
+    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.RESULT_OK
+    assert lock.state == wire.LOCK_LOCKED and bolt.position >= 0.995
+    assert log.types() == [wire.EVENT_LOCKED]
+
+
+def test_request_at_target_does_not_move():
+    bolt = FakeBolt(position=1.0)
+    lock, log = _lock(bolt)
+    lock.read_sensors()
+    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.RESULT_OK
+    assert bolt.drives == [] and log.events == []
+
+
+def test_jam_retries_once_then_reports_jammed():
+    bolt = FakeBolt(position=0.0, jam_at=0.5)
+    lock, log = _lock(bolt)
+    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.RESULT_JAMMED
+    assert lock.state == wire.LOCK_JAMMED
+    forward = [ms for d, ms in bolt.drives if d > 0]
+    assert len(forward) == 2  # the try and the one retry
+    assert all(ms <= MOTOR["max_travel_ms"] + 30 for ms in forward)  # one poll and a brake late
+    assert log.types() == [wire.EVENT_JAMMED]
+    assert log.events[0][1][0] == wire.LOCK_LOCKED
+
+
+def test_critical_battery_refuses_without_driving():
+    bolt = FakeBolt(position=0.0)
+    lock, log = _lock(bolt, FakeMeter(2900, 400))
+    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.RESULT_BATTERY_CRITICAL
+    assert bolt.drives == [] and bolt.position == 0.0
+    assert wire.EVENT_REFUSED_BATTERY in log.types()
+
+
+def test_second_request_while_moving_is_busy():
+    bolt = FakeBolt(position=0.0)
+    lock, _ = _lock(bolt)
+
+    async def both():
+        first = asyncio.create_task(lock.request(wire.LOCK_LOCKED))
+        await asyncio.sleep_ms(20)
+        assert lock.state == wire.LOCK_LOCKING
+        second = await lock.request(wire.LOCK_UNLOCKED)
+        return await first, second
+
+    assert asyncio.run(both()) == (wire.RESULT_OK, wire.RESULT_BUSY)
+    assert lock.state == wire.LOCK_LOCKED
+
+
+def test_bad_target_is_refused():
+    lock, _ = _lock(FakeBolt())
+    assert asyncio.run(lock.request(wire.LOCK_JAMMED)) == wire.RESULT_BAD_REQUEST
+
+
+def test_stall_sensing_without_switches():
+    bolt = FakeBolt(position=0.0, switches=False)
+    lock, _ = _lock(bolt)
+    assert lock.read_sensors() == wire.LOCK_UNKNOWN  # no sensor to read: not assumed
+    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.RESULT_OK
+    assert lock.state == wire.LOCK_LOCKED and bolt.position >= 0.995
+
+
+def test_early_stall_without_switches_is_a_jam():
+    bolt = FakeBolt(position=0.0, jam_at=0.2, switches=False)
+    lock, _ = _lock(bolt)
+    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.RESULT_JAMMED
