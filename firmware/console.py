@@ -14,6 +14,7 @@ import wire
 
 _MAX_LINE = const(128)  # longer lines are refused whole, not parsed
 _MAX_LOG_READ = const(32)  # records per "log" answer: keeps the answer small in RAM
+_MAX_IN_FLIGHT = const(4)  # commands run concurrently (a status while the motor runs), up to this
 
 
 def reply(obj):
@@ -32,32 +33,40 @@ class Console:
             "log": self._log,
             "mem": self._mem,
         }
+        self._in_flight = 0
 
     async def serve(self, stream):
         while True:
             line = await stream.readline()
             if not line:
                 return  # stdin closed
-            if len(line) > _MAX_LINE:
-                reply({"error": "line too long"})
-                continue
             try:
-                words = line.decode().split()
+                words = line[:_MAX_LINE].decode().split()
             except UnicodeError:
                 reply({"error": "not text"})
                 continue
             if not words:
                 continue
-            handler = self._commands.get(words[0])
-            if handler is None:
-                reply({"cmd": words[0], "error": "unknown command"})
+            if len(line) > _MAX_LINE:
+                reply({"cmd": words[0], "error": "line too long"})
                 continue
-            try:
-                answer = await handler(words[1:])
-            except ValueError as err:
-                answer = {"error": "bad argument: %s" % err}
-            answer["cmd"] = words[0]
-            reply(answer)
+            if words[0] not in self._commands:
+                reply({"cmd": words[0], "error": "unknown command"})
+            elif self._in_flight >= _MAX_IN_FLIGHT:
+                reply({"cmd": words[0], "error": "too many commands at once"})
+            else:
+                self._in_flight += 1
+                asyncio.create_task(self._run(words))
+
+    async def _run(self, words):
+        try:
+            answer = await self._commands[words[0]](words[1:])
+        except ValueError as err:
+            answer = {"error": "bad argument: %s" % err}
+        finally:
+            self._in_flight -= 1
+        answer["cmd"] = words[0]
+        reply(answer)
 
     async def _status(self, args):
         app = self._app

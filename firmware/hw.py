@@ -30,20 +30,23 @@ class HBridge:
     def __init__(self, pin_a, pin_b, motor):
         self._duty = _DUTY_FULL * motor["duty_pct"] // 100
         if motor["pwm"]:
-            self._a = PWM(Pin(pin_a, Pin.OUT, value=0), freq=motor["pwm_freq"], duty_u16=0)
-            self._b = PWM(Pin(pin_b, Pin.OUT, value=0), freq=motor["pwm_freq"], duty_u16=0)
-        else:
-            self._a = Pin(pin_a, Pin.OUT, value=0)
-            self._b = Pin(pin_b, Pin.OUT, value=0)
-        self.direction = 0
+            pwm_a = PWM(Pin(pin_a, Pin.OUT, value=0), freq=motor["pwm_freq"], duty_u16=0)
+            pwm_b = PWM(Pin(pin_b, Pin.OUT, value=0), freq=motor["pwm_freq"], duty_u16=0)
 
-    def _set(self, a, b):
-        if isinstance(self._a, PWM):
-            self._a.duty_u16(a)
-            self._b.duty_u16(b)
-        else:
-            self._a.value(1 if a else 0)
-            self._b.value(1 if b else 0)
+            def write(a, b):
+                pwm_a.duty_u16(a)
+                pwm_b.duty_u16(b)
+
+        else:  # plain outputs: any duty above zero is full on
+            out_a = Pin(pin_a, Pin.OUT, value=0)
+            out_b = Pin(pin_b, Pin.OUT, value=0)
+
+            def write(a, b):
+                out_a.value(1 if a else 0)
+                out_b.value(1 if b else 0)
+
+        self._set = write
+        self.direction = 0
 
     def drive(self, direction):
         self.direction = direction
@@ -92,23 +95,28 @@ class Button:
         self._pressed_level = 0 if active_low else 1
         self._debounce_ms = debounce_ms
         self._flag = asyncio.ThreadSafeFlag()
+        self._edges = 0
         pull = Pin.PULL_UP if active_low else Pin.PULL_DOWN
         self._pin = Pin(pin_no, Pin.IN, pull)
         trigger = Pin.IRQ_FALLING if active_low else Pin.IRQ_RISING
         self._pin.irq(self._on_edge, trigger)
 
     def _on_edge(self, _pin):
+        self._edges += 1  # a small int: no allocation in the handler
         self._flag.set()
 
     def is_pressed(self):
         return self._pin.value() == self._pressed_level
 
     async def wait_press(self):
-        """Return once a press has held steady for the debounce time."""
+        """Return once the button has been quiet for the debounce time and reads pressed."""
         while True:
             await self._flag.wait()
-            await asyncio.sleep_ms(self._debounce_ms)
-            self._flag.clear()  # edges seen while settling were the same bounce
+            edges = -1
+            while edges != self._edges:  # contact bounce or noise: wait for it to stop
+                edges = self._edges
+                await asyncio.sleep_ms(self._debounce_ms)
+            self._flag.clear()  # those edges were all the same bounce
             if self.is_pressed():
                 return
 

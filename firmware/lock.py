@@ -73,10 +73,21 @@ class Lock:
             return wire.RESULT_BATTERY_CRITICAL
         direction = 1 if target == wire.LOCK_LOCKED else -1
         moving_state = wire.LOCK_LOCKING if direction > 0 else wire.LOCK_UNLOCKING
+        self.state = moving_state
         travel_ms = 0
+        at_target = False
+        if not self._limits.present:
+            stored = self._store.get("lock_state")
+            if stored == wire.LOCK_LOCKED or stored == wire.LOCK_UNLOCKED:
+                at_target = stored == target
+            else:
+                # Start unknown (new unit, or after a jam): find the other end first, so the
+                # move to the target is a whole, timed one. docs/firmware.md, "Stall sensing".
+                home = wire.LOCK_UNLOCKED if direction > 0 else wire.LOCK_LOCKED
+                await self._run(-direction, home, True)
         for attempt in range(1, _ATTEMPTS + 1):
             self.state = moving_state
-            reached, travel_ms, loaded_mv = await self._run(direction, target)
+            reached, travel_ms, loaded_mv = await self._run(direction, target, at_target)
             self.last_travel_ms = travel_ms
             battery.record_motor_run(loaded_mv)
             if reached:
@@ -95,8 +106,13 @@ class Lock:
     def _stalled(self):
         return self._sense is not None and self._sense.current_ma() > self._cfg["stall_ma"]
 
-    async def _run(self, direction, target):
-        """Drive toward target; return (reached, travel_ms, average loaded mV)."""
+    async def _run(self, direction, target, early_stall_is_end=False):
+        """Drive toward target; return (reached, travel_ms, average loaded mV).
+
+        early_stall_is_end: without switches, the bolt is known to sit at target already (the
+        last confirmed end, kept in flash across resets), so an immediate stall is the end
+        stop; otherwise a stall before min_travel_ms is a jam.
+        """
         cfg = self._cfg
         meter_total = 0
         meter_count = 0
@@ -115,8 +131,9 @@ class Lock:
                     meter_count += 1
                     if self._stalled():
                         # With switches, a stall before the switch is a jam; without them a
-                        # stall is the end stop, unless it came too early to be.
-                        reached = not self._limits.present and elapsed >= cfg["min_travel_ms"]
+                        # stall is the end stop, unless it came too early to be one.
+                        reached = not self._limits.present and (
+                            early_stall_is_end or elapsed >= cfg["min_travel_ms"])
                         break
                 if elapsed >= cfg["max_travel_ms"]:
                     break

@@ -6,7 +6,7 @@ import struct
 from binascii import crc32
 
 try:
-    from micropython import const
+    from micropython import const  # pyright: ignore[reportAssignmentType]
 except ImportError:  # CPython: the host imports this module too
 
     def const(x):

@@ -81,3 +81,27 @@ def test_early_stall_without_switches_is_a_jam():
     bolt = FakeBolt(position=0.0, jam_at=0.2, switches=False)
     lock, _ = _lock(bolt)
     assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.RESULT_JAMMED
+
+
+def test_stall_sensing_after_reset_at_the_stored_end():
+    bolt = FakeBolt(position=0.0, switches=False)
+    lock, _ = _lock(bolt)
+    lock._store.update(lock_state=wire.LOCK_UNLOCKED)  # what the flash said before the reset
+    assert lock.read_sensors() == wire.LOCK_UNKNOWN
+    assert asyncio.run(lock.request(wire.LOCK_UNLOCKED)) == wire.RESULT_OK  # stalls at once
+    assert lock.state == wire.LOCK_UNLOCKED
+
+
+def test_stall_sensing_unknown_start_finds_the_other_end_first():
+    bolt = FakeBolt(position=0.4, switches=False)  # after a jam, or a new unit
+    lock, _ = _lock(bolt)
+    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.RESULT_OK
+    assert [d for d, _ in bolt.drives] == [-1, 1]  # home to unlocked, then a whole travel
+    assert lock.state == wire.LOCK_LOCKED and bolt.position >= 0.995
+
+
+def test_stall_sensing_jam_on_the_way_is_still_a_jam():
+    bolt = FakeBolt(position=0.0, jam_at=0.3, switches=False)
+    lock, _ = _lock(bolt)
+    lock._store.update(lock_state=wire.LOCK_UNLOCKED)
+    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.RESULT_JAMMED

@@ -63,13 +63,14 @@ class VirtualBoard:
         self.pins = PinBank(self.board, time.monotonic(), self._send_irq)
         self._lock = self.pins.lock
         self._proc: subprocess.Popen | None = None
-        self._replies: queue.Queue = queue.Queue()
+        self._replies: dict[str, queue.Queue] = {}  # console answers, by command name
         self._ready = threading.Event()
         self._ready_info: dict = {}
-        self._command_lock = threading.Lock()
+        self._command_locks: dict[str, threading.Lock] = {}
         self._evt_sock: socket.socket | None = None
         self._server: socket.socket | None = None
         self._closing = False
+        self._cut: set[int] = set()  # pids of processes whose power was cut on purpose
         self._powered = False
         self._pending_cause = "power_on"
         self.reset_cause = _RESET_CAUSE["power_on"]
@@ -149,6 +150,8 @@ class VirtualBoard:
 
     def _kill(self) -> None:
         proc = self._proc
+        if proc:
+            self._cut.add(proc.pid)  # its exit is no crash and asks for no restart
         if proc and proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
@@ -170,29 +173,39 @@ class VirtualBoard:
     # ---- the serial console -----------------------------------------------------------
 
     def command(self, line: str, timeout: float = _COMMAND_TIMEOUT_S) -> dict:
-        """Send one console command and return its answer."""
-        with self._command_lock:
+        """Send one console command and return its answer.
+
+        Commands of different names may run at once from several threads (a status while a
+        lock runs); answers are matched to commands by name.
+        """
+        words = line.split()
+        if not words:
+            raise VirtualBoardError("empty command")
+        name = words[0]
+        with self._lock:
+            replies = self._replies.setdefault(name, queue.Queue())
+            name_lock = self._command_locks.setdefault(name, threading.Lock())
+        with name_lock:
             proc = self._proc
             if not self.running or proc is None or proc.stdin is None:
                 raise VirtualBoardError("the firmware is not running", "\n".join(self.output[-20:]))
-            while not self._replies.empty():
-                self._replies.get_nowait()
-            proc.stdin.write(line.encode() + b"\n")
-            proc.stdin.flush()
+            while not replies.empty():
+                replies.get_nowait()  # a late answer to an earlier, timed-out command
+            try:
+                proc.stdin.write(line.encode() + b"\n")
+                proc.stdin.flush()
+            except OSError as err:
+                raise VirtualBoardError(f"the firmware died before {line!r}") from err
             deadline = time.monotonic() + timeout
             while True:
-                remaining = deadline - time.monotonic()
                 try:
-                    answer = self._replies.get(timeout=max(0.01, min(remaining, 0.2)))
+                    return replies.get(timeout=0.1)
                 except queue.Empty:
                     if not self.running:
                         raise VirtualBoardError(f"the firmware died during {line!r}",
                                                 "\n".join(self.output[-20:])) from None
-                    if remaining <= 0:
+                    if time.monotonic() > deadline:
                         raise VirtualBoardError(f"no answer to {line!r}") from None
-                    continue
-                if answer.get("cmd") == line.split()[0] if line.split() else True:
-                    return answer
 
     def _read_output(self, proc: subprocess.Popen) -> None:
         assert proc.stdout is not None
@@ -208,7 +221,9 @@ class VirtualBoard:
                     self._ready_info = answer
                     self._ready.set()
                 else:
-                    self._replies.put(answer)
+                    with self._lock:
+                        replies = self._replies.setdefault(str(answer.get("cmd")), queue.Queue())
+                    replies.put(answer)
                 continue
             self.output.append(text)
             if self._echo:
@@ -219,7 +234,8 @@ class VirtualBoard:
     def _on_exit(self, proc: subprocess.Popen, code: int) -> None:
         with self._lock:
             self.pins.power_lost(time.monotonic())
-            restart = self._powered and not self._closing and proc is self._proc
+            restart = (self._powered and not self._closing and proc is self._proc
+                       and proc.pid not in self._cut)
             requested = self.pins.restart_requested
             self.pins.restart_requested = None
         if not restart:
@@ -228,6 +244,7 @@ class VirtualBoard:
             self._pending_cause = requested
             self._spawn()
         elif code != 0:
+            self.exit_code = code
             self.crashed = "\n".join(self.output[-20:])  # like an ESP32 dropping to the REPL
 
     # ---- the hardware server ------------------------------------------------------------
@@ -247,6 +264,14 @@ class VirtualBoard:
         if hello[-1:] == [b"evt"]:
             self._evt_sock = conn
             return  # events flow the other way; the socket stays open
+        try:
+            self._serve_requests(conn, reader)
+        except OSError:
+            pass  # the firmware process died mid-request: a power cut
+        finally:
+            conn.close()
+
+    def _serve_requests(self, conn: socket.socket, reader) -> None:
         for raw in reader:
             text = raw.decode()
             if text.startswith("heap "):
@@ -264,10 +289,7 @@ class VirtualBoard:
                         answer = str(self.reset_cause)
             except (ValueError, KeyError, IndexError) as err:
                 answer = f"!{type(err).__name__}: {err}"
-            try:
-                conn.sendall(answer.encode() + b"\n")
-            except OSError:
-                return
+            conn.sendall(answer.encode() + b"\n")
             if self.pins.browned_out:
                 self.pins.browned_out = False
                 self._brownout()

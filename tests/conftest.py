@@ -1,0 +1,26 @@
+"""Fixtures shared by the host-side tests."""
+
+import pytest
+
+from hemlas.sim import VirtualBoard
+
+
+@pytest.fixture
+def boot_board(tmp_path):
+    """Factory: boot a virtual board (by name) on a flash directory under tmp_path."""
+    boards = []
+
+    def boot(name="virtual", battery=None, bolt=None, flash=None, **kwargs):
+        vb = VirtualBoard(name, flash_dir=flash or tmp_path / f"flash-{name}-{len(boards)}", **kwargs)
+        boards.append(vb)
+        if bolt is not None:
+            vb.set_bolt(bolt)
+        if battery is not None:
+            vb.set_battery(battery)
+        vb.start()
+        return vb
+
+    yield boot
+    for vb in boards:
+        vb.close()
+        assert vb.crashed is None, f"the firmware crashed:\n{vb.crashed}"
