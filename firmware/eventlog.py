@@ -2,9 +2,10 @@
 #
 # Records go into segment files named by their first sequence number. Each record carries a
 # CRC, is written with one write() and the file closed (LittleFS commits on close), so a power
-# cut tears at most the record being written. A reader stops a segment at its first bad record;
-# a segment with a torn tail is never appended to again. Old segments are deleted whole, so the
-# log stays bounded and no write ever rewrites an earlier record.
+# cut tears at most the record being written. A reader stops a segment at its first bad record.
+# At boot a torn tail is cut off by writing the whole records to a new file and renaming it over
+# the segment (atomic), so appends never land behind garbage. Old segments are deleted whole,
+# so the log stays bounded.
 
 import os
 import time
@@ -31,11 +32,14 @@ class EventLog:
         self._clock = clock
         self.recovered_bytes = 0  # bytes of a torn record found at open (a power cut)
         _mkdir(directory)
-        names = [n for n in os.listdir(directory) if n.endswith(".log")]
+        names = os.listdir(directory)
+        for name in names:
+            if name.endswith(".tmp"):
+                os.remove(directory + "/" + name)  # a repair cut short: the segment is intact
+        names = [n for n in names if n.endswith(".log")]
         self._segments = sorted(int(n[:-4]) for n in names)
         self.next_seq = 1
         self._tail_records = 0
-        self._tail_clean = False
         if self._segments:
             self._recover()
 
@@ -64,8 +68,12 @@ class EventLog:
             count += 1
         self.next_seq = last_seq + 1
         self._tail_records = count
-        self._tail_clean = offset == len(buf)
         self.recovered_bytes = len(buf) - offset
+        if self.recovered_bytes:
+            path = self._path(first)
+            with open(path + ".tmp", "wb") as f:
+                f.write(buf[:offset])
+            os.rename(path + ".tmp", path)
 
     @property
     def first_seq(self):
@@ -75,7 +83,7 @@ class EventLog:
         """Write one event; return its sequence number once it is on flash."""
         seq = self.next_seq
         record = wire.encode_record(seq, int(self._clock()), event_type, fields)
-        if not self._tail_clean or self._tail_records >= self._segment_records:
+        if not self._segments or self._tail_records >= self._segment_records:
             self._start_segment(seq)
         with open(self._path(self._segments[-1]), "ab") as f:
             f.write(record)
@@ -84,13 +92,10 @@ class EventLog:
         return seq
 
     def _start_segment(self, seq):
-        # "wb" truncates: only ever a file holding no whole record (a torn first write).
         with open(self._path(seq), "wb"):
             pass
-        if not self._segments or self._segments[-1] != seq:
-            self._segments.append(seq)
+        self._segments.append(seq)
         self._tail_records = 0
-        self._tail_clean = True
         while len(self._segments) > self._max_segments:
             os.remove(self._path(self._segments.pop(0)))
 

@@ -67,12 +67,20 @@ def test_torn_tail_at_every_offset_keeps_earlier_records():
         reopened = EventLog(d, segments=4, segment_records=100)
         assert [r[0] for r in reopened.read(0)] == [1, 2, 3, 4], cut
         assert reopened.recovered_bytes == cut - torn_from
-        # The next record goes after the last whole one, in a new segment if the tail is torn.
+        # The torn bytes are cut off; the next record follows the last whole one.
         assert reopened.append(wire.EVENT_FAULT, (99, 0)) == 5
         assert [r[0] for r in reopened.read(0)] == [1, 2, 3, 4, 5]
-        for name in _segments(d):
-            if name != _segments(d)[0]:
-                os.remove(d + "/" + name)
+        assert _segments(d) == ["00000001.log"]  # repaired in place, no segment wasted
+
+
+def test_leftover_repair_file_is_removed():
+    d = fresh_dir()
+    EventLog(d).append(wire.EVENT_FAULT, (1,))
+    with open(d + "/00000001.log.tmp", "wb") as f:
+        f.write(b"partial")
+    log = EventLog(d)
+    assert [r[0] for r in log.read(0)] == [1]
+    assert sorted(os.listdir(d)) == ["00000001.log"]
 
 
 def test_garbage_segment_is_skipped_not_fatal():
