@@ -47,16 +47,6 @@ EVENT_FAULT = const(8)  # fault code (FAULT_*), detail
 FAULT_LOG_RECOVERED = const(1)  # detail: bytes of a torn record skipped at boot
 FAULT_STORE_RESET = const(2)  # the persistent state file was unreadable and was reset
 
-EVENT_NAMES = {
-    EVENT_BOOT: "boot",
-    EVENT_LOCKED: "locked",
-    EVENT_UNLOCKED: "unlocked",
-    EVENT_JAMMED: "jammed",
-    EVENT_SELFTEST: "selftest",
-    EVENT_BATTERY: "battery",
-    EVENT_REFUSED_BATTERY: "refused_battery",
-    EVENT_FAULT: "fault",
-}
 
 # Event record: magic, field count, sequence number, time (s), type, fields, CRC-32 of all
 # before it. The CRC lets a reader tell a whole record from one a power cut tore.

@@ -13,5 +13,6 @@ class VirtualBoardError(HemlasError):
     """The virtual board could not start, or its firmware stopped answering."""
 
     def __init__(self, message: str, output: str = ""):
-        super().__init__(message)
-        self.output = output  # what the firmware printed, for the report
+        last = output.strip().splitlines()[-1:] if output else []
+        super().__init__(f"{message}: {last[0]}" if last else message)
+        self.output = output  # what the firmware printed last, for the report

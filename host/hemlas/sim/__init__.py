@@ -1,5 +1,6 @@
 """The virtual board: the real firmware on the MicroPython unix port with simulated hardware."""
 
+from ..errors import VirtualBoardError
 from .board import VirtualBoard
 
-__all__ = ["VirtualBoard"]
+__all__ = ["VirtualBoard", "VirtualBoardError"]

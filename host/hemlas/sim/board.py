@@ -93,7 +93,9 @@ class VirtualBoard:
     def start(self) -> dict:
         """Flash the board file, start the hardware server and power the board on."""
         shutil.copyfile(board_path(self.board_name), self.flash_dir / "board.py")
-        build.compile_firmware(self._build_dir)
+        build.compile_firmware(self._build_dir / "fw")
+        # The simulated machine is compiled too: a real board's machine is C and costs no heap.
+        build.compile_modules(sorted(MPY_DIR.glob("*.py")), self._build_dir / "sim")
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._server.bind(self._socket_path)
         self._server.listen(4)
@@ -134,13 +136,13 @@ class VirtualBoard:
         self._wdt_deadline = None
         env = dict(os.environ)
         # .frozen holds the port's built-in Python modules (asyncio); "" is the flash dir (cwd).
-        env["MICROPYPATH"] = f"{MPY_DIR}:.frozen:{self._build_dir}:"
+        env["MICROPYPATH"] = f"{self._build_dir / 'sim'}:.frozen:{self._build_dir / 'fw'}:"
         env["HEMLAS_SIM_SOCKET"] = self._socket_path
         if self._heap_trace:
             env["HEMLAS_SIM_HEAP_TRACE"] = "1"
         self._proc = subprocess.Popen(
             [build.micropython_executable(), "-X", f"heapsize={self.heap_kb}K",
-             str(self._build_dir / "main.py")],
+             str(self._build_dir / "fw" / "main.py")],
             cwd=self.flash_dir, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, bufsize=0,
         )

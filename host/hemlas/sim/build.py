@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -34,30 +35,44 @@ def firmware_sources() -> list[Path]:
 
 
 def compile_firmware(out_dir: Path) -> list[Path]:
-    """Compile every firmware module except main.py (which stays source, as on a board).
+    """Compile every firmware module except main.py (which stays source, as on a board)."""
+    return compile_modules(firmware_sources(), out_dir, keep_source={"main.py"})
 
-    Outputs are cached by source hash, so repeated boots in a test run cost nothing.
+
+def compile_modules(sources: list[Path], out_dir: Path, keep_source: frozenset | set = frozenset()) -> list[Path]:
+    """Compile sources to .mpy in out_dir (names in keep_source are copied as they are).
+
+    Outputs are cached by source hash, so repeated boots in a test run cost nothing; each file
+    is written under a temporary name and renamed, so parallel runs never see half a file.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     tool = mpy_cross_executable()
     outputs = []
-    for source in firmware_sources():
-        if source.name == "main.py":
-            target = out_dir / "main.py"
-            shutil.copyfile(source, target)
+    for source in sources:
+        if source.name in keep_source:
+            target = out_dir / source.name
+            _replace(target, source.read_bytes())
             outputs.append(target)
             continue
         digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
         target = out_dir / (source.stem + ".mpy")
         stamp = out_dir / (source.stem + ".sha")
         if not (target.is_file() and stamp.is_file() and stamp.read_text() == digest):
+            scratch = out_dir / f".{source.stem}.{os.getpid()}.mpy"
             result = subprocess.run(
-                [tool, "-o", str(target), "-s", source.name, str(source)],
+                [tool, "-o", str(scratch), "-s", source.name, str(source)],
                 capture_output=True,
                 text=True,
             )
             if result.returncode:
                 raise VirtualBoardError(f"mpy-cross failed on {source.name}: {result.stderr.strip()}")
-            stamp.write_text(digest)
+            os.replace(scratch, target)
+            _replace(stamp, digest.encode())
         outputs.append(target)
     return outputs
+
+
+def _replace(target: Path, data: bytes) -> None:
+    scratch = target.with_name(f".{target.name}.{os.getpid()}")
+    scratch.write_bytes(data)
+    os.replace(scratch, target)

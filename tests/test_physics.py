@@ -1,0 +1,66 @@
+"""The virtual board's physical model, on its own."""
+
+import pytest
+
+from hemlas.boards import load_board
+from hemlas.sim.physics import Cell, Circuit, Loads, solve_terminal
+
+
+@pytest.mark.parametrize("board", ["virtual", "esp32-devkitc", "esp32c3"])
+def test_loaded_voltage_sags_more_as_the_cell_empties(board):
+    cfg = load_board(board)["battery"]
+    load = Loads(base_ma=40, conductance=1 / 8.2)
+    sags = []
+    for soc in (1.0, 0.5, 0.1, 0.03, 0.005):
+        cell = Cell(cfg, soc)
+        loaded, _ = solve_terminal(cell, load)
+        sags.append((cell.ocv_mv() - loaded) / cell.ocv_mv())
+    assert sags == sorted(sags), "internal resistance grows as the cell empties"
+    assert sags[-1] > 3 * sags[0]
+
+
+def test_lithium_voltage_is_flat_until_near_the_end():
+    cfg = load_board("virtual")["battery"]
+    full, half, tenth = (Cell(cfg, soc).ocv_mv() for soc in (1.0, 0.5, 0.1))
+    assert full - tenth < 250  # why voltage alone warns late
+    assert half > 3600
+
+
+def test_bolt_travels_in_the_board_time_and_stalls_at_the_end():
+    board = load_board("virtual")
+    circuit = Circuit.for_board(board, 0.0)
+    circuit.bolt.set_drive(0.0, 1, 1.0)
+    circuit.advance(0.3)
+    assert 0.3 < circuit.bolt.position < 0.7
+    circuit.advance(1.0)
+    assert circuit.bolt.at_locked_end()
+    stall_ma = circuit.bolt.motor_ma
+    assert stall_ma > board["motor"]["stall_ma"], "pushing on the end stop is a stall"
+    circuit.bolt.set_drive(1.0, -1, 1.0)
+    circuit.advance(1.2)
+    running_ma = circuit.bolt.motor_ma
+    assert running_ma == pytest.approx(board["motor"]["run_ma"])
+
+
+def test_a_jam_blocks_the_bolt():
+    circuit = Circuit.for_board(load_board("virtual"), 0.0)
+    circuit.bolt.jam_at = 0.4
+    circuit.bolt.set_drive(0.0, 1, 1.0)
+    circuit.advance(2.0)
+    assert circuit.bolt.position == pytest.approx(0.4)
+    assert not circuit.bolt.at_locked_end()
+
+
+def test_charge_drains_with_current():
+    board = load_board("virtual")
+    circuit = Circuit.for_board(board, 0.0)
+    circuit.base_ma = 3600.0
+    circuit.advance(2.0)  # 3.6 A for 2 s is 2 mAh
+    assert circuit.cell.used_mah == pytest.approx(2.0, rel=0.02)
+    assert circuit.cell.soc == pytest.approx(1 - 2.0 / board["battery"]["capacity_mah"], rel=1e-6)
+
+
+def test_soc_for_a_loaded_reading_inverts_the_model():
+    circuit = Circuit.for_board(load_board("virtual"), 0.0)
+    soc = circuit.soc_for_loaded_mv(2950)
+    assert circuit.loaded_mv_under_test_load(soc) == pytest.approx(2950, abs=2)
