@@ -221,3 +221,35 @@ def test_bad_console_input_gets_an_error_and_changes_nothing(boot_board):
     assert "error" in vb.command("log notanumber")
     assert vb.command("log " + "9" * 300)["error"] == "line too long"
     assert vb.command("status")["state"] == wire.LOCK_UNLOCKED
+
+
+def test_hung_firmware_is_restarted_by_the_watchdog(boot_board):
+    import os
+    import signal
+
+    vb = boot_board()
+    boots = vb.boots
+    os.kill(vb._proc.pid, signal.SIGSTOP)  # the firmware hangs: nothing feeds the watchdog
+    deadline = time.monotonic() + vb.board["wdt_ms"] / 1000 + 5
+    while vb.boots == boots and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert vb.boots == boots + 1, "the watchdog did not reset the board"
+    vb.wait_ready()
+    assert _events(vb, wire.EVENT_BOOT)[-1][3][0] == 3  # machine.WDT_RESET
+
+
+def test_a_dead_cell_browns_out_the_board_under_load(boot_board):
+    vb = boot_board()
+    vb.set_battery(soc=0.0)  # emptier than "discharged": the test load pulls it under brownout
+    boots = vb.boots
+    press = vb.press_button()
+    deadline = time.monotonic() + 10
+    while vb.boots == boots and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert vb.boots == boots + 1, "the supply collapsed under load: the MCU must reset"
+    vb.wait_ready()
+    time.sleep(4.5)
+    timeline = vb.led_timeline(press)
+    assert [e[1:] for e in timeline][:2] == [("green", True), ("green", False)]
+    assert not _phases(timeline, "red"), "no red blink: the sign of a fully discharged battery"
+    assert _events(vb, wire.EVENT_BOOT)[-1][3][0] == 2  # HARD_RESET (brownout)

@@ -185,3 +185,6 @@ def lightsleep(time_ms=0):
 def deepsleep(time_ms=0):
     _call("deepsleep %d" % time_ms)
     sys.exit(0)
+
+
+sleep = lightsleep  # the old name, still on some ports
