@@ -97,7 +97,7 @@ class Console:
     async def _selftest(self, args):
         result = await self._app.selftest()
         if result is None:
-            return {"result": wire.RESULT_BUSY}
+            return {"result": wire.STATUS_BUSY}
         keys = ("idle_mv", "loaded_mv", "battery", "green_off_ms", "blinks", "red_done_ms")
         return dict(zip(keys, result))
 

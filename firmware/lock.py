@@ -49,11 +49,11 @@ class Lock:
         return self.state == target  # confirmed by a stall earlier in this boot
 
     async def request(self, target):
-        """Move the bolt to target (LOCK_LOCKED or LOCK_UNLOCKED); return a RESULT_ code."""
+        """Move the bolt to target (LOCK_LOCKED or LOCK_UNLOCKED); return a STATUS_ code."""
         if target != wire.LOCK_LOCKED and target != wire.LOCK_UNLOCKED:
-            return wire.RESULT_BAD_REQUEST
+            return wire.STATUS_BAD_REQUEST
         if self._moving:
-            return wire.RESULT_BUSY  # the running move completes; it is not reversed midway
+            return wire.STATUS_BUSY  # the running move completes; it is not reversed midway
         self._moving = True
         try:
             async with self._power:
@@ -64,13 +64,13 @@ class Lock:
     async def _move(self, target):
         if self._at(target):
             self.state = target  # already there: no motion, nothing logged
-            return wire.RESULT_OK
+            return wire.STATUS_OK
         battery = self._battery
         if await battery.check() == wire.BATTERY_CRITICAL:
             self._log.append(
                 wire.EVENT_REFUSED_BATTERY, (target, battery.idle_mv, battery.loaded_mv)
             )
-            return wire.RESULT_BATTERY_CRITICAL
+            return wire.STATUS_BATTERY_CRITICAL
         direction = 1 if target == wire.LOCK_LOCKED else -1
         moving_state = wire.LOCK_LOCKING if direction > 0 else wire.LOCK_UNLOCKING
         self.state = moving_state
@@ -95,13 +95,13 @@ class Lock:
                 self._store.update(lock_state=target)
                 event = wire.EVENT_LOCKED if direction > 0 else wire.EVENT_UNLOCKED
                 self._log.append(event, (travel_ms, loaded_mv, attempt))
-                return wire.RESULT_OK
+                return wire.STATUS_OK
             if attempt < _ATTEMPTS:
                 await self._back_off(direction)
         self.state = wire.LOCK_JAMMED
         self._store.update(lock_state=wire.LOCK_JAMMED)
         self._log.append(wire.EVENT_JAMMED, (target, travel_ms, _ATTEMPTS))
-        return wire.RESULT_JAMMED
+        return wire.STATUS_JAMMED
 
     def _stalled(self):
         return self._sense is not None and self._sense.current_ma() > self._cfg["stall_ma"]

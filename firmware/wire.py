@@ -1,6 +1,9 @@
-# The numbers the lock and the host share, and the event record format.
+# The wire protocol and the numbers the lock and the host share: UUIDs, frames, fragments,
+# opcodes, payload layouts, lock/battery states, status codes, and the event record format.
+# docs/protocol.md is its normative specification.
 # One source: the host imports this same file (as hemlas.firmware.wire); never copy it.
-# Pure: imports only struct/binascii, raises only ValueError, does no I/O.
+# Pure: imports only struct/binascii, raises only ValueError (args[0] is a STATUS_ code
+# where a frame is refused), does no I/O.
 
 import struct
 from binascii import crc32
@@ -27,12 +30,17 @@ BATTERY_OK = const(0)
 BATTERY_LOW = const(1)  # battery swap needed
 BATTERY_CRITICAL = const(2)  # fully discharged: do not swap, call the service desk
 
-# Results of a request.
-RESULT_OK = const(0)
-RESULT_BUSY = const(1)  # the motor is already running (or a self-test holds the battery)
-RESULT_JAMMED = const(2)  # the bolt did not reach its end, even after the retry
-RESULT_BATTERY_CRITICAL = const(3)  # refused: the motor is not driven on a dead battery
-RESULT_BAD_REQUEST = const(4)
+# Status of a request: the first byte of every response payload.
+STATUS_OK = const(0)
+STATUS_BUSY = const(1)  # the motor is already running (or a self-test holds the battery)
+STATUS_JAMMED = const(2)  # the bolt did not reach its end, even after the retry
+STATUS_BATTERY_CRITICAL = const(3)  # refused: the motor is not driven on a dead battery
+STATUS_BAD_REQUEST = const(4)  # a well-formed frame whose payload is wrong for its opcode
+STATUS_MALFORMED = const(5)  # not a frame: too short, length field wrong
+STATUS_UNKNOWN_OPCODE = const(6)
+STATUS_FRAGMENT_ORDER = const(7)  # a fragment out of order, or a continuation without a start
+STATUS_TOO_LARGE = const(8)  # a frame longer than MAX_FRAME
+STATUS_UNSUPPORTED_VERSION = const(9)
 
 # Event types in the lock's log. Fields are signed 32-bit integers, listed per type.
 EVENT_BOOT = const(1)  # reset_cause, lock_state
@@ -89,3 +97,170 @@ def decode_record(buf, offset=0):
     _, count, seq, time_s, event_type = struct.unpack_from(_HEADER, buf, offset)
     fields = struct.unpack_from("<%di" % count, buf, offset + _HEADER_SIZE)
     return seq, time_s, event_type, fields
+
+
+# ---- GATT ----------------------------------------------------------------------------------
+# The lock service. Clients write request fragments to CONTROL and subscribe to RESPONSE.
+LOCK_SERVICE_UUID = "7dc50001-6466-4220-bab7-4b93a4e6cd73"
+CONTROL_CHAR_UUID = "7dc50002-6466-4220-bab7-4b93a4e6cd73"
+RESPONSE_CHAR_UUID = "7dc50003-6466-4220-bab7-4b93a4e6cd73"
+BATTERY_SERVICE_UUID = const(0x180F)
+BATTERY_LEVEL_UUID = const(0x2A19)
+DEVICE_INFO_SERVICE_UUID = const(0x180A)
+MANUFACTURER_UUID = const(0x2A29)
+MODEL_UUID = const(0x2A24)
+SERIAL_UUID = const(0x2A25)
+FIRMWARE_REV_UUID = const(0x2A26)
+HARDWARE_REV_UUID = const(0x2A27)
+
+# ---- Frames --------------------------------------------------------------------------------
+# version u8, opcode u8, session u32, counter u32, payload length u16, payload, tag (16 bytes).
+# Session, counter and tag are the room the access-control issue fills: in version 1 they are
+# carried but not checked (session 0, tag all zero).
+PROTOCOL_VERSION = const(1)
+_FRAME_HEADER = "<BBIIH"
+FRAME_HEADER_SIZE = const(12)
+TAG_SIZE = const(16)
+MAX_FRAME = const(1024)  # the lock's reassembly buffer: a whole log page fits
+RESPONSE_BIT = const(0x80)  # a response's opcode is the request's with this bit set
+
+OP_STATUS = const(0x01)
+OP_LOCK = const(0x02)
+OP_UNLOCK = const(0x03)
+OP_BATTERY = const(0x04)
+OP_SELFTEST = const(0x05)
+OP_LOG_READ = const(0x06)
+OP_ERROR = const(0x7F)  # response to a frame that could not be read at all
+
+# Payload layouts (struct formats, little-endian). Responses start with the status byte.
+REQUEST_FORMATS = {
+    OP_STATUS: "<",
+    OP_LOCK: "<",
+    OP_UNLOCK: "<",
+    OP_BATTERY: "<",
+    OP_SELFTEST: "<",
+    OP_LOG_READ: "<IB",  # from_seq, max records
+}
+RESPONSE_FORMATS = {
+    OP_STATUS: "<BBBBI",  # status, lock state, battery state, busy, next event seq
+    OP_LOCK: "<BBH",  # status, lock state, travel ms
+    OP_UNLOCK: "<BBH",
+    OP_BATTERY: "<BBHHBI",  # status, battery state, idle mV, loaded mV, percent (255: unknown), last swap (0: never)
+    OP_SELFTEST: "<BHHBHBH",  # status, idle mV, loaded mV, battery state, green off ms, blinks, red done ms
+    OP_LOG_READ: "<BIB",  # status, next seq, record count; then the records (encode_record)
+    OP_ERROR: "<B",  # status
+}
+MAX_LOG_RECORDS = const(16)  # per LOG_READ response: 16 x 43 bytes fits MAX_FRAME
+_ZERO_TAG = bytes(TAG_SIZE)
+
+
+def encode_frame(opcode, session, counter, payload=b"", tag=_ZERO_TAG):
+    if len(tag) != TAG_SIZE:
+        raise ValueError(STATUS_MALFORMED)
+    frame = struct.pack(_FRAME_HEADER, PROTOCOL_VERSION, opcode, session, counter, len(payload))
+    frame = frame + payload + tag
+    if len(frame) > MAX_FRAME:
+        raise ValueError(STATUS_TOO_LARGE)
+    return frame
+
+
+def decode_frame(frame):
+    """(opcode, session, counter, payload, tag); ValueError(STATUS_...) if not a valid frame."""
+    if len(frame) > MAX_FRAME:
+        raise ValueError(STATUS_TOO_LARGE)
+    if len(frame) < FRAME_HEADER_SIZE + TAG_SIZE:
+        raise ValueError(STATUS_MALFORMED)
+    version, opcode, session, counter, length = struct.unpack_from(_FRAME_HEADER, frame, 0)
+    if version != PROTOCOL_VERSION:
+        raise ValueError(STATUS_UNSUPPORTED_VERSION)
+    if FRAME_HEADER_SIZE + length + TAG_SIZE != len(frame):
+        raise ValueError(STATUS_MALFORMED)
+    end = FRAME_HEADER_SIZE + length
+    return opcode, session, counter, bytes(frame[FRAME_HEADER_SIZE:end]), bytes(frame[end:])
+
+
+def peek_counter(frame):
+    """The session and counter of a frame too broken to decode, for its error response."""
+    if len(frame) >= FRAME_HEADER_SIZE:
+        return struct.unpack_from("<II", frame, 2)
+    return 0, 0
+
+
+def unpack_payload(fmt, payload):
+    """Fields of a fixed-layout payload; ValueError(STATUS_BAD_REQUEST) if the size is wrong."""
+    if struct.calcsize(fmt) != len(payload):
+        raise ValueError(STATUS_BAD_REQUEST)
+    return struct.unpack(fmt, payload)
+
+
+# ---- Fragments ------------------------------------------------------------------------------
+# Each ATT write or notification carries one fragment: a header byte, then up to MTU - 4 bytes
+# of the frame. Header: FIRST (bit 7), LAST (bit 6), index (bits 0-5, counting from 0 mod 64).
+FRAGMENT_FIRST = const(0x80)
+FRAGMENT_LAST = const(0x40)
+_INDEX_MASK = const(0x3F)
+DEFAULT_ATT_MTU = const(23)
+_ATT_OVERHEAD = const(3)  # opcode + handle of a write or notification
+
+
+def fragment(frame, att_mtu=DEFAULT_ATT_MTU):
+    """Split a frame into fragments that each fit one ATT write or notification."""
+    chunk = att_mtu - _ATT_OVERHEAD - 1
+    if chunk < 1:
+        raise ValueError(STATUS_BAD_REQUEST)
+    out = []
+    count = (len(frame) + chunk - 1) // chunk or 1
+    for i in range(count):
+        header = (i & _INDEX_MASK) | (FRAGMENT_FIRST if i == 0 else 0)
+        if i == count - 1:
+            header |= FRAGMENT_LAST
+        out.append(bytes((header,)) + frame[i * chunk:(i + 1) * chunk])
+    return out
+
+
+class Reassembler:
+    """Joins fragments into frames. feed() returns a whole frame, or None while one is partial.
+
+    A fragment that breaks the sequence raises ValueError(STATUS_...) and drops what was
+    pending, so bad input never stalls the channel. A FIRST fragment always starts a new frame;
+    a frame it cut short is counted in cut_short, for the caller to answer.
+    """
+
+    def __init__(self, max_frame=MAX_FRAME):
+        self._max = max_frame
+        self.cut_short = 0
+        self.reset()
+
+    @property
+    def pending(self):
+        return self._next >= 0
+
+    def reset(self):
+        self._parts = []
+        self._size = 0
+        self._next = -1  # index expected next; -1 when no frame is pending
+
+    def feed(self, data):
+        if not data:
+            self.reset()
+            raise ValueError(STATUS_MALFORMED)
+        header = data[0]
+        if header & FRAGMENT_FIRST:
+            if self.pending:
+                self.cut_short += 1
+            self.reset()
+            self._next = 0
+        if self._next < 0 or header & _INDEX_MASK != self._next:
+            self.reset()
+            raise ValueError(STATUS_FRAGMENT_ORDER)
+        self._size += len(data) - 1
+        if self._size > self._max:
+            self.reset()
+            raise ValueError(STATUS_TOO_LARGE)
+        self._parts.append(bytes(data[1:]))
+        self._next = (self._next + 1) & _INDEX_MASK
+        if header & FRAGMENT_LAST:
+            frame = b"".join(self._parts)
+            self.reset()
+            return frame
+        return None

@@ -95,15 +95,15 @@ def test_lock_and_unlock_reach_end_of_travel(boot_board, board):
         assert vb.wait_ready()["state"] == wire.LOCK_UNKNOWN
         assert vb.command("lock")["state"] == wire.LOCK_LOCKED
     first = vb.command("unlock")
-    assert first["result"] == wire.RESULT_OK and first["state"] == wire.LOCK_UNLOCKED
+    assert first["result"] == wire.STATUS_OK and first["state"] == wire.LOCK_UNLOCKED
     travel = vb.board["motor"]["travel_ms"]
     for _ in range(2):
         locked = vb.command("lock")
-        assert locked["result"] == wire.RESULT_OK and locked["state"] == wire.LOCK_LOCKED
+        assert locked["result"] == wire.STATUS_OK and locked["state"] == wire.LOCK_LOCKED
         assert vb.bolt_position >= 0.99
         assert 0.6 * travel <= locked["travel_ms"] <= vb.board["motor"]["max_travel_ms"]
         unlocked = vb.command("unlock")
-        assert unlocked["result"] == wire.RESULT_OK and unlocked["state"] == wire.LOCK_UNLOCKED
+        assert unlocked["result"] == wire.STATUS_OK and unlocked["state"] == wire.LOCK_UNLOCKED
         assert vb.bolt_position <= 0.01
     assert len(_events(vb, wire.EVENT_LOCKED)) >= 2
     assert all(r[3][1] > 0 for r in _events(vb, wire.EVENT_LOCKED)), "loaded voltage recorded"
@@ -117,7 +117,7 @@ def test_jam_stops_the_motor_and_reports_jammed(boot_board, board):
     vb.jam(at=0.5)
     start = time.monotonic()
     answer = vb.command("lock")
-    assert answer["result"] == wire.RESULT_JAMMED and answer["state"] == wire.LOCK_JAMMED
+    assert answer["result"] == wire.STATUS_JAMMED and answer["state"] == wire.LOCK_JAMMED
     assert vb.bolt_position <= 0.5 + 1e-6
     limit_s = vb.board["motor"]["max_travel_ms"] / 1000
     drives = vb.motor_timeline(start)
@@ -136,7 +136,7 @@ def test_critical_battery_refuses_the_motor(boot_board):
     before = vb.bolt_position
     start = time.monotonic()
     answer = vb.command("lock")
-    assert answer["result"] == wire.RESULT_BATTERY_CRITICAL
+    assert answer["result"] == wire.STATUS_BATTERY_CRITICAL
     assert vb.motor_timeline(start) == [] and vb.bolt_position == before
     refused = _events(vb, wire.EVENT_REFUSED_BATTERY)
     assert refused and refused[-1][3][0] == wire.LOCK_LOCKED
@@ -196,9 +196,9 @@ def test_command_while_the_motor_moves(boot_board):
     thread.start()
     time.sleep(0.2)
     assert vb.command("status")["state"] == wire.LOCK_LOCKING
-    assert vb.command("unlock")["result"] == wire.RESULT_BUSY
+    assert vb.command("unlock")["result"] == wire.STATUS_BUSY
     thread.join()
-    assert answers["lock"]["result"] == wire.RESULT_OK
+    assert answers["lock"]["result"] == wire.STATUS_OK
     assert vb.command("status")["state"] == wire.LOCK_LOCKED
     assert vb.bolt_position >= 0.99
 

@@ -19,8 +19,8 @@ LOCK_STATES = {
 BATTERY_STATES = {wire.BATTERY_OK: "OK", wire.BATTERY_LOW: "LOW (swap the battery)",
                   wire.BATTERY_CRITICAL: "CRITICAL (fully discharged: do not swap, call the service desk)"}
 EVENT_NAMES = {value: name[6:].lower() for name, value in vars(wire).items() if name.startswith("EVENT_")}
-RESULTS = {wire.RESULT_OK: "done", wire.RESULT_BUSY: "busy", wire.RESULT_JAMMED: "jammed",
-           wire.RESULT_BATTERY_CRITICAL: "refused: battery critical", wire.RESULT_BAD_REQUEST: "bad request"}
+RESULTS = {wire.STATUS_OK: "done", wire.STATUS_BUSY: "busy", wire.STATUS_JAMMED: "jammed",
+           wire.STATUS_BATTERY_CRITICAL: "refused: battery critical", wire.STATUS_BAD_REQUEST: "bad request"}
 
 
 class CommandError(HemlasError):

@@ -16,7 +16,7 @@ def test_lock_reaches_end_of_travel():
     bolt = FakeBolt(position=0.0)
     lock, log = _lock(bolt)
     assert lock.read_sensors() == wire.LOCK_UNLOCKED
-    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.RESULT_OK
+    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.STATUS_OK
     assert lock.state == wire.LOCK_LOCKED and bolt.position >= 0.995
     assert log.types() == [wire.EVENT_LOCKED]
 
@@ -25,14 +25,14 @@ def test_request_at_target_does_not_move():
     bolt = FakeBolt(position=1.0)
     lock, log = _lock(bolt)
     lock.read_sensors()
-    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.RESULT_OK
+    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.STATUS_OK
     assert bolt.drives == [] and log.events == []
 
 
 def test_jam_retries_once_then_reports_jammed():
     bolt = FakeBolt(position=0.0, jam_at=0.5)
     lock, log = _lock(bolt)
-    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.RESULT_JAMMED
+    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.STATUS_JAMMED
     assert lock.state == wire.LOCK_JAMMED
     forward = [ms for d, ms in bolt.drives if d > 0]
     assert len(forward) == 2  # the try and the one retry
@@ -44,7 +44,7 @@ def test_jam_retries_once_then_reports_jammed():
 def test_critical_battery_refuses_without_driving():
     bolt = FakeBolt(position=0.0)
     lock, log = _lock(bolt, FakeMeter(2900, 400))
-    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.RESULT_BATTERY_CRITICAL
+    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.STATUS_BATTERY_CRITICAL
     assert bolt.drives == [] and bolt.position == 0.0
     assert wire.EVENT_REFUSED_BATTERY in log.types()
 
@@ -60,27 +60,27 @@ def test_second_request_while_moving_is_busy():
         second = await lock.request(wire.LOCK_UNLOCKED)
         return await first, second
 
-    assert asyncio.run(both()) == (wire.RESULT_OK, wire.RESULT_BUSY)
+    assert asyncio.run(both()) == (wire.STATUS_OK, wire.STATUS_BUSY)
     assert lock.state == wire.LOCK_LOCKED
 
 
 def test_bad_target_is_refused():
     lock, _ = _lock(FakeBolt())
-    assert asyncio.run(lock.request(wire.LOCK_JAMMED)) == wire.RESULT_BAD_REQUEST
+    assert asyncio.run(lock.request(wire.LOCK_JAMMED)) == wire.STATUS_BAD_REQUEST
 
 
 def test_stall_sensing_without_switches():
     bolt = FakeBolt(position=0.0, switches=False)
     lock, _ = _lock(bolt)
     assert lock.read_sensors() == wire.LOCK_UNKNOWN  # no sensor to read: not assumed
-    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.RESULT_OK
+    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.STATUS_OK
     assert lock.state == wire.LOCK_LOCKED and bolt.position >= 0.995
 
 
 def test_early_stall_without_switches_is_a_jam():
     bolt = FakeBolt(position=0.0, jam_at=0.2, switches=False)
     lock, _ = _lock(bolt)
-    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.RESULT_JAMMED
+    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.STATUS_JAMMED
 
 
 def test_stall_sensing_after_reset_at_the_stored_end():
@@ -88,14 +88,14 @@ def test_stall_sensing_after_reset_at_the_stored_end():
     lock, _ = _lock(bolt)
     lock._store.update(lock_state=wire.LOCK_UNLOCKED)  # what the flash said before the reset
     assert lock.read_sensors() == wire.LOCK_UNKNOWN
-    assert asyncio.run(lock.request(wire.LOCK_UNLOCKED)) == wire.RESULT_OK  # stalls at once
+    assert asyncio.run(lock.request(wire.LOCK_UNLOCKED)) == wire.STATUS_OK  # stalls at once
     assert lock.state == wire.LOCK_UNLOCKED
 
 
 def test_stall_sensing_unknown_start_finds_the_other_end_first():
     bolt = FakeBolt(position=0.4, switches=False)  # after a jam, or a new unit
     lock, _ = _lock(bolt)
-    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.RESULT_OK
+    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.STATUS_OK
     assert [d for d, _ in bolt.drives] == [-1, 1]  # home to unlocked, then a whole travel
     assert lock.state == wire.LOCK_LOCKED and bolt.position >= 0.995
 
@@ -104,4 +104,4 @@ def test_stall_sensing_jam_on_the_way_is_still_a_jam():
     bolt = FakeBolt(position=0.0, jam_at=0.3, switches=False)
     lock, _ = _lock(bolt)
     lock._store.update(lock_state=wire.LOCK_UNLOCKED)
-    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.RESULT_JAMMED
+    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.STATUS_JAMMED

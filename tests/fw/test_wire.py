@@ -37,3 +37,79 @@ def test_too_many_fields_refused():
 def test_lock_states_follow_esphome_numbering():
     assert (wire.LOCK_UNKNOWN, wire.LOCK_LOCKED, wire.LOCK_UNLOCKED, wire.LOCK_JAMMED,
             wire.LOCK_LOCKING, wire.LOCK_UNLOCKING) == (0, 1, 2, 3, 4, 5)
+
+
+def _status_of(fn, *args):
+    try:
+        fn(*args)
+    except ValueError as err:
+        return err.args[0]
+    raise AssertionError("no ValueError")
+
+
+def test_frame_round_trip():
+    frame = wire.encode_frame(wire.OP_LOG_READ, 7, 42, b"\x01\x00\x00\x00\x10")
+    assert len(frame) == wire.FRAME_HEADER_SIZE + 5 + wire.TAG_SIZE
+    assert wire.decode_frame(frame) == (wire.OP_LOG_READ, 7, 42, b"\x01\x00\x00\x00\x10", bytes(16))
+
+
+def test_broken_frames_get_their_status():
+    frame = wire.encode_frame(wire.OP_STATUS, 1, 2)
+    assert _status_of(wire.decode_frame, frame[:-1]) == wire.STATUS_MALFORMED
+    assert _status_of(wire.decode_frame, frame + b"x") == wire.STATUS_MALFORMED
+    assert _status_of(wire.decode_frame, b"") == wire.STATUS_MALFORMED
+    assert _status_of(wire.decode_frame, b"\x02" + frame[1:]) == wire.STATUS_UNSUPPORTED_VERSION
+    assert _status_of(wire.decode_frame, bytes(wire.MAX_FRAME + 1)) == wire.STATUS_TOO_LARGE
+    assert _status_of(wire.encode_frame, wire.OP_STATUS, 0, 0, bytes(wire.MAX_FRAME)) == wire.STATUS_TOO_LARGE
+    assert wire.peek_counter(frame) == (1, 2)
+
+
+def test_payload_size_is_checked():
+    fmt = wire.REQUEST_FORMATS[wire.OP_LOG_READ]
+    assert wire.unpack_payload(fmt, b"\x05\x00\x00\x00\x03") == (5, 3)
+    assert _status_of(wire.unpack_payload, fmt, b"\x05") == wire.STATUS_BAD_REQUEST
+
+
+def _roundtrip(frame, mtu):
+    parts = wire.fragment(frame, mtu)
+    assert all(len(p) <= mtu - 3 for p in parts)
+    r = wire.Reassembler()
+    out = [r.feed(p) for p in parts]
+    assert out[:-1] == [None] * (len(parts) - 1)
+    return out[-1], len(parts)
+
+
+def test_fragments_at_default_and_large_mtu():
+    frame = wire.encode_frame(wire.OP_LOCK, 3, 9, bytes(range(100)))
+    assert _roundtrip(frame, 23) == (frame, 7)  # 128 bytes in 19-byte chunks
+    assert _roundtrip(frame, 247) == (frame, 1)
+    big = wire.encode_frame(wire.OP_LOG_READ | wire.RESPONSE_BIT, 0, 1, bytes(900))
+    assert _roundtrip(big, 23)[0] == big
+
+
+def test_out_of_order_and_orphan_fragments_are_refused():
+    frame = wire.encode_frame(wire.OP_STATUS, 0, 1, bytes(30))
+    parts = wire.fragment(frame, 23)
+    r = wire.Reassembler()
+    r.feed(parts[0])
+    assert _status_of(r.feed, parts[2]) == wire.STATUS_FRAGMENT_ORDER
+    assert not r.pending
+    assert _status_of(r.feed, parts[1]) == wire.STATUS_FRAGMENT_ORDER  # no start: orphan
+    assert _status_of(r.feed, b"") == wire.STATUS_MALFORMED
+    assert _roundtrip(frame, 23)[0] == frame  # and the channel still works
+
+
+def test_a_new_start_cuts_short_the_pending_frame():
+    frame = wire.encode_frame(wire.OP_STATUS, 0, 1, bytes(30))
+    parts = wire.fragment(frame, 23)
+    r = wire.Reassembler()
+    r.feed(parts[0])
+    out = [r.feed(p) for p in parts]
+    assert out[-1] == frame and r.cut_short == 1
+
+
+def test_oversized_stream_is_refused_without_buffering_it_all():
+    r = wire.Reassembler(max_frame=100)
+    r.feed(bytes((wire.FRAGMENT_FIRST,)) + bytes(60))
+    assert _status_of(r.feed, bytes((1,)) + bytes(60)) == wire.STATUS_TOO_LARGE
+    assert not r.pending
