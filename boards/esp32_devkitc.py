@@ -62,6 +62,9 @@ BOARD = {
         "led_ma": 5,
         "brownout_mv": 3000,  # the AMS1117 regulator drops out below about this
     },
+    "ble": {
+        "adv_interval_ms": 100,  # bench board on USB power: found at once
+    },
     "wdt_ms": 8000,
     "log_segments": 8,
     "log_segment_records": 64,

@@ -65,6 +65,9 @@ BOARD = {
         "led_ma": 5,  # each LED through its resistor
         "brownout_mv": 2300,  # the ESP32 resets below this supply voltage
     },
+    "ble": {
+        "adv_interval_ms": 100,  # the virtual link has no radio timing; 100 ms keeps discovery quick
+    },
     "wdt_ms": 8000,  # the watchdog restarts a firmware that stops feeding it
     "log_segments": 8,  # event log: segments kept (oldest dropped first)
     "log_segment_records": 64,  # records per segment

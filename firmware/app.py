@@ -3,8 +3,10 @@
 
 import asyncio
 import gc
+import json
 import sys
 import time
+from binascii import hexlify
 
 from micropython import const
 
@@ -17,6 +19,7 @@ from selftest import run_selftest
 from store import Store
 
 _FEED_DIVISOR = const(4)  # feed the watchdog four times per timeout: one late feed is no reset
+FIRMWARE_VERSION = "0.2.0"
 
 
 class App:
@@ -29,6 +32,10 @@ class App:
         self.battery = Battery(hw.meter, board["battery"], log, store)
         self.lock = Lock(hw.motor, hw.limits, hw.sense, self.battery, log, store, board["motor"], self.power)
         self._selftest_running = False
+
+    async def measure_battery(self):
+        async with self.power:  # the test load never overlaps a motor run
+            return await self.battery.check()
 
     async def selftest(self):
         """Run the self-test unless one is running; return its result or None."""
@@ -44,14 +51,34 @@ class App:
         button = self.hw.button
         while True:
             await button.wait_press()
-            await self.selftest()
+            try:
+                await self.selftest()
+            except Exception as err:  # a flash or ADC fault must not end the button for good
+                self.hw.green.off()
+                self.fault(err)
             button.discard_presses()  # presses during the test do not queue another
+
+    def fault(self, err):
+        try:
+            self.log.append(wire.EVENT_FAULT, (wire.FAULT_TASK, 0))
+        except OSError:
+            pass  # the log itself failed: nothing more to do than carry on
+        print("fault:", repr(err))
 
     async def watchdog_task(self):
         period = self.board["wdt_ms"] // _FEED_DIVISOR
         while True:
             self.hw.watchdog.feed()
             await asyncio.sleep_ms(period)
+
+
+def read_lock_id(hw):
+    """The lock id provisioned into flash (identity.json), else one from the chip's id."""
+    try:
+        with open("identity.json") as f:
+            return json.load(f)["lock_id"]
+    except (OSError, ValueError, KeyError):
+        return "HL-" + hexlify(hw.unique_id()).decode()[-6:].upper()
 
 
 def boot(board, hw):
@@ -63,22 +90,28 @@ def boot(board, hw):
     if store.was_reset:
         log.append(wire.EVENT_FAULT, (wire.FAULT_STORE_RESET, 0))
     state = app.lock.read_sensors()
-    log.append(wire.EVENT_BOOT, (hw.reset_cause(), state))
+    # The count orders records across power cuts, when the RTC restarts from its epoch.
+    boots = store.get("boots", 0) + 1
+    store.update(boots=boots)
+    log.append(wire.EVENT_BOOT, (hw.reset_cause(), state, boots))
     return app
 
 
-async def run(board):
-    from hw import Hardware
-
-    start = time.ticks_ms()
-    hw = Hardware(board)
+async def run(board, hw, start):
     app = boot(board, hw)
     gc.collect()
     asyncio.create_task(app.watchdog_task())
     asyncio.create_task(app.button_task())
+    lock_id = read_lock_id(hw)
+    from ble import BleLink  # after the hardware: a board's radio is the last thing up
+
+    link = BleLink(app, lock_id, board["model"], FIRMWARE_VERSION, board["ble"]["adv_interval_ms"])
+    link.start()
+    app.battery.listener = link.battery_changed
+    asyncio.create_task(link.run())
     console = Console(app)
     reply({"ready": time.ticks_diff(time.ticks_ms(), start), "state": app.lock.state,
-           "board": board["name"], "next_seq": app.log.next_seq})
+           "board": board["name"], "next_seq": app.log.next_seq, "lock_id": lock_id})
     await console.serve(asyncio.StreamReader(sys.stdin))
     while True:  # stdin closed (no serial host): keep serving the button
         await asyncio.sleep_ms(60_000)
@@ -86,5 +119,13 @@ async def run(board):
 
 def main():
     import board
+    from hw import Hardware
 
-    asyncio.run(run(board.BOARD))
+    start = time.ticks_ms()
+    hw = Hardware(board.BOARD)
+    try:
+        asyncio.run(run(board.BOARD, hw, start))
+    finally:
+        # Whatever ended the app (Ctrl-C on the serial port, an uncaught error): the motor,
+        # the test load and the LEDs must not stay on until the watchdog bites.
+        hw.safe_state()

@@ -2,12 +2,34 @@
 # voltage until nearly empty; only under load does a weak cell show itself, so the state is
 # decided on the loaded reading (the test load, or the motor itself while it runs).
 
+from micropython import const
+
 import wire
+
+_RECOVERY_MV = const(50)  # a state improves only this far past its threshold (hysteresis)
 
 
 def adc_uv_to_mv(uv, adc):
     """Battery millivolts from the ADC pin's microvolts, through the divider and calibration."""
     return int(uv * adc["divider"] * adc["gain"] / 1000 + adc["offset_mv"])
+
+
+def estimate_percent(idle_mv, cfg):
+    """Charge left (0-100) read off the board's open-circuit voltage curve.
+
+    Voltage-based, so coarse for a flat lithium cell: the charge-counting issue replaces it.
+    """
+    curve = cfg.get("ocv_curve")
+    if not curve or idle_mv <= 0:
+        return 255  # unknown
+    if idle_mv <= curve[0][1]:
+        return 0
+    for i in range(1, len(curve)):
+        soc0, mv0 = curve[i - 1]
+        soc1, mv1 = curve[i]
+        if idle_mv <= mv1:
+            return int(100 * (soc0 + (soc1 - soc0) * (idle_mv - mv0) / (mv1 - mv0)))
+    return 100
 
 
 def classify(loaded_mv, cfg):
@@ -16,6 +38,10 @@ def classify(loaded_mv, cfg):
     if loaded_mv < cfg["low_mv"]:
         return wire.BATTERY_LOW
     return wire.BATTERY_OK
+
+
+def _nothing():
+    pass
 
 
 class Battery:
@@ -33,6 +59,11 @@ class Battery:
         self.idle_mv = 0
         self.loaded_mv = store.get("loaded_mv", 0)
         self.state = store.get("battery_state", wire.BATTERY_OK)
+        self.listener = _nothing  # called after every measurement (the BLE Battery Service)
+
+    @property
+    def percent(self):
+        return estimate_percent(self.idle_mv, self._cfg)
 
     async def check(self):
         """Measure idle, then under the test load; return the battery state."""
@@ -48,14 +79,18 @@ class Battery:
         return self.state
 
     def record_motor_run(self, loaded_mv):
-        """The average voltage while the motor ran: the truest load reading there is."""
-        if loaded_mv:
+        """The average voltage while the motor ran. The thresholds are set for the test load,
+        so a motor reading (a different current) decides only on boards without one."""
+        if loaded_mv and not self.meter.has_load:
             self._update(loaded_mv)
 
     def _update(self, loaded_mv):
         self.loaded_mv = loaded_mv
         state = classify(loaded_mv, self._cfg)
+        if state < self.state and classify(loaded_mv - _RECOVERY_MV, self._cfg) != state:
+            state = self.state  # too close to the line to call it better: no flapping
         if state != self.state:
             self.state = state
             self._log.append(wire.EVENT_BATTERY, (state, self.idle_mv, loaded_mv))
-        self._store.update(battery_state=state, loaded_mv=loaded_mv)
+            self._store.update(battery_state=state, loaded_mv=loaded_mv)  # flash only on change
+        self.listener()

@@ -13,7 +13,7 @@ from micropython import const
 import wire
 
 _MAX_LINE = const(128)  # longer lines are refused whole, not parsed
-_MAX_LOG_READ = const(32)  # records per "log" answer: keeps the answer small in RAM
+_MAX_LOG_READ = const(16)  # records per "log" answer: keeps the answer small in RAM
 _MAX_IN_FLIGHT = const(4)  # commands run concurrently (a status while the motor runs), up to this
 
 
@@ -35,11 +35,26 @@ class Console:
         }
         self._in_flight = 0
 
+    async def _read_line(self, stream):
+        """One line, read a byte at a time: readline() on ESP32 stdio would block the whole
+        event loop (motor polling, watchdog) from the first byte until the newline."""
+        line = b""
+        while True:
+            byte = await stream.read(1)
+            if not byte:
+                return None  # stdin closed
+            if isinstance(byte, str):
+                byte = byte.encode()  # sys.stdin is a text stream on the boards
+            if byte == b"\n":
+                return line
+            if len(line) <= _MAX_LINE:
+                line += byte  # past the limit the rest is dropped, not buffered
+
     async def serve(self, stream):
         while True:
-            line = await stream.readline()
-            if not line:
-                return  # stdin closed
+            line = await self._read_line(stream)
+            if line is None:
+                return
             try:
                 words = line[:_MAX_LINE].decode().split()
             except UnicodeError:
@@ -63,6 +78,8 @@ class Console:
             answer = await self._commands[words[0]](words[1:])
         except ValueError as err:
             answer = {"error": "bad argument: %s" % err}
+        except Exception as err:  # a fault (flash, ADC): answer it, keep serving
+            answer = {"error": "fault: %s" % err}
         finally:
             self._in_flight -= 1
         answer["cmd"] = words[0]
@@ -90,8 +107,7 @@ class Console:
 
     async def _battery(self, args):
         app = self._app
-        async with app.power:
-            state = await app.battery.check()
+        state = await app.measure_battery()
         return {"battery": state, "idle_mv": app.battery.idle_mv, "loaded_mv": app.battery.loaded_mv}
 
     async def _selftest(self, args):

@@ -14,7 +14,7 @@ from micropython import const
 
 import wire
 
-_MAX_READ_BYTES = const(4096)  # a segment of 64 records of 8 fields is 2.9 KB
+_COPY_CHUNK = const(128)  # small steps when repairing a segment: no large buffer needed
 
 
 def _mkdir(path):
@@ -36,8 +36,8 @@ class EventLog:
         for name in names:
             if name.endswith(".tmp"):
                 os.remove(directory + "/" + name)  # a repair cut short: the segment is intact
-        names = [n for n in names if n.endswith(".log")]
-        self._segments = sorted(int(n[:-4]) for n in names)
+        # A stray file (not NNNNNNNN.log) is left alone, not a reason to fail every boot.
+        self._segments = sorted(int(n[:-4]) for n in names if n.endswith(".log") and n[:-4].isdigit())
         self.next_seq = 1
         self._tail_records = 0
         if self._segments:
@@ -46,34 +46,58 @@ class EventLog:
     def _path(self, first_seq):
         return "%s/%08d.log" % (self._dir, first_seq)
 
-    def _read_segment(self, first_seq):
+    def _records(self, first_seq):
+        """(offset, record bytes) of each whole record at the start of a segment.
+
+        Read a record at a time: a whole segment in one buffer would need kilobytes of
+        contiguous heap, which a fragmented ESP32 heap may not have.
+        """
         try:
-            with open(self._path(first_seq), "rb") as f:
-                return f.read(_MAX_READ_BYTES)
+            f = open(self._path(first_seq), "rb")
         except OSError:
-            return b""
+            return
+        with f:
+            offset = 0
+            while True:
+                head = f.read(2)
+                if len(head) < 2 or head[1] > wire.MAX_FIELDS:
+                    return
+                record = head + f.read(wire.record_length(head[1]) - 2)
+                if wire.record_size(record) != len(record):
+                    return
+                yield offset, record
+                offset += len(record)
 
     def _recover(self):
         first = self._segments[-1]
-        buf = self._read_segment(first)
-        offset = 0
+        path = self._path(first)
+        whole = 0
         count = 0
         last_seq = first - 1
-        while True:
-            size = wire.record_size(buf, offset)
-            if not size:
-                break
-            last_seq = wire.decode_record(buf, offset)[0]
-            offset += size
+        for offset, record in self._records(first):
+            last_seq = wire.decode_record(record)[0]
+            whole = offset + len(record)
             count += 1
         self.next_seq = last_seq + 1
         self._tail_records = count
-        self.recovered_bytes = len(buf) - offset
+        try:
+            size = os.stat(path)[6]
+        except OSError:
+            size = 0
+        self.recovered_bytes = size - whole
         if self.recovered_bytes:
-            path = self._path(first)
-            with open(path + ".tmp", "wb") as f:
-                f.write(buf[:offset])
-            os.rename(path + ".tmp", path)
+            self._cut(path, whole)
+
+    def _cut(self, path, length):
+        """Keep the first length bytes of a file: copy them and rename over it (atomic)."""
+        with open(path, "rb") as src, open(path + ".tmp", "wb") as dst:
+            while length > 0:
+                chunk = src.read(min(length, _COPY_CHUNK))
+                if not chunk:
+                    break
+                dst.write(chunk)
+                length -= len(chunk)
+        os.rename(path + ".tmp", path)
 
     @property
     def first_seq(self):
@@ -106,16 +130,12 @@ class EventLog:
         for i in range(len(segments)):
             if i + 1 < len(segments) and segments[i + 1] <= from_seq:
                 continue  # every record of this segment is older than from_seq
-            buf = self._read_segment(segments[i])
-            offset = 0
-            while len(out) < limit:
-                size = wire.record_size(buf, offset)
-                if not size:
-                    break
-                record = wire.decode_record(buf, offset)
+            records = self._records(segments[i])
+            for _, raw in records:
+                record = wire.decode_record(raw)
                 if record[0] >= from_seq:
                     out.append(record)
-                offset += size
-            if len(out) >= limit:
-                break
+                    if len(out) >= limit:
+                        records.close()  # closes the file now, not when the GC finds it
+                        return out
         return out

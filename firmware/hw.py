@@ -8,6 +8,8 @@ import machine
 from machine import ADC, PWM, Pin
 from micropython import const
 
+from battery import adc_uv_to_mv
+
 _DUTY_FULL = const(65535)
 _BRAKE_MS = const(20)  # short both windings briefly so the bolt stops at once, then coast
 
@@ -52,8 +54,14 @@ class HBridge:
         self.direction = direction
         if direction > 0:
             self._set(self._duty, 0)
-        else:
+        elif direction < 0:
             self._set(0, self._duty)
+        else:
+            self._set(0, 0)
+
+    def off(self):
+        self.direction = 0
+        self._set(0, 0)
 
     async def stop(self):
         self._set(_DUTY_FULL, _DUTY_FULL)  # brake
@@ -140,8 +148,11 @@ class BatteryMeter:
         total = 0
         for _ in range(n):
             total += self._adc.read_uv()
-        cal = self._cal
-        return int(total / n * cal["divider"] * cal["gain"] / 1000 + cal["offset_mv"])
+        return adc_uv_to_mv(total / n, self._cal)
+
+    def load_off(self):
+        if self._load is not None:
+            self._load.value(0)
 
     async def loaded_mv(self):
         load = self._load
@@ -182,6 +193,17 @@ class Hardware:
         self.meter = BatteryMeter(pins["battery_adc"], pins["battery_load"], board["adc"], board["load"])
         self.watchdog = Watchdog(board["wdt_ms"])
 
+    def safe_state(self):
+        """Everything that draws current off: for any way out of the app."""
+        self.motor.off()
+        self.meter.load_off()
+        self.green.off()
+        self.red.off()
+
     @staticmethod
     def reset_cause():
         return machine.reset_cause()
+
+    @staticmethod
+    def unique_id():
+        return machine.unique_id()

@@ -13,6 +13,7 @@ import wire
 _POLL_MS = const(5)  # the bolt moves about 1 % of its travel per poll
 _MV_SAMPLES = const(4)  # battery samples per poll while the motor runs: enough, and fast
 _ATTEMPTS = const(2)  # the first try plus one retry
+_STALL_POLLS = const(2)  # consecutive over-current polls that make a stall: one is a spike
 
 
 class Lock:
@@ -44,9 +45,11 @@ class Lock:
         return self._moving
 
     def _at(self, target):
-        if self._limits.present:
-            return self._limits.locked() if target == wire.LOCK_LOCKED else self._limits.unlocked()
-        return self.state == target  # confirmed by a stall earlier in this boot
+        """Do the switches show the bolt at target? Without switches nothing is known: the
+        bolt may have been turned by hand, so every request drives (docs/firmware.md)."""
+        if not self._limits.present:
+            return False
+        return self._limits.locked() if target == wire.LOCK_LOCKED else self._limits.unlocked()
 
     async def request(self, target):
         """Move the bolt to target (LOCK_LOCKED or LOCK_UNLOCKED); return a STATUS_ code."""
@@ -75,19 +78,17 @@ class Lock:
         moving_state = wire.LOCK_LOCKING if direction > 0 else wire.LOCK_UNLOCKING
         self.state = moving_state
         travel_ms = 0
-        at_target = False
-        if not self._limits.present:
-            stored = self._store.get("lock_state")
-            if stored == wire.LOCK_LOCKED or stored == wire.LOCK_UNLOCKED:
-                at_target = stored == target
-            else:
-                # Start unknown (new unit, or after a jam): find the other end first, so the
-                # move to the target is a whole, timed one. docs/firmware.md, "Stall sensing".
-                home = wire.LOCK_UNLOCKED if direction > 0 else wire.LOCK_LOCKED
-                await self._run(-direction, home, True)
+        start_known = self._store.get("lock_state") in (wire.LOCK_LOCKED, wire.LOCK_UNLOCKED)
+        # Kept before the bolt moves: a power cut mid-move leaves "moving" in flash, and the
+        # next move then knows the start is unknown.
+        self._store.update(lock_state=moving_state)
+        if not self._limits.present and not start_known:
+            # Without switches a stall is judged by how long the bolt travelled, so the start
+            # must be an end: find the other end first (new unit, after a jam or a power cut).
+            await self._run(-direction, wire.LOCK_UNLOCKED if direction > 0 else wire.LOCK_LOCKED, True)
         for attempt in range(1, _ATTEMPTS + 1):
             self.state = moving_state
-            reached, travel_ms, loaded_mv = await self._run(direction, target, at_target)
+            reached, travel_ms, loaded_mv = await self._run(direction, target)
             self.last_travel_ms = travel_ms
             battery.record_motor_run(loaded_mv)
             if reached:
@@ -103,20 +104,22 @@ class Lock:
         self._log.append(wire.EVENT_JAMMED, (target, travel_ms, _ATTEMPTS))
         return wire.STATUS_JAMMED
 
-    def _stalled(self):
+    def _over_current(self):
         return self._sense is not None and self._sense.current_ma() > self._cfg["stall_ma"]
 
-    async def _run(self, direction, target, early_stall_is_end=False):
+    async def _run(self, direction, target, homing=False):
         """Drive toward target; return (reached, travel_ms, average loaded mV).
 
-        early_stall_is_end: without switches, the bolt is known to sit at target already (the
-        last confirmed end, kept in flash across resets), so an immediate stall is the end
-        stop; otherwise a stall before min_travel_ms is a jam.
+        Without switches a stall ends the run: it is the end stop if it came at once (the bolt
+        never moved: it was there) or after min_travel_ms, and a jam in between. homing: any
+        stall is the end (the start was unknown).
         """
         cfg = self._cfg
         meter_total = 0
         meter_count = 0
+        over = 0
         reached = False
+        at_once_ms = cfg["inrush_ms"] + (_STALL_POLLS + 1) * _POLL_MS
         start = time.ticks_ms()
         self._motor.drive(direction)
         try:
@@ -129,11 +132,11 @@ class Lock:
                 if elapsed >= cfg["inrush_ms"]:
                     meter_total += self._battery_mv()
                     meter_count += 1
-                    if self._stalled():
-                        # With switches, a stall before the switch is a jam; without them a
-                        # stall is the end stop, unless it came too early to be one.
+                    over = over + 1 if self._over_current() else 0
+                    if over >= _STALL_POLLS:
+                        # With switches, a stall before the switch is a jam.
                         reached = not self._limits.present and (
-                            early_stall_is_end or elapsed >= cfg["min_travel_ms"])
+                            homing or elapsed <= at_once_ms or elapsed >= cfg["min_travel_ms"])
                         break
                 if elapsed >= cfg["max_travel_ms"]:
                     break

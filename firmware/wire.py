@@ -43,7 +43,7 @@ STATUS_TOO_LARGE = const(8)  # a frame longer than MAX_FRAME
 STATUS_UNSUPPORTED_VERSION = const(9)
 
 # Event types in the lock's log. Fields are signed 32-bit integers, listed per type.
-EVENT_BOOT = const(1)  # reset_cause, lock_state
+EVENT_BOOT = const(1)  # reset_cause, lock_state, boot count
 EVENT_LOCKED = const(2)  # travel_ms, loaded_mv, attempts
 EVENT_UNLOCKED = const(3)  # travel_ms, loaded_mv, attempts
 EVENT_JAMMED = const(4)  # target_state, travel_ms, attempts
@@ -54,6 +54,7 @@ EVENT_FAULT = const(8)  # fault code (FAULT_*), detail
 
 FAULT_LOG_RECOVERED = const(1)  # detail: bytes of a torn record skipped at boot
 FAULT_STORE_RESET = const(2)  # the persistent state file was unreadable and was reset
+FAULT_TASK = const(3)  # a task met an unexpected error and carried on
 
 
 # Event record: magic, field count, sequence number, time (s), type, fields, CRC-32 of all
@@ -72,6 +73,10 @@ def encode_record(seq, time_s, event_type, fields):
     body = struct.pack(_HEADER, _RECORD_MAGIC, count, seq, time_s, event_type)
     body += struct.pack("<%di" % count, *fields)
     return body + struct.pack("<I", crc32(body) & 0xFFFFFFFF)
+
+
+def record_length(field_count):
+    return _HEADER_SIZE + 4 * field_count + _CRC_SIZE
 
 
 def record_size(buf, offset=0):

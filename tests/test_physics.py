@@ -44,11 +44,14 @@ def test_bolt_travels_in_the_board_time_and_stalls_at_the_end():
 
 def test_a_jam_blocks_the_bolt():
     circuit = Circuit.for_board(load_board("virtual"), 0.0)
-    circuit.bolt.jam_at = 0.4
+    circuit.bolt.set_jam(0.4)
     circuit.bolt.set_drive(0.0, 1, 1.0)
     circuit.advance(2.0)
     assert circuit.bolt.position == pytest.approx(0.4)
     assert not circuit.bolt.at_locked_end()
+    circuit.bolt.set_drive(2.0, -1, 1.0)  # backing off from the obstruction is free
+    circuit.advance(2.1)
+    assert circuit.bolt.position < 0.3
 
 
 def test_charge_drains_with_current():

@@ -1,5 +1,7 @@
 """One base error for everything hemlas raises, with subclasses that carry their data."""
 
+from __future__ import annotations
+
 
 class HemlasError(Exception):
     """Base of every error hemlas raises on purpose."""
@@ -16,3 +18,52 @@ class VirtualBoardError(HemlasError):
         last = output.strip().splitlines()[-1:] if output else []
         super().__init__(f"{message}: {last[0]}" if last else message)
         self.output = output  # what the firmware printed last, for the report
+
+
+class LockError(HemlasError):
+    """Something went wrong talking to a lock."""
+
+
+class LockNotFoundError(LockError):
+    def __init__(self, lock_id: str, timeout: float):
+        super().__init__(f"lock {lock_id} not found within {timeout:.0f} s")
+        self.lock_id = lock_id
+        self.timeout = timeout
+
+
+class LockDisconnectedError(LockError):
+    def __init__(self, lock_id: str, detail: str = ""):
+        super().__init__(f"lock {lock_id} disconnected" + (f": {detail}" if detail else ""))
+        self.lock_id = lock_id
+
+
+class LockTimeoutError(LockError):
+    def __init__(self, lock_id: str, what: str, timeout: float):
+        super().__init__(f"lock {lock_id} did not answer {what} within {timeout:.0f} s")
+        self.lock_id = lock_id
+        self.timeout = timeout
+
+
+class LockStatusError(LockError):
+    """The lock answered with a status other than OK."""
+
+    def __init__(self, lock_id: str, status: int, message: str):
+        super().__init__(f"lock {lock_id}: {message}")
+        self.lock_id = lock_id
+        self.status = status
+
+
+class LockBusyError(LockStatusError):
+    pass
+
+
+class LockJammedError(LockStatusError):
+    pass
+
+
+class BatteryCriticalError(LockStatusError):
+    pass
+
+
+class ProtocolError(LockStatusError):
+    """A frame the lock or this client could not read, or a request the lock refused as bad."""

@@ -48,7 +48,7 @@ class FakeStore:
 class FakeBolt:
     """Motor, limit switches and current sense over one bolt that moves at a fixed speed."""
 
-    def __init__(self, travel_ms=60, position=0.0, jam_at=None, switches=True):
+    def __init__(self, travel_ms=200, position=0.0, jam_at=None, switches=True):
         self.travel_ms = travel_ms
         self.position = position
         self.jam_at = jam_at
@@ -103,7 +103,7 @@ class FakeBolt:
 
 
 MOTOR = {
-    "travel_ms": 60, "min_travel_ms": 30, "max_travel_ms": 150, "inrush_ms": 10,
+    "travel_ms": 200, "min_travel_ms": 100, "max_travel_ms": 400, "inrush_ms": 10,
     "stall_ma": 400, "backoff_ms": 20, "retry_pause_ms": 20,
 }
 BATTERY = {"low_mv": 3200, "critical_mv": 2700}

@@ -90,6 +90,34 @@ def test_stall_sensing_after_reset_at_the_stored_end():
     assert lock.read_sensors() == wire.LOCK_UNKNOWN
     assert asyncio.run(lock.request(wire.LOCK_UNLOCKED)) == wire.STATUS_OK  # stalls at once
     assert lock.state == wire.LOCK_UNLOCKED
+    assert [d for d, _ in bolt.drives] == [-1]  # it drove: nothing is answered from memory
+
+
+def test_stall_sensing_hand_turned_bolt_is_not_reported_from_memory():
+    bolt = FakeBolt(position=0.0, switches=False)
+    lock, _ = _lock(bolt)
+    lock._store.update(lock_state=wire.LOCK_UNLOCKED)
+    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.STATUS_OK
+    bolt.position = 0.0  # someone turns the bolt back by hand
+    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.STATUS_OK
+    assert bolt.position >= 0.995
+
+
+def test_stall_sensing_power_cut_mid_move_homes_next_time():
+    bolt = FakeBolt(position=0.6, switches=False)  # the cut left the bolt mid-travel
+    lock, _ = _lock(bolt)
+    lock._store.update(lock_state=wire.LOCK_LOCKING)  # what the move wrote before it began
+    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.STATUS_OK
+    assert [d for d, _ in bolt.drives] == [-1, 1]
+    assert bolt.position >= 0.995
+
+
+def test_stall_sensing_obstruction_before_min_travel_is_a_jam():
+    bolt = FakeBolt(position=0.0, switches=False, jam_at=0.3)
+    lock, _ = _lock(bolt)
+    lock._store.update(lock_state=wire.LOCK_UNLOCKED)
+    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.STATUS_JAMMED
+    assert lock.state == wire.LOCK_JAMMED
 
 
 def test_stall_sensing_unknown_start_finds_the_other_end_first():

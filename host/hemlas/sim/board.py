@@ -8,6 +8,7 @@ filesystem is a directory, kept across restarts; the serial console is the proce
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import queue
@@ -24,7 +25,9 @@ from pathlib import Path
 from ..boards import board_path, load_board
 from ..errors import VirtualBoardError
 from . import build
+from .ble import BleBridge
 from .pins import PinBank
+from .radio import VirtualRadio
 
 _READY_TIMEOUT_S = 15.0  # boot on the unix port takes ~50 ms; generous for a loaded CI machine
 _COMMAND_TIMEOUT_S = 30.0  # the longest command, a self-test, takes under 5 s
@@ -44,23 +47,34 @@ class VirtualBoard:
         echo: called with every line the firmware prints that is not a console answer.
         heap_trace: collect garbage at every hardware call and keep the live-heap peak in
             heap_peak (for benchmarks: it slows the firmware down).
+        radio: the virtual radio to join (several locks share one); a radio of its own if None.
+        lock_id: the identity provisioned into flash; random ("HL-" + 6 hex digits) if None.
     """
 
     def __init__(self, board: str = "virtual", flash_dir: str | Path | None = None,
-                 heap_kb: int = 96, echo=None, seed: int | None = None, heap_trace: bool = False):
+                 heap_kb: int = 96, echo=None, seed: int | None = None, heap_trace: bool = False,
+                 radio: VirtualRadio | None = None, lock_id: str | None = None):
         self.board_name = board
         self.board = load_board(board)
         self.heap_kb = heap_kb
         self._heap_trace = heap_trace
         self._echo = echo
         self._random = random.Random(seed)
+        self.lock_id = lock_id or "HL-%06X" % random.SystemRandom().getrandbits(24)
+        self._own_radio = radio is None
+        self.radio = radio or VirtualRadio()
+        # A random static address (top bits 11), stable for the lock across restarts.
+        digest = hashlib.sha256(self.lock_id.encode()).digest()
+        self.address = ":".join(f"{b:02X}" for b in bytes([digest[0] | 0xC0]) + digest[1:6])
+        self._event_lock = threading.Lock()
         self._own_flash = flash_dir is None
         self._tmp = Path(tempfile.mkdtemp(prefix="hemlas-vb-"))
         self.flash_dir = Path(flash_dir) if flash_dir else self._tmp / "flash"
         self.flash_dir.mkdir(parents=True, exist_ok=True)
         self._build_dir = Path(tempfile.gettempdir()) / f"hemlas-mpy-{os.getuid()}"
         self._socket_path = str(self._tmp / "hw.sock")
-        self.pins = PinBank(self.board, time.monotonic(), self._send_irq)
+        self.pins = PinBank(self.board, time.monotonic(), self._send_irq, self.lock_id)
+        self.ble = BleBridge(self.radio, self.address, self._send_event)
         self._lock = self.pins.lock
         self._proc: subprocess.Popen | None = None
         self._replies: dict[str, queue.Queue] = {}  # console answers, by command name
@@ -93,6 +107,7 @@ class VirtualBoard:
     def start(self) -> dict:
         """Flash the board file, start the hardware server and power the board on."""
         shutil.copyfile(board_path(self.board_name), self.flash_dir / "board.py")
+        (self.flash_dir / "identity.json").write_text(json.dumps({"lock_id": self.lock_id}))
         build.compile_firmware(self._build_dir / "fw")
         # The simulated machine is compiled too: a real board's machine is C and costs no heap.
         build.compile_modules(sorted(MPY_DIR.glob("*.py")), self._build_dir / "sim")
@@ -108,6 +123,8 @@ class VirtualBoard:
         self._kill()
         if self._server:
             self._server.close()
+        if self._own_radio:
+            self.radio.close()
         if self._own_flash:
             shutil.rmtree(self._tmp, ignore_errors=True)
         else:
@@ -159,6 +176,7 @@ class VirtualBoard:
             proc.wait()
         with self._lock:
             self.pins.power_lost(time.monotonic())
+        self.ble.power_lost()
 
     def wait_ready(self, timeout: float = _READY_TIMEOUT_S) -> dict:
         deadline = time.monotonic() + timeout
@@ -234,6 +252,8 @@ class VirtualBoard:
         self._on_exit(proc, code)
 
     def _on_exit(self, proc: subprocess.Popen, code: int) -> None:
+        if proc is self._proc:
+            self.ble.power_lost()
         with self._lock:
             self.pins.power_lost(time.monotonic())
             restart = (self._powered and not self._closing and proc is self._proc
@@ -280,6 +300,13 @@ class VirtualBoard:
                 heap, _, text = text.partition(";")
                 self.heap_peak = max(self.heap_peak, int(heap.split()[1]))
             words = text.split()
+            if words[0].startswith("ble_"):
+                try:
+                    answer = self.ble.handle(words)  # not under the pin lock: it waits on the radio
+                except (ValueError, KeyError, IndexError, VirtualBoardError) as err:
+                    answer = f"!{type(err).__name__}: {err}"
+                conn.sendall(answer.encode() + b"\n")
+                continue
             try:
                 with self._lock:
                     answer = self.pins.handle(words, time.monotonic())
@@ -297,12 +324,18 @@ class VirtualBoard:
                 self._brownout()
 
     def _send_irq(self, pin: int) -> None:
+        self._send_event(f"irq {pin}")
+
+    def _send_event(self, line: str) -> None:
+        """An IRQ for the firmware: pin edges from the hands' threads, BLE from the radio's."""
         sock = self._evt_sock
-        if sock is not None:
+        if sock is None:
+            return
+        with self._event_lock:
             try:
-                sock.sendall(b"irq %d\n" % pin)
+                sock.sendall(line.encode() + b"\n")
             except OSError:
-                pass
+                pass  # the firmware is gone: a power cut
 
     def _brownout(self) -> None:
         """The supply sagged below what the MCU needs: it resets, as a real one would."""
@@ -387,11 +420,11 @@ class VirtualBoard:
     def jam(self, at: float = 0.5) -> None:
         with self._lock:
             self.pins.advance(time.monotonic())
-            self.pins.circuit.bolt.jam_at = at
+            self.pins.circuit.bolt.set_jam(at)
 
     def clear_jam(self) -> None:
         with self._lock:
-            self.pins.circuit.bolt.jam_at = None
+            self.pins.circuit.bolt.set_jam(None)
 
     def set_bolt(self, position: float) -> None:
         with self._lock:

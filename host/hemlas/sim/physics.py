@@ -73,7 +73,8 @@ class Bolt:
     motor: dict
     reference_mv: float  # the supply at which the bolt travels in motor["travel_ms"]
     position: float = 0.0
-    jam_at: float | None = None  # an obstruction the bolt cannot pass
+    jam_at: float | None = None  # an obstruction the bolt cannot pass (set with set_jam)
+    _jam_below: bool = False  # the bolt is on the low side of the obstruction
     drive: int = 0  # +1 out (lock), -1 in (unlock), 0 off
     duty: float = 0.0
     driven_since: float = 0.0
@@ -87,13 +88,22 @@ class Bolt:
             self.drive, self.duty = drive, duty
             self.history.append((now, drive, duty))
 
+    def set_jam(self, at: float | None) -> None:
+        """An obstruction at `at`: it stops the bolt from crossing it from the side it is on."""
+        self.jam_at = at
+        self._jam_below = at is not None and self.position <= at
+
+    def _limits(self) -> tuple[float, float]:
+        if self.jam_at is None:
+            return 0.0, 1.0
+        return (0.0, self.jam_at) if self._jam_below else (self.jam_at, 1.0)
+
     def blocked(self) -> bool:
+        low, high = self._limits()
         if self.drive > 0:
-            limit = 1.0 if self.jam_at is None or self.position > self.jam_at else self.jam_at
-            return self.position >= limit - 1e-9
+            return self.position >= high - 1e-9
         if self.drive < 0:
-            limit = 0.0 if self.jam_at is None or self.position < self.jam_at else self.jam_at
-            return self.position <= limit + 1e-9
+            return self.position <= low + 1e-9
         return False
 
     def loads(self, now: float) -> tuple[float, float]:
@@ -109,13 +119,8 @@ class Bolt:
         if not self.drive or self.blocked() or self.duty <= 0:
             return
         speed = (supply_mv * self.duty / self.reference_mv) / (self.motor["travel_ms"] / 1000.0)
-        new = self.position + self.drive * speed * seconds
-        if self.drive > 0:
-            stop = 1.0 if self.jam_at is None or self.position > self.jam_at else self.jam_at
-            self.position = min(new, stop)
-        else:
-            stop = 0.0 if self.jam_at is None or self.position < self.jam_at else self.jam_at
-            self.position = max(new, stop)
+        low, high = self._limits()
+        self.position = min(high, max(low, self.position + self.drive * speed * seconds))
 
     def at_locked_end(self) -> bool:
         return self.position >= 1.0 - _END_TOLERANCE

@@ -7,6 +7,7 @@ into what the model says at that instant.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import threading
 
@@ -20,12 +21,13 @@ _DUTY_FULL = 65535
 
 
 class PinBank:
-    def __init__(self, board: dict, now: float, send_irq):
+    def __init__(self, board: dict, now: float, send_irq, unit_id: str = ""):
         self.board = board
         self.lock = threading.RLock()
         self.roles = {pin: role for role, pin in board["pins"].items() if pin is not None}
         self.circuit = Circuit.for_board(board, now)
         self._send_irq = send_irq
+        self._unique_id = hashlib.sha256((unit_id or board["name"]).encode()).hexdigest()[:12]
         self._random = random.Random(1)
         self.levels: dict[int, float] = {}  # output pin -> level 0..1 (PWM duty as a fraction)
         self.irq_triggers: dict[int, int] = {}
@@ -75,7 +77,7 @@ class PinBank:
             self.restart_requested = "deepsleep"
             return "ok"
         if op == "unique_id":
-            return "a4cf12" + "%06x" % (hash(self.board["name"]) & 0xFFFFFF)
+            return self._unique_id  # six bytes, like an ESP32's base MAC
         raise ValueError(f"unknown request {op!r}")
 
     def _role(self, pin: int) -> str:

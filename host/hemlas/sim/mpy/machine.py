@@ -1,7 +1,8 @@
 # Simulated `machine` for the virtual board: MicroPython code, found on MICROPYPATH before the
 # unix port's own `machine`. Every pin, PWM and ADC operation is a request to the CPython
 # harness (hemlas.sim.board), which models the motor, bolt, button, LEDs and battery.
-# Pin IRQs arrive as lines on a second socket; a task calls the handler, as an ISR would.
+# Pin IRQs (and the simulated bluetooth module's events) arrive as lines on a second socket;
+# a task calls the handler, as the port's IRQ dispatch would.
 
 import gc
 import os
@@ -18,7 +19,8 @@ DEEPSLEEP_RESET = 4
 SOFT_RESET = 5
 
 _ctl = None
-_handlers = {}
+_handlers = {}  # pin -> (handler, Pin)
+_listeners = {}  # first word of an event line -> function(words)
 _pump = None
 _heap_peak = 0  # high-water mark of the live GC heap, sampled at hardware calls
 # Benchmarks set HEMLAS_SIM_HEAP_TRACE: each hardware call then collects first, so the figure is
@@ -59,7 +61,7 @@ def _call(line):
     return answer
 
 
-async def _irq_pump():
+async def _event_pump():
     s = _connect()
     s.send(b"hello evt\n")
     stream = asyncio.StreamReader(s)
@@ -68,9 +70,23 @@ async def _irq_pump():
         if not line:
             return
         words = line.split()
-        entry = _handlers.get(int(words[1]))
-        if entry:
-            entry[0](entry[1])
+        listener = _listeners.get(words[0].decode())
+        if listener:
+            listener(words)
+
+
+def _listen(kind, listener):
+    """Route event lines starting with kind to listener (used by the simulated bluetooth)."""
+    global _pump
+    _listeners[kind] = listener
+    if _pump is None:
+        _pump = asyncio.create_task(_event_pump())
+
+
+def _pin_event(words):
+    entry = _handlers.get(int(words[1]))
+    if entry:
+        entry[0](entry[1])
 
 
 class Pin:
@@ -101,11 +117,9 @@ class Pin:
         return self.value(v)
 
     def irq(self, handler=None, trigger=3):
-        global _pump
         _handlers[self._id] = (handler, self)
         _call("pin_irq %d %d" % (self._id, trigger))
-        if _pump is None:
-            _pump = asyncio.create_task(_irq_pump())
+        _listen("irq", _pin_event)
 
 
 class PWM:

@@ -1,0 +1,173 @@
+# The BLE layer: the only firmware module that imports bluetooth. MicroPython's low-level API,
+# as on the ESP32. IRQs only copy data out and set a flag; run() does the work, one request at a
+# time, fragments in and fragments out (docs/protocol.md).
+
+import asyncio
+
+import bluetooth
+from micropython import const
+
+import wire
+from handlers import error_frame, handle_frame
+
+_IRQ_CENTRAL_CONNECT = const(1)
+_IRQ_CENTRAL_DISCONNECT = const(2)
+_IRQ_GATTS_WRITE = const(3)
+_IRQ_MTU_EXCHANGED = const(21)
+
+_FLAG_READ = const(0x0002)
+_FLAG_WRITE_NO_RESPONSE = const(0x0004)
+_FLAG_WRITE = const(0x0008)
+_FLAG_NOTIFY = const(0x0010)
+
+_ADV_FLAGS = const(0x01)
+_ADV_UUID128_COMPLETE = const(0x07)
+_ADV_COMPLETE_NAME = const(0x09)
+_ADV_LE_ONLY_GENERAL = const(0x06)  # LE general discoverable, BR/EDR not supported
+_ADV_MAX = const(31)
+
+_MAX_ATT_MTU = const(247)  # what the lock accepts when a client asks for more
+_CONTROL_BUFFER = const(244)  # one write at the largest MTU (247 - 3)
+_MAX_QUEUED_WRITES = const(16)  # fragments waiting for the task; beyond this a client floods
+
+_EV_CONNECT = const(1)
+_EV_DISCONNECT = const(2)
+_EV_WRITE = const(3)
+_EV_MTU = const(4)
+
+
+def _adv_field(kind, value):
+    return bytes((len(value) + 1, kind)) + value
+
+
+def _uuid128_le(text):
+    raw = bytes.fromhex(text.replace("-", ""))
+    return bytes(reversed(raw))  # advertising data carries UUIDs little-endian
+
+
+class BleLink:
+    def __init__(self, app, lock_id, model, firmware_version, interval_ms):
+        if len(lock_id) > _ADV_MAX - 2:
+            raise ValueError("lock id too long for the scan response")
+        self._app = app
+        self._lock_id = lock_id
+        self._model = model
+        self._firmware_version = firmware_version
+        self._interval_us = interval_ms * 1000
+        self._events = []
+        self._flag = asyncio.ThreadSafeFlag()
+        self._reassembler = wire.Reassembler()
+        self._conn = None
+        self._mtu = wire.DEFAULT_ATT_MTU
+        self.dropped_writes = 0
+        self._ble = bluetooth.BLE()  # built in the app's entry point, switched on by start()
+
+    def start(self):
+        ble = self._ble
+        ble.active(True)
+        ble.config(gap_name=self._lock_id, mtu=_MAX_ATT_MTU)
+        ble.irq(self._irq)
+        lock_service = (
+            bluetooth.UUID(wire.LOCK_SERVICE_UUID),
+            (
+                (bluetooth.UUID(wire.CONTROL_CHAR_UUID), _FLAG_WRITE | _FLAG_WRITE_NO_RESPONSE),
+                (bluetooth.UUID(wire.RESPONSE_CHAR_UUID), _FLAG_NOTIFY),
+            ),
+        )
+        battery_service = (
+            bluetooth.UUID(wire.BATTERY_SERVICE_UUID),
+            ((bluetooth.UUID(wire.BATTERY_LEVEL_UUID), _FLAG_READ | _FLAG_NOTIFY),),
+        )
+        info_uuids = (wire.MANUFACTURER_UUID, wire.MODEL_UUID, wire.SERIAL_UUID,
+                      wire.FIRMWARE_REV_UUID, wire.HARDWARE_REV_UUID)
+        info_service = (
+            bluetooth.UUID(wire.DEVICE_INFO_SERVICE_UUID),
+            tuple((bluetooth.UUID(u), _FLAG_READ) for u in info_uuids),
+        )
+        ((self._control, self._response), (self._level,), info) = ble.gatts_register_services(
+            (lock_service, battery_service, info_service)
+        )
+        ble.gatts_set_buffer(self._control, _CONTROL_BUFFER)
+        values = ("hemlas", self._model, self._lock_id, self._firmware_version, self._app.board["name"])
+        for handle, value in zip(info, values):
+            ble.gatts_write(handle, value.encode())
+        self.battery_changed()
+        self._advertise()
+
+    def _advertise(self):
+        adv = _adv_field(_ADV_FLAGS, bytes((_ADV_LE_ONLY_GENERAL,)))
+        adv += _adv_field(_ADV_UUID128_COMPLETE, _uuid128_le(wire.LOCK_SERVICE_UUID))
+        # Flags + a 128-bit UUID is 21 bytes; the name would overflow 31, so it goes in the
+        # scan response, which scanners request actively.
+        resp = _adv_field(_ADV_COMPLETE_NAME, self._lock_id.encode())
+        self._ble.gap_advertise(self._interval_us, adv, resp_data=resp)
+
+    def battery_changed(self):
+        percent = self._app.battery.percent
+        if percent > 100:
+            return  # not measured yet
+        self._ble.gatts_write(self._level, bytes((percent,)))
+        if self._conn is not None:
+            # The ESP32 stub drops conn_handle; the API is gatts_notify(conn, handle, data=None).
+            self._ble.gatts_notify(self._conn, self._level)  # pyright: ignore[reportArgumentType]
+
+    def _irq(self, event, data):
+        if event == _IRQ_GATTS_WRITE:
+            conn, handle = data
+            if handle != self._control:
+                return
+            if len(self._events) >= _MAX_QUEUED_WRITES:
+                self.dropped_writes += 1
+                return
+            self._events.append((_EV_WRITE, conn, self._ble.gatts_read(handle)))
+        elif event == _IRQ_CENTRAL_CONNECT:
+            self._events.append((_EV_CONNECT, data[0], None))
+        elif event == _IRQ_CENTRAL_DISCONNECT:
+            self._events.append((_EV_DISCONNECT, data[0], None))
+        elif event == _IRQ_MTU_EXCHANGED:
+            self._events.append((_EV_MTU, data[0], data[1]))
+        else:
+            return
+        self._flag.set()
+
+    async def run(self):
+        while True:
+            await self._flag.wait()
+            while self._events:
+                kind, conn, value = self._events.pop(0)
+                if kind == _EV_CONNECT:
+                    self._conn = conn
+                    self._mtu = wire.DEFAULT_ATT_MTU
+                    self._reassembler.reset()
+                elif kind == _EV_DISCONNECT:
+                    if conn == self._conn:
+                        self._conn = None
+                        self._reassembler.reset()
+                    self._advertise()  # reachable again for the next visit
+                elif kind == _EV_MTU:
+                    self._mtu = value
+                elif conn == self._conn:
+                    await self._on_fragment(conn, value)
+
+    async def _on_fragment(self, conn, data):
+        reassembler = self._reassembler
+        cut_short = reassembler.cut_short
+        try:
+            frame = reassembler.feed(data)
+        except ValueError as err:
+            await self._send(conn, error_frame(err.args[0]))
+            return
+        if reassembler.cut_short != cut_short:
+            await self._send(conn, error_frame(wire.STATUS_FRAGMENT_ORDER))
+        if frame is not None:
+            await self._send(conn, await handle_frame(self._app, frame))
+
+    async def _send(self, conn, frame):
+        for part in wire.fragment(frame, self._mtu):
+            if conn != self._conn:
+                return  # the client left mid-response
+            try:
+                self._ble.gatts_notify(conn, self._response, part)  # pyright: ignore[reportCallIssue]
+            except OSError:
+                return  # the link dropped under us: the disconnect event follows
+            await asyncio.sleep_ms(0)  # let the stack drain its notification queue
