@@ -106,10 +106,8 @@ class BleLink:
         percent = self._app.battery.percent
         if percent > 100:
             return  # not measured yet
-        self._ble.gatts_write(self._level, bytes((percent,)))
-        if self._conn is not None:
-            # The ESP32 stub drops conn_handle; the API is gatts_notify(conn, handle, data=None).
-            self._ble.gatts_notify(self._conn, self._level)  # pyright: ignore[reportArgumentType]
+        # send_update: notify the clients that subscribed to the level, and no one else.
+        self._ble.gatts_write(self._level, bytes((percent,)), True)
 
     def _irq(self, event, data):
         if event == _IRQ_GATTS_WRITE:

@@ -2,5 +2,6 @@
 
 from ..errors import VirtualBoardError
 from .board import VirtualBoard
+from .radio import VirtualRadio
 
-__all__ = ["VirtualBoard", "VirtualBoardError"]
+__all__ = ["VirtualBoard", "VirtualBoardError", "VirtualRadio"]

@@ -1,0 +1,321 @@
+"""The field client: talks to one lock over BLE through the ordinary bleak API.
+
+    async with LockClient("HL-1A2B3C") as lock:
+        await lock.unlock()
+
+Which radio bleak uses (the platform's, or the virtual one) is configuration
+(hemlas.radio.config); nothing here knows the difference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from dataclasses import dataclass
+
+from bleak import BleakClient, BleakScanner
+from bleak.backends.device import BLEDevice
+from bleak.exc import BleakError
+
+from .codes import STATUS_TEXT, BatteryState, LockState, Status
+from .errors import (BatteryCriticalError, LockBusyError, LockDisconnectedError, LockError,
+                     LockJammedError, LockNotFoundError, LockStatusError, LockTimeoutError,
+                     ProtocolError)
+from .firmware import wire
+from .radio import config
+
+# Retries as data. Only connecting is retried: a request may have been carried out even when
+# its answer was lost, so repeating one is the caller's decision.
+CONNECT_ATTEMPTS = 3
+CONNECT_RETRY_DELAYS_S = (
+    0.25,  # a lock that just dropped a link is advertising again within a fraction of a second
+    1.0,  # then give a busy radio time to settle
+)
+RETRYABLE_CONNECT_ERRORS = (BleakError, asyncio.TimeoutError, EOFError)
+SCAN_TIMEOUT_S = 10.0  # a lock advertises every 0.1-0.5 s; ten seconds covers a weak signal
+CONNECT_TIMEOUT_S = 10.0
+REQUEST_TIMEOUT_S = 20.0  # a self-test takes ~4.5 s; a jammed lock's retry up to ~5 s
+
+_STATUS_ERRORS: dict[int, type[LockStatusError]] = {
+    Status.BUSY: LockBusyError,
+    Status.JAMMED: LockJammedError,
+    Status.BATTERY_CRITICAL: BatteryCriticalError,
+}
+
+
+@dataclass(frozen=True)
+class FoundLock:
+    lock_id: str
+    address: str
+    rssi: int | None
+
+
+@dataclass(frozen=True)
+class LockStatus:
+    state: LockState
+    battery: BatteryState
+    busy: bool
+    next_seq: int
+
+
+@dataclass(frozen=True)
+class MoveResult:
+    state: LockState
+    travel_ms: int
+
+
+@dataclass(frozen=True)
+class BatteryReading:
+    state: BatteryState
+    idle_mv: int
+    loaded_mv: int
+    percent: int | None  # None: not yet known
+    last_swap: int | None  # lock time (s) of the last registered swap; None: never
+
+
+@dataclass(frozen=True)
+class SelfTestResult:
+    idle_mv: int
+    loaded_mv: int
+    battery: BatteryState
+    green_off_ms: int
+    blinks: int
+    red_done_ms: int
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    seq: int
+    time: int
+    type: int
+    fields: tuple[int, ...]
+
+
+def _is_lock(advertisement) -> bool:
+    return wire.LOCK_SERVICE_UUID in (advertisement.service_uuids or [])
+
+
+async def scan(timeout: float = 5.0) -> list[FoundLock]:
+    """Every lock advertising within timeout, by lock id."""
+    found = await BleakScanner.discover(timeout=timeout, return_adv=True,
+                                        service_uuids=[wire.LOCK_SERVICE_UUID], **config.scanner_kwargs())
+    locks = {}
+    for device, adv in found.values():
+        if _is_lock(adv) and adv.local_name:
+            locks[adv.local_name] = FoundLock(adv.local_name, device.address, adv.rssi)
+    return sorted(locks.values(), key=lambda lock: lock.lock_id)
+
+
+async def find_lock(lock_id: str, timeout: float = SCAN_TIMEOUT_S) -> BLEDevice:
+    """The advertising lock with this id.
+
+    Raises:
+        LockNotFoundError: no such lock advertised within timeout.
+    """
+    device = await BleakScanner.find_device_by_filter(
+        lambda d, adv: adv.local_name == lock_id and _is_lock(adv), timeout=timeout,
+        service_uuids=[wire.LOCK_SERVICE_UUID], **config.scanner_kwargs())
+    if device is None:
+        raise LockNotFoundError(lock_id, timeout)
+    return device
+
+
+class LockClient:
+    """One connection to one lock. An async context manager.
+
+    Args:
+        lock_id: the lock's id, as it advertises it (e.g. "HL-1A2B3C").
+        scan_timeout: how long to look for the lock.
+        request_timeout: how long to wait for each answer.
+    """
+
+    def __init__(self, lock_id: str, *, scan_timeout: float = SCAN_TIMEOUT_S,
+                 request_timeout: float = REQUEST_TIMEOUT_S):
+        self.lock_id = lock_id
+        self._scan_timeout = scan_timeout
+        self._request_timeout = request_timeout
+        self._client: BleakClient | None = None
+        self._responses: asyncio.Queue[bytes] = asyncio.Queue()
+        self._reassembler = wire.Reassembler()
+        self._counter = 0
+        self._request_lock = asyncio.Lock()
+        self._disconnected = asyncio.Event()
+
+    async def __aenter__(self) -> "LockClient":
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.disconnect()
+
+    @property
+    def mtu(self) -> int:
+        return self._client.mtu_size if self._client else wire.DEFAULT_ATT_MTU
+
+    async def connect(self) -> None:
+        """Find the lock and connect, retrying as CONNECT_RETRY_DELAYS_S says.
+
+        Raises:
+            LockNotFoundError: the lock is not advertising.
+            LockDisconnectedError: every connection attempt failed.
+        """
+        last_error: Exception | None = None
+        for attempt in range(CONNECT_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(CONNECT_RETRY_DELAYS_S[min(attempt, len(CONNECT_RETRY_DELAYS_S)) - 1])
+            device = await find_lock(self.lock_id, self._scan_timeout)
+            client = BleakClient(device, disconnected_callback=self._on_disconnect,
+                                 timeout=CONNECT_TIMEOUT_S, **config.client_kwargs())
+            try:
+                await client.connect()
+                await client.start_notify(wire.RESPONSE_CHAR_UUID, self._on_notify)
+            except RETRYABLE_CONNECT_ERRORS as err:
+                last_error = err
+                await self._quietly_disconnect(client)
+                continue
+            self._client = client
+            self._disconnected.clear()
+            return
+        raise LockDisconnectedError(self.lock_id, f"could not connect: {last_error}") from last_error
+
+    async def disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await self._quietly_disconnect(client)
+
+    @staticmethod
+    async def _quietly_disconnect(client: BleakClient) -> None:
+        try:
+            await client.disconnect()
+        except (BleakError, asyncio.TimeoutError, EOFError):
+            pass  # already gone
+
+    def _on_disconnect(self, _client=None) -> None:
+        self._disconnected.set()
+
+    def _on_notify(self, _char, data: bytearray) -> None:
+        try:
+            frame = self._reassembler.feed(bytes(data))
+        except ValueError:
+            return  # a broken response: the request times out and says so
+        if frame is not None:
+            self._responses.put_nowait(frame)
+
+    # ---- requests ---------------------------------------------------------------------------
+
+    async def request(self, opcode: int, payload: bytes = b"") -> bytes:
+        """Send one request frame and return the payload of its response (status included)."""
+        client = self._client
+        if client is None or not client.is_connected:
+            raise LockDisconnectedError(self.lock_id, "not connected")
+        async with self._request_lock:
+            self._counter += 1
+            counter = self._counter
+            frame = wire.encode_frame(opcode, 0, counter, payload)
+            try:
+                for part in wire.fragment(frame, client.mtu_size):
+                    await client.write_gatt_char(wire.CONTROL_CHAR_UUID, part, response=True)
+            except (BleakError, EOFError) as err:
+                raise LockDisconnectedError(self.lock_id, str(err)) from err
+            return await self._await_response(opcode, counter)
+
+    async def _await_response(self, opcode: int, counter: int) -> bytes:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._request_timeout
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise LockTimeoutError(self.lock_id, f"request {opcode:#04x}", self._request_timeout)
+            get = asyncio.ensure_future(self._responses.get())
+            gone = asyncio.ensure_future(self._disconnected.wait())
+            done, _ = await asyncio.wait({get, gone}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            if get not in done:
+                get.cancel()
+                gone.cancel()
+                if gone in done:
+                    raise LockDisconnectedError(self.lock_id, "the link dropped before the answer")
+                continue
+            gone.cancel()
+            try:
+                r_opcode, _session, r_counter, body, _tag = wire.decode_frame(get.result())
+            except ValueError as err:
+                raise ProtocolError(self.lock_id, err.args[0], "unreadable response") from err
+            if r_opcode == wire.OP_ERROR | wire.RESPONSE_BIT or (
+                    r_counter == counter and r_opcode == opcode | wire.RESPONSE_BIT):
+                if r_opcode != opcode | wire.RESPONSE_BIT or len(body) == 1:
+                    self._raise_status(body[0] if body else Status.MALFORMED)
+                return body
+            # an answer to an earlier request that timed out: not ours
+
+    def _raise_status(self, status: int) -> None:
+        error = _STATUS_ERRORS.get(status, ProtocolError)
+        raise error(self.lock_id, status, STATUS_TEXT.get(status, f"status {status}"))
+
+    async def _call(self, opcode: int, *args) -> tuple:
+        body = await self.request(opcode, struct.pack(wire.REQUEST_FORMATS[opcode], *args))
+        fmt = wire.RESPONSE_FORMATS[opcode]
+        try:
+            fields = struct.unpack_from(fmt, body)
+        except struct.error as err:
+            raise ProtocolError(self.lock_id, Status.MALFORMED, "short response") from err
+        return fields
+
+    def _checked(self, fields: tuple) -> tuple:
+        if fields[0] != Status.OK:
+            self._raise_status(fields[0])
+        return fields[1:]
+
+    async def status(self) -> LockStatus:
+        state, battery, busy, next_seq = self._checked(await self._call(wire.OP_STATUS))
+        return LockStatus(LockState(state), BatteryState(battery), bool(busy), next_seq)
+
+    async def _move(self, opcode: int) -> MoveResult:
+        state, travel_ms = self._checked(await self._call(opcode))
+        return MoveResult(LockState(state), travel_ms)
+
+    async def lock(self) -> MoveResult:
+        """Throw the bolt; returns once end of travel confirms it.
+
+        Raises:
+            LockJammedError, BatteryCriticalError, LockBusyError, LockDisconnectedError,
+            LockTimeoutError.
+        """
+        return await self._move(wire.OP_LOCK)
+
+    async def unlock(self) -> MoveResult:
+        """Retract the bolt; returns once end of travel confirms it (errors as lock())."""
+        return await self._move(wire.OP_UNLOCK)
+
+    async def battery(self) -> BatteryReading:
+        state, idle, loaded, percent, last_swap = self._checked(await self._call(wire.OP_BATTERY))
+        return BatteryReading(BatteryState(state), idle, loaded, None if percent > 100 else percent,
+                              last_swap or None)
+
+    async def selftest(self) -> SelfTestResult:
+        idle, loaded, state, green_off, blinks, red_done = self._checked(await self._call(wire.OP_SELFTEST))
+        return SelfTestResult(idle, loaded, BatteryState(state), green_off, blinks, red_done)
+
+    async def read_log(self, from_seq: int = 0) -> list[EventRecord]:
+        """Every event from from_seq on, oldest first, page by page."""
+        records: list[EventRecord] = []
+        while True:
+            body = await self.request(wire.OP_LOG_READ, struct.pack(
+                wire.REQUEST_FORMATS[wire.OP_LOG_READ], from_seq, wire.MAX_LOG_RECORDS))
+            head = struct.calcsize(wire.RESPONSE_FORMATS[wire.OP_LOG_READ])
+            status, next_seq, count = struct.unpack_from(wire.RESPONSE_FORMATS[wire.OP_LOG_READ], body)
+            if status != Status.OK:
+                self._raise_status(status)
+            offset = head
+            for _ in range(count):
+                size = wire.record_size(body, offset)
+                if not size:
+                    raise ProtocolError(self.lock_id, Status.MALFORMED, "corrupt event record")
+                records.append(EventRecord(*wire.decode_record(body, offset)))
+                offset += size
+            if count == 0 or records[-1].seq + 1 >= next_seq:
+                return records
+            from_seq = records[-1].seq + 1
+
+
+__all__ = ["LockClient", "scan", "find_lock", "LockError", "FoundLock", "LockStatus", "MoveResult",
+           "BatteryReading", "SelfTestResult", "EventRecord"]

@@ -1,0 +1,1 @@
+"""The CLI's command handlers: do_x(args) functions, one module per area."""
