@@ -20,24 +20,19 @@ def test_boards_lists_every_board_file():
 
 
 @pytest.mark.virtual_board
-def test_demo_unlocks_reads_the_battery_and_shows_the_selftest():
+def test_demo_shows_unlock_battery_selftest_and_the_discharged_routine():
     result = _hemlas("demo")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "unlock  -> done, unlocked" in out
-    assert "mV under load: OK" in out
+    assert "scan:" in out and "HL-" in out
+    assert "unlock:  unlocked in" in out
+    assert "mV under load" in out and ": OK" in out
     assert "green ON" in out and "green off" in out and "red   ON" in out
     assert "red blinked once" in out
-    assert "selftest" in out  # the event log shows the self-test record
-
-
-@pytest.mark.virtual_board
-def test_demo_with_a_discharged_battery_gives_the_routine_warning():
-    result = _hemlas("demo", "--battery", "discharged")
-    assert result.returncode == 0, result.stderr
-    assert "refused: battery critical" in result.stdout
-    assert "Do NOT swap it" in result.stdout
-    assert "red   ON" not in result.stdout
+    assert "selftest" in out  # the event log, read over BLE, shows the self-test record
+    discharged = out.split("fully discharged battery. Unlocking it:")[1]
+    assert "Do NOT swap the battery yourself" in discharged
+    assert "red   ON" not in discharged and "no red blink" in discharged
 
 
 @pytest.mark.virtual_board
@@ -46,7 +41,7 @@ def test_sim_console_drives_the_virtual_lock():
     result = _hemlas("sim", stdin=script)
     assert result.returncode == 0, result.stderr
     answers = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert answers[0]["board"] == "virtual"
+    assert answers[0]["locks"][0]["board"] == "virtual"
     by_cmd = [a.get("cmd") for a in answers]
     assert by_cmd.count("unlock") == 2
     unlocks = [a for a in answers if a.get("cmd") == "unlock"]
@@ -57,3 +52,28 @@ def test_sim_console_drives_the_virtual_lock():
 def test_unknown_board_is_a_clear_error():
     result = _hemlas("demo", "--board", "nope")
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+@pytest.mark.virtual_board
+def test_sim_with_three_locks_is_seen_by_another_process():
+    import os
+
+    sim = subprocess.Popen([sys.executable, "-m", "hemlas.cli", "sim", "--locks", "3"],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        info = json.loads(sim.stdout.readline())
+        ids = {lock["lock_id"] for lock in info["locks"]}
+        assert len(ids) == 3 and len({lock["address"] for lock in info["locks"]}) == 3
+        env = dict(os.environ, HEMLAS_RADIO=info["radio"])
+        scan = subprocess.run([sys.executable, "-m", "hemlas.cli", "scan", "--timeout", "1.5", "--json"],
+                              capture_output=True, text=True, timeout=60, env=env)
+        assert scan.returncode == 0, scan.stderr
+        assert {row["lock_id"] for row in json.loads(scan.stdout)} == ids
+        sim.stdin.write("2 status\nquit\n")
+        sim.stdin.flush()
+        out, _ = sim.communicate(timeout=30)
+        assert '"cmd": "status"' in out
+        assert sim.returncode == 0
+    finally:
+        if sim.poll() is None:
+            sim.kill()

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
 SOURCES = [p for p in firmware_sources()]
 HARDWARE_LAYER = {"hw.py"}  # the only modules allowed to import machine
-BLE_LAYER: set[str] = set()  # the only modules allowed to import bluetooth (next issue)
+BLE_LAYER = {"ble.py"}  # the only module allowed to import bluetooth
 # Modules CPython has and MicroPython does not (or not on an ESP32).
 CPYTHON_ONLY = {"typing", "dataclasses", "enum", "abc", "pathlib", "threading", "subprocess",
                 "logging", "functools", "itertools", "collections.abc", "contextlib", "tempfile"}

@@ -127,11 +127,14 @@ class LockClient:
         lock_id: the lock's id, as it advertises it (e.g. "HL-1A2B3C").
         scan_timeout: how long to look for the lock.
         request_timeout: how long to wait for each answer.
+        mtu: the ATT MTU to ask for (None: stay at the default 23). Only the virtual radio
+            takes it; platform radios negotiate on their own.
     """
 
     def __init__(self, lock_id: str, *, scan_timeout: float = SCAN_TIMEOUT_S,
-                 request_timeout: float = REQUEST_TIMEOUT_S):
+                 request_timeout: float = REQUEST_TIMEOUT_S, mtu: int | None = config.DEFAULT_MTU):
         self.lock_id = lock_id
+        self._mtu = mtu
         self._scan_timeout = scan_timeout
         self._request_timeout = request_timeout
         self._client: BleakClient | None = None
@@ -152,8 +155,11 @@ class LockClient:
     def mtu(self) -> int:
         return self._client.mtu_size if self._client else wire.DEFAULT_ATT_MTU
 
-    async def connect(self) -> None:
+    async def connect(self, device: BLEDevice | None = None) -> None:
         """Find the lock and connect, retrying as CONNECT_RETRY_DELAYS_S says.
+
+        Args:
+            device: the lock as a scan already found it (first attempt only).
 
         Raises:
             LockNotFoundError: the lock is not advertising.
@@ -163,9 +169,12 @@ class LockClient:
         for attempt in range(CONNECT_ATTEMPTS):
             if attempt:
                 await asyncio.sleep(CONNECT_RETRY_DELAYS_S[min(attempt, len(CONNECT_RETRY_DELAYS_S)) - 1])
-            device = await find_lock(self.lock_id, self._scan_timeout)
+            if device is None or attempt:
+                device = await find_lock(self.lock_id, self._scan_timeout)
+            # Only the lock service is discovered: every other service costs round trips.
             client = BleakClient(device, disconnected_callback=self._on_disconnect,
-                                 timeout=CONNECT_TIMEOUT_S, **config.client_kwargs())
+                                 services=[wire.LOCK_SERVICE_UUID], timeout=CONNECT_TIMEOUT_S,
+                                 **config.client_kwargs(mtu=self._mtu))
             try:
                 await client.connect()
                 await client.start_notify(wire.RESPONSE_CHAR_UUID, self._on_notify)

@@ -106,18 +106,24 @@ async def hold(address: str) -> None:
 async def stall(address: str) -> None:
     """Write to a characteristic that never answers, and report how that write ends."""
     dropped = asyncio.Event()
-    async with BleakClient(address, lambda _client: dropped.set(), **client_kwargs()) as client:
+    # The scanner keeps this process's radio host open throughout, as a background scan
+    # would: a reconnect after the radio is lost must not reuse the dead host.
+    async with (BleakScanner(**scanner_kwargs()),
+                BleakClient(address, lambda _client: dropped.set(), **client_kwargs()) as client):
         emit(connected=client.is_connected)
         write = await timed_error(client.write_gatt_char(STALLING, b"x", True))
-        emit(write=write, connected=client.is_connected, callback=dropped.is_set())
+        emit(write=write, connected=client.is_connected, callback=dropped.is_set(),
+             reconnect=await timed_error(
+                 BleakClient(address, timeout=1.0, **client_kwargs()).connect()))
 
 
 async def go(address: str) -> None:
     """Connect when a line arrives on stdin; report how long the connect took."""
+    kwargs = client_kwargs()  # imports the backend now, not in the measured time
     emit(ready=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     start = time.perf_counter()
-    async with BleakClient(address, **client_kwargs()) as client:
+    async with BleakClient(address, **kwargs) as client:
         emit(connect_s=time.perf_counter() - start, connected=client.is_connected)
 
 

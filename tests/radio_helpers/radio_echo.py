@@ -16,10 +16,12 @@ ADV_INTERVAL_MS = 100  # as the lock will set: a connect waits at most this for 
 STALLED = "stalled"  # the Device's event when a write to STALLING arrives
 
 
-async def add_echo_peripheral(hub, name: str, address: str):
+async def add_echo_peripheral(hub, name: str, address: str, connectable: bool = True):
     """A plain Bumble peripheral on the hub: echo service, name in the scan response."""
     from bumble.core import UUID, AdvertisingData
-    from bumble.gatt import Attribute, Characteristic, CharacteristicValue, Service
+    from bumble.device import AdvertisingType
+    from bumble.att import Attribute
+    from bumble.gatt import Characteristic, CharacteristicValue, Service
 
     device = await hub.add_peripheral(name, address)
     notify = Characteristic(NOTIFY, Characteristic.Properties.NOTIFY, Attribute.READABLE, b"")
@@ -49,6 +51,8 @@ async def add_echo_peripheral(hub, name: str, address: str):
     scan_response = AdvertisingData([(AdvertisingData.COMPLETE_LOCAL_NAME, name.encode())])
     # auto_restart: advertise again after each disconnection, as the lock's firmware does.
     await device.start_advertising(
+        AdvertisingType.UNDIRECTED_CONNECTABLE_SCANNABLE if connectable
+        else AdvertisingType.UNDIRECTED_SCANNABLE,
         auto_restart=True, advertising_data=bytes(advertising),
         scan_response_data=bytes(scan_response), advertising_interval_min=ADV_INTERVAL_MS,
         advertising_interval_max=ADV_INTERVAL_MS)

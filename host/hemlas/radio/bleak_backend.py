@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from typing import ClassVar, TypedDict
+from typing import ClassVar, NotRequired, TypedDict
 
 from bleak.exc import (BleakBluetoothNotAvailableError, BleakBluetoothNotAvailableReason,
                        BleakError, BleakGATTProtocolError)
@@ -21,12 +21,12 @@ from bumble.transport import open_transport
 from bumble.transport.common import Transport
 
 
-class BumbleArgs(TypedDict, total=False):
+class BumbleArgs(TypedDict):
     """The `bumble=` argument of BleakScanner and BleakClient on the virtual radio."""
 
     transport: str
     """Bumble transport of the radio hub, e.g. "unix:/tmp/radio.sock"."""
-    mtu: int | None
+    mtu: NotRequired[int | None]
     """ATT MTU the client asks for after connecting (config.DEFAULT_MTU); None keeps 23."""
 
 
@@ -69,7 +69,7 @@ class SharedRadio:
             self._users -= 1
             if self._users:
                 return
-            del self._open[self._key]
+            self._forget()
             transport, self._transport, self.device = self._transport, None, None
             if transport is not None:
                 await transport.close()
@@ -94,24 +94,31 @@ class SharedRadio:
         spec = self._key[1]
         try:
             self._transport = await open_transport(spec)
-        except (OSError, core.BaseBumbleError) as err:
-            del self._open[self._key]
-            raise BleakBluetoothNotAvailableError(
-                f"no virtual radio at {spec}: {err}",
-                BleakBluetoothNotAvailableReason.NO_BLUETOOTH) from err
-        # Its own random address: the link routes by address, so two processes must differ.
-        device = Device.with_hci("hemlas", hci.Address.generate_static_address(),
-                                 self._transport.source, self._transport.sink)
-        self._transport.source.terminated.add_done_callback(lambda _: self._on_radio_lost(device))
-        await device.power_on()
+            # Its own random address: the link routes by address, so processes must differ.
+            device = Device.with_hci("hemlas", hci.Address.generate_static_address(),
+                                     self._transport.source, self._transport.sink)
+            await device.power_on()
+        except BaseException as err:
+            self._forget()  # the next user tries afresh
+            if self._transport is not None:
+                await self._transport.close()
+                self._transport = None
+            if isinstance(err, (OSError, core.BaseBumbleError)):
+                raise BleakBluetoothNotAvailableError(
+                    f"no virtual radio at {spec}: {err}",
+                    BleakBluetoothNotAvailableReason.NO_BLUETOOTH) from err
+            raise
         self.device = device
+        self._transport.source.terminated.add_done_callback(lambda _: self._on_radio_lost())
 
-    @staticmethod
-    def _on_radio_lost(device: Device) -> None:
-        # The hub went away (its process stopped). On a real radio the peers would fall
-        # silent and each link would end in a supervision timeout; say so to each one.
-        for handle in list(device.connections):
-            device.on_disconnection(handle, hci.HCI_CONNECTION_TIMEOUT_ERROR)
+    def _on_radio_lost(self) -> None:
+        # The hub went away (its process stopped); Bumble has already ended every link of
+        # this host. The next acquire() powers on a new one (or finds no radio).
+        self.device = None
+
+    def _forget(self) -> None:
+        if self._open.get(self._key) is self:
+            del self._open[self._key]
 
 
 @contextlib.contextmanager

@@ -91,7 +91,8 @@ class BumbleBleakClient(BaseBleakClient):
             async with asyncio.timeout_at(deadline):
                 await self._radio.connect_lock.acquire()
             try:
-                assert self._radio.device is not None
+                if self._radio.device is None:
+                    raise BleakError("connect: the virtual radio went away")
                 with bleak_errors("connect"):
                     # Bumble's own timeout, so it cancels the connection attempt cleanly.
                     connection = await self._radio.device.connect(

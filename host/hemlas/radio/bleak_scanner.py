@@ -12,8 +12,10 @@ from .bleak_backend import BumbleArgs, SharedRadio, uuid_str
 
 _T = AdvertisingData.Type
 _UUID_LISTS = (
-    _T.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS, _T.INCOMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
-    _T.COMPLETE_LIST_OF_32_BIT_SERVICE_CLASS_UUIDS, _T.INCOMPLETE_LIST_OF_32_BIT_SERVICE_CLASS_UUIDS,
+    _T.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
+    _T.INCOMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
+    _T.COMPLETE_LIST_OF_32_BIT_SERVICE_CLASS_UUIDS,
+    _T.INCOMPLETE_LIST_OF_32_BIT_SERVICE_CLASS_UUIDS,
     _T.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
     _T.INCOMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
 )
@@ -43,6 +45,7 @@ class BumbleBleakScanner(BaseBleakScanner):
         self._active = scanning_mode == "active"
         self._transport = bumble["transport"]
         self._radio: SharedRadio | None = None
+        self._device: Device | None = None  # the radio's host; it outlives a lost radio
 
     async def start(self) -> None:
         """Start scanning.
@@ -52,17 +55,17 @@ class BumbleBleakScanner(BaseBleakScanner):
         """
         self.seen_devices = {}
         radio = self._radio = await SharedRadio.acquire(self._transport)
-        assert radio.device is not None
-        radio.device.on(Device.EVENT_ADVERTISEMENT, self._on_advertisement)
+        self._device = radio.device
+        assert self._device is not None  # acquire() powered it on
+        self._device.on(Device.EVENT_ADVERTISEMENT, self._on_advertisement)
         await radio.start_scanning(self._active)
 
     async def stop(self) -> None:
         """Stop scanning."""
         radio, self._radio = self._radio, None
-        if radio is None:
+        if radio is None or self._device is None:
             return
-        assert radio.device is not None
-        radio.device.remove_listener(Device.EVENT_ADVERTISEMENT, self._on_advertisement)
+        self._device.remove_listener(Device.EVENT_ADVERTISEMENT, self._on_advertisement)
         try:
             await radio.stop_scanning()
         finally:

@@ -21,6 +21,7 @@ import dataclasses
 import itertools
 import os
 import threading
+from typing import cast
 
 from bumble import att, core, gatt_server, hci, ll
 from bumble.controller import Controller, LegacyAdvertiser
@@ -30,19 +31,29 @@ from bumble.transport.common import StreamPacketSink, StreamPacketSource
 
 # A silent peer is seen as a supervision timeout on real radios, whatever the cause.
 _LINK_LOST = hci.HCI_CONNECTION_TIMEOUT_ERROR
-_START_TIMEOUT_S = 10.0  # opening a socket and powering on a host takes a few ms
+# Legacy advertising types, numbered alike in LE Set Advertising Parameters and in
+# advertising reports.
+_ADV_IND = 0x00  # connectable and scannable
+_ADV_SCAN_IND = 0x02  # scannable only
+_ADV_NONCONN_IND = 0x03  # neither
+_SCAN_RSP = 0x04  # report type of a scan response
+_ACTIVE_SCANNING = 0x01  # LE Set Scan Parameters type: scan requests are sent
+_RUN_TIMEOUT_S = 10.0  # hub operations (power on a host, add services) take milliseconds
 
 
 @dataclasses.dataclass
-class _ScannableAdvInd(ll.AdvInd):
-    """An ADV_IND that carries the advertiser's scan response, for active scanners."""
+class _Advertisement(ll.AdvInd):  # an AdvInd, so Bumble's controller hands it to scanners
+    """A legacy advertising PDU of any undirected type, with the advertiser's scan response."""
 
     scan_response_data: bytes = b""
+    advertising_type: int = _ADV_IND
 
 
 @dataclasses.dataclass
 class _Advertiser(LegacyAdvertiser):
     """Bumble's legacy advertiser with real intervals and real scan response data."""
+
+    advertising_interval_min: int = 0x0800  # the HCI default (1.28 s), not 0: a busy loop
 
     def _on_timer_fired(self) -> None:
         self.send_advertising_data()
@@ -51,15 +62,15 @@ class _Advertiser(LegacyAdvertiser):
             self.advertising_interval_min * 0.000625, self._on_timer_fired)
 
     def send_advertising_data(self) -> None:
-        if self.enabled and self.advertising_type == (
-                hci.HCI_LE_Set_Advertising_Parameters_Command.AdvertisingType.ADV_IND):
-            self.controller.send_advertising_pdu(_ScannableAdvInd(
+        if self.enabled and self.advertising_type in (_ADV_IND, _ADV_SCAN_IND, _ADV_NONCONN_IND):
+            self.controller.send_advertising_pdu(_Advertisement(
                 advertiser_address=self.address, data=self.advertising_data,
-                scan_response_data=self.scan_response_data))
+                scan_response_data=self.scan_response_data,
+                advertising_type=self.advertising_type))
 
 
 class RadioController(Controller):
-    """An emulated controller that behaves like a radio where the tests need it to."""
+    """Bumble's emulated controller, behaving as a radio where firmware or host could tell."""
 
     # Legacy advertising and scanning only: what MicroPython's gap_advertise uses on the
     # ESP32, and the path where scan responses and intervals are fixed above. Hosts see
@@ -72,19 +83,20 @@ class RadioController(Controller):
         self.le_legacy_advertiser = _Advertiser(self)
 
     def on_advertising_pdu(self, pdu) -> None:
-        if not isinstance(pdu, _ScannableAdvInd):  # from a controller not made here
+        if not isinstance(pdu, _Advertisement):  # from a controller not made here
             super().on_advertising_pdu(pdu)
             return
         if self.le_scan_enable:
-            self._report(hci.HCI_LE_Advertising_Report_Event.EventType.ADV_IND, pdu, pdu.data)
-            if self.le_scan_type == hci.HCI_LE_Set_Scan_Parameters_Command.ACTIVE_SCANNING:
-                self._report(hci.HCI_LE_Advertising_Report_Event.EventType.SCAN_RSP, pdu,
-                             pdu.scan_response_data)
+            self._report(pdu.advertising_type, pdu, pdu.data)
+            if (self.le_scan_type == _ACTIVE_SCANNING
+                    and pdu.advertising_type in (_ADV_IND, _ADV_SCAN_IND)):
+                self._report(_SCAN_RSP, pdu, pdu.scan_response_data)
         pending = self.pending_le_connection
-        if pending is not None and pending.peer_address == pdu.advertiser_address:
+        if (pdu.advertising_type == _ADV_IND and pending is not None
+                and pending.peer_address == pdu.advertiser_address):
             self.create_le_connection(pdu.advertiser_address)
 
-    def _report(self, event_type: int, pdu: _ScannableAdvInd, data: bytes) -> None:
+    def _report(self, event_type: int, pdu: _Advertisement, data: bytes) -> None:
         report = hci.HCI_LE_Advertising_Report_Event.Report(
             event_type=event_type, address_type=pdu.advertiser_address.address_type,
             address=pdu.advertiser_address, data=data, rssi=-50)
@@ -127,27 +139,25 @@ class _CheckedGattServer(gatt_server.Server):
     function, never answered: the client waits out the 30 s ATT timeout.
     """
 
-    _NEEDS = {
-        att.Opcode.ATT_READ_REQUEST: (att.Attribute.READABLE, att.ATT_READ_NOT_PERMITTED_ERROR),
-        att.Opcode.ATT_READ_BLOB_REQUEST: (
-            att.Attribute.READABLE, att.ATT_READ_NOT_PERMITTED_ERROR),
-        att.Opcode.ATT_WRITE_REQUEST: (
-            att.Attribute.WRITEABLE, att.ATT_WRITE_NOT_PERMITTED_ERROR),
-        att.Opcode.ATT_WRITE_COMMAND: (
-            att.Attribute.WRITEABLE, att.ATT_WRITE_NOT_PERMITTED_ERROR),
-        att.Opcode.ATT_PREPARE_WRITE_REQUEST: (
-            att.Attribute.WRITEABLE, att.ATT_WRITE_NOT_PERMITTED_ERROR),
+    _READ = (att.Attribute.READABLE, att.ATT_READ_NOT_PERMITTED_ERROR)
+    _WRITE = (att.Attribute.WRITEABLE, att.ATT_WRITE_NOT_PERMITTED_ERROR)
+    _NEEDS: dict[int, tuple[int, int]] = {  # opcode: (permission needed, error if missing)
+        att.Opcode.ATT_READ_REQUEST: _READ, att.Opcode.ATT_READ_BLOB_REQUEST: _READ,
+        att.Opcode.ATT_WRITE_REQUEST: _WRITE, att.Opcode.ATT_WRITE_COMMAND: _WRITE,
+        att.Opcode.ATT_PREPARE_WRITE_REQUEST: _WRITE,
     }
 
     def on_gatt_pdu(self, bearer, att_pdu) -> None:
         need = self._NEEDS.get(att_pdu.op_code)
-        attribute = need and self.get_attribute(att_pdu.attribute_handle)
-        if need and attribute and not attribute.permissions & need[0]:
-            if att_pdu.op_code != att.Opcode.ATT_WRITE_COMMAND:  # commands get no answer
-                self.send_response(bearer, att.ATT_Error_Response(
-                    request_opcode_in_error=att_pdu.op_code,
-                    attribute_handle_in_error=att_pdu.attribute_handle, error_code=need[1]))
-            return
+        if need is not None:
+            handle = att_pdu.attribute_handle  # pyright: ignore[reportAttributeAccessIssue]
+            attribute = self.get_attribute(handle)
+            if attribute is not None and not attribute.permissions & need[0]:
+                if att_pdu.op_code != att.Opcode.ATT_WRITE_COMMAND:  # commands get no answer
+                    self.send_response(bearer, att.ATT_Error_Response(
+                        request_opcode_in_error=att_pdu.op_code,
+                        attribute_handle_in_error=handle, error_code=need[1]))
+                return
         super().on_gatt_pdu(bearer, att_pdu)
 
 
@@ -159,15 +169,15 @@ class _ClientPort(StreamPacketSource):
     def __init__(self, hub: RadioHub) -> None:
         super().__init__()
         self._hub = hub
-        self.transport: asyncio.Transport | None = None
+        self.transport: asyncio.WriteTransport | None = None
         self.controller: RadioController | None = None
 
     def connection_made(self, transport) -> None:
-        self.transport = transport
+        self.transport = cast(asyncio.WriteTransport, transport)  # a Unix stream socket's
         # Its own controller, so a client that dies takes only its own state with it.
         self.controller = RadioController(
             f"client-{next(self._names)}", host_source=self,
-            host_sink=StreamPacketSink(transport), link=self._hub.link)
+            host_sink=StreamPacketSink(self.transport), link=self._hub.link)
         self._hub._ports.add(self)
 
     def connection_lost(self, exc) -> None:
@@ -264,10 +274,10 @@ class RadioThread:
     def start(self) -> RadioHub:
         """Start the loop and the hub; returns the hub."""
         self._thread.start()
-        self.run(self.hub.start(), _START_TIMEOUT_S)
+        self.run(self.hub.start())
         return self.hub
 
-    def run(self, coro, timeout_s: float = _START_TIMEOUT_S):
+    def run(self, coro, timeout_s: float = _RUN_TIMEOUT_S):
         """Run a coroutine on the radio loop and return its result.
 
         Raises:
