@@ -18,7 +18,7 @@ from hemlas.codes import BatteryState, LockState
 from hemlas.errors import BatteryCriticalError, LockDisconnectedError, LockNotFoundError
 from hemlas.firmware import wire
 from hemlas.radio.config import ENV_VAR
-from hemlas.sim import VirtualBoard, VirtualRadio
+from hemlas.sim import VirtualRadio
 
 pytestmark = pytest.mark.virtual_board
 
@@ -31,24 +31,9 @@ def radio(monkeypatch):
 
 
 @pytest.fixture
-def locks(radio, tmp_path):
+def locks(radio, boot_board):
     """Factory: boot virtual locks on the shared radio."""
-    made = []
-
-    def make(board="virtual", battery=None, bolt=None, **kwargs):
-        vb = VirtualBoard(board, flash_dir=tmp_path / f"lock{len(made)}", radio=radio, **kwargs)
-        made.append(vb)
-        if battery:
-            vb.set_battery(battery)
-        if bolt is not None:
-            vb.set_bolt(bolt)
-        vb.start()
-        return vb
-
-    yield make
-    for vb in made:
-        vb.close()
-        assert vb.crashed is None, vb.crashed
+    return lambda board="virtual", **kwargs: boot_board(board, radio=radio, **kwargs)
 
 
 def _until(predicate, timeout=5.0):
