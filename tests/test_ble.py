@@ -229,3 +229,60 @@ def test_cli_lock_not_found_is_a_clear_error(radio):
     result = subprocess.run([sys.executable, "-m", "hemlas.cli", "status", "HL-NOPE00"],
                             capture_output=True, text=True, timeout=60, env=dict(os.environ))
     assert result.returncode == 1 and "not found" in result.stderr
+
+
+def test_standard_services_battery_level_and_device_information(locks):
+    from bleak import BleakClient
+
+    from hemlas.client import find_lock
+    from hemlas.radio import config
+
+    vb = locks(board="esp32c3")
+
+    async def go():
+        async with LockClient(vb.lock_id) as lock:
+            reading = await lock.battery()  # a measurement updates the Battery Level
+        device = await find_lock(vb.lock_id)
+        async with BleakClient(device, **config.client_kwargs()) as client:
+            level = await client.read_gatt_char("00002a19-0000-1000-8000-00805f9b34fb")
+            info = {uuid: (await client.read_gatt_char(f"0000{uuid}-0000-1000-8000-00805f9b34fb")).decode()
+                    for uuid in ("2a29", "2a24", "2a25", "2a26", "2a27")}
+        return reading, level, info
+
+    reading, level, info = asyncio.run(go())
+    assert level[0] == reading.percent
+    assert info["2a29"] == "hemlas" and info["2a25"] == vb.lock_id
+    assert info["2a24"] == vb.board["model"] and info["2a27"] == "esp32c3"
+    assert info["2a26"]  # firmware revision
+
+
+def test_jam_is_a_typed_error(locks):
+    from hemlas.errors import LockJammedError
+
+    vb = locks()
+    vb.jam(0.5)
+
+    async def go():
+        async with LockClient(vb.lock_id) as lock:
+            await lock.lock()
+
+    with pytest.raises(LockJammedError):
+        asyncio.run(go())
+    assert vb.command("status")["state"] == LockState.JAMMED
+
+
+def test_a_hung_lock_is_a_timeout(locks):
+    from hemlas.errors import LockTimeoutError
+
+    vb = locks()
+
+    async def go():
+        async with LockClient(vb.lock_id, request_timeout=1.5) as lock:
+            os.kill(vb._proc.pid, signal.SIGSTOP)  # the radio stays up; the firmware stops
+            try:
+                await lock.status()
+            finally:
+                os.kill(vb._proc.pid, signal.SIGCONT)
+
+    with pytest.raises(LockTimeoutError):
+        asyncio.run(go())
