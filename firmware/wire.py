@@ -2,11 +2,12 @@
 # opcodes, payload layouts, lock/battery states, status codes, and the event record format.
 # docs/protocol.md is its normative specification.
 # One source: the host imports this same file (as hemlas.firmware.wire); never copy it.
-# Pure: imports only struct/binascii, raises only ValueError (args[0] is a STATUS_ code
-# where a frame is refused), does no I/O.
+# Pure: imports only struct/binascii/hashlib, raises only ValueError (args[0] is a STATUS_
+# code where a frame is refused), does no I/O.
 
 import struct
 from binascii import crc32
+from hashlib import sha256
 
 try:
     from micropython import const  # pyright: ignore[reportAssignmentType]
@@ -30,6 +31,11 @@ BATTERY_OK = const(0)
 BATTERY_LOW = const(1)  # battery swap needed
 BATTERY_CRITICAL = const(2)  # fully discharged: do not swap, call the service desk
 
+# Roles of a staff key. Each includes the rights of those below it.
+ROLE_STAFF = const(1)  # status, lock, unlock, battery
+ROLE_TECHNICIAN = const(2)  # also self-test, battery-swap registration, event log
+ROLE_ADMIN = const(3)  # also revocation, clock and key policy
+
 # Status of a request: the first byte of every response payload.
 STATUS_OK = const(0)
 STATUS_BUSY = const(1)  # the motor is already running (or a self-test holds the battery)
@@ -41,16 +47,35 @@ STATUS_UNKNOWN_OPCODE = const(6)
 STATUS_FRAGMENT_ORDER = const(7)  # a fragment out of order, or a continuation without a start
 STATUS_TOO_LARGE = const(8)  # a frame longer than MAX_FRAME
 STATUS_UNSUPPORTED_VERSION = const(9)
+STATUS_AUTH_REQUIRED = const(10)  # no session: say HELLO with a key first
+STATUS_BAD_TAG = const(11)  # the authentication tag does not match: tampered, or a wrong key
+STATUS_REPLAYED = const(12)  # a counter not above the last one, or another session's frame
+STATUS_KEY_EXPIRED = const(13)
+STATUS_KEY_NOT_YET_VALID = const(14)
+STATUS_KEY_REVOKED = const(15)
+STATUS_KEY_WRONG_LOCK = const(16)  # the key was issued for another lock
+STATUS_PERMISSION_DENIED = const(17)  # the key's role does not allow this request
+STATUS_SESSION_EXPIRED = const(18)  # idle too long, or the challenge was not answered in time
+STATUS_REVOCATION_FULL = const(19)  # no room in the revocation list (and none expired)
+STATUS_CLOCK_REFUSED = const(20)  # that clock change needs the admin role
+STATUS_NOT_PROVISIONED = const(21)  # the lock has no secret yet: provision it over serial
 
 # Event types in the lock's log. Fields are signed 32-bit integers, listed per type.
 EVENT_BOOT = const(1)  # reset_cause, lock_state, boot count
-EVENT_LOCKED = const(2)  # travel_ms, loaded_mv, attempts
-EVENT_UNLOCKED = const(3)  # travel_ms, loaded_mv, attempts
+EVENT_LOCKED = const(2)  # travel_ms, loaded_mv, attempts, key id (0: not over BLE)
+EVENT_UNLOCKED = const(3)  # travel_ms, loaded_mv, attempts, key id (0: not over BLE)
 EVENT_JAMMED = const(4)  # target_state, travel_ms, attempts
 EVENT_SELFTEST = const(5)  # idle_mv, loaded_mv, battery_state, green_off_ms, blinks, red_done_ms
 EVENT_BATTERY = const(6)  # battery_state, idle_mv, loaded_mv (logged when the state changes)
 EVENT_REFUSED_BATTERY = const(7)  # target_state, idle_mv, loaded_mv
 EVENT_FAULT = const(8)  # fault code (FAULT_*), detail
+EVENT_SESSION = const(9)  # key id, role: an authenticated session began
+EVENT_AUTH_FAILED = const(10)  # status, key id (0 if none was given)
+EVENT_AUTH_SUPPRESSED = const(11)  # failures not logged one by one during a back-off
+EVENT_REVOKED = const(12)  # key id, by key id
+EVENT_CLOCK_SET = const(13)  # old time, new time, by key id
+EVENT_POLICY = const(14)  # minimum key id, by key id
+EVENT_PROVISIONED = const(15)  # 1 first time, 2 re-provisioned (never the secret)
 
 FAULT_LOG_RECOVERED = const(1)  # detail: bytes of a torn record skipped at boot
 FAULT_STORE_RESET = const(2)  # the persistent state file was unreadable and was reset
@@ -120,9 +145,8 @@ HARDWARE_REV_UUID = const(0x2A27)
 
 # ---- Frames --------------------------------------------------------------------------------
 # version u8, opcode u8, session u32, counter u32, payload length u16, payload, tag (16 bytes).
-# Session, counter and tag are the room the access-control issue fills: in version 1 they are
-# carried but not checked (session 0, tag all zero).
-PROTOCOL_VERSION = const(1)
+# Version 2: every request but HELLO belongs to an authenticated session (docs/security.md).
+PROTOCOL_VERSION = const(2)
 _FRAME_HEADER = "<BBIIH"
 FRAME_HEADER_SIZE = const(12)
 TAG_SIZE = const(16)
@@ -135,6 +159,10 @@ OP_UNLOCK = const(0x03)
 OP_BATTERY = const(0x04)
 OP_SELFTEST = const(0x05)
 OP_LOG_READ = const(0x06)
+OP_HELLO = const(0x10)  # open a session with a key (tagged with the key itself)
+OP_REVOKE = const(0x11)  # admin: add a key to the revocation list
+OP_SET_CLOCK = const(0x12)  # admin: any time; others: forward, a little (docs/security.md)
+OP_KEY_POLICY = const(0x13)  # admin: keys with an id below the minimum stop working
 OP_ERROR = const(0x7F)  # response to a frame that could not be read at all
 
 # Payload layouts (struct formats, little-endian). Responses start with the status byte.
@@ -145,6 +173,12 @@ REQUEST_FORMATS = {
     OP_BATTERY: "<",
     OP_SELFTEST: "<",
     OP_LOG_READ: "<IB",  # from_seq, max records
+    # HELLO: key id, role, not before, not after (lock time, s), client nonce; then the
+    # lock id the key was issued for (the rest of the payload, UTF-8).
+    OP_HELLO: "<IBII16s",
+    OP_REVOKE: "<II",  # key id, its not-after (the entry may go once the key has expired)
+    OP_SET_CLOCK: "<I",  # new lock time (s)
+    OP_KEY_POLICY: "<I",  # minimum key id
 }
 RESPONSE_FORMATS = {
     OP_STATUS: "<BBBBI",  # status, lock state, battery state, busy, next event seq
@@ -153,7 +187,23 @@ RESPONSE_FORMATS = {
     OP_BATTERY: "<BBHHBI",  # status, battery state, idle mV, loaded mV, percent (255: unknown), last swap (0: never)
     OP_SELFTEST: "<BHHBHBH",  # status, idle mV, loaded mV, battery state, green off ms, blinks, red done ms
     OP_LOG_READ: "<BIB",  # status, next seq, record count; then the records (encode_record)
+    OP_HELLO: "<BI16sI",  # status, session id, lock nonce, lock time
+    OP_REVOKE: "<BB",  # status, entries in the list
+    OP_SET_CLOCK: "<BI",  # status, lock time now
+    OP_KEY_POLICY: "<BI",  # status, minimum key id now
     OP_ERROR: "<B",  # status
+}
+# The smallest role each request needs (HELLO: none).
+REQUIRED_ROLE = {
+    OP_STATUS: ROLE_STAFF,
+    OP_LOCK: ROLE_STAFF,
+    OP_UNLOCK: ROLE_STAFF,
+    OP_BATTERY: ROLE_STAFF,
+    OP_SET_CLOCK: ROLE_STAFF,  # forward only, a little, below admin
+    OP_SELFTEST: ROLE_TECHNICIAN,
+    OP_LOG_READ: ROLE_TECHNICIAN,
+    OP_REVOKE: ROLE_ADMIN,
+    OP_KEY_POLICY: ROLE_ADMIN,
 }
 MAX_LOG_RECORDS = const(16)  # per LOG_READ response: 16 x 43 bytes fits MAX_FRAME
 _ZERO_TAG = bytes(TAG_SIZE)
@@ -167,6 +217,15 @@ def encode_frame(opcode, session, counter, payload=b"", tag=_ZERO_TAG):
     if len(frame) > MAX_FRAME:
         raise ValueError(STATUS_TOO_LARGE)
     return frame
+
+
+def frame_body(frame):
+    """The frame without its tag: what the tag authenticates."""
+    return frame[: len(frame) - TAG_SIZE]
+
+
+def with_tag(frame, tag):
+    return frame_body(frame) + tag
 
 
 def decode_frame(frame):
@@ -269,3 +328,60 @@ class Reassembler:
             self.reset()
             return frame
         return None
+
+
+# ---- Authentication ---------------------------------------------------------------------------
+# HMAC-SHA256 (RFC 2104) on hashlib.sha256, which MicroPython has in C; tags are its first 16
+# bytes. Every derivation is bound to its purpose by a label, and tags to their direction.
+SECRET_SIZE = const(32)
+NONCE_SIZE = const(16)
+_BLOCK = const(64)
+_KEY_LABEL = b"hemlas key v2"
+_SESSION_LABEL = b"hemlas session v2"
+TAG_HELLO = const(0)  # HELLO, tagged with the key
+TAG_REQUEST = const(1)  # client to lock, tagged with the session key
+TAG_RESPONSE = const(2)  # lock to client
+
+
+def hmac_sha256(key, message):
+    if len(key) > _BLOCK:
+        key = sha256(key).digest()
+    key = key + bytes(_BLOCK - len(key))
+    inner = sha256(bytes(b ^ 0x36 for b in key))
+    inner.update(message)
+    outer = sha256(bytes(b ^ 0x5C for b in key))
+    outer.update(inner.digest())
+    return outer.digest()
+
+
+def equal(a, b):
+    """Compare in constant time (for equal lengths): no early exit on the first difference."""
+    if len(a) != len(b):
+        return False
+    diff = 0
+    for i in range(len(a)):
+        diff |= a[i] ^ b[i]
+    return diff == 0
+
+
+def derive_key(secret, lock_id, key_id, role, not_before, not_after):
+    """A staff key's 32 bytes, from the lock secret and every field of the key.
+
+    The lock recomputes it from the fields a client presents, so it stores nothing per key;
+    a key for another lock, role or window is a different key.
+    """
+    fields = struct.pack("<IBII", key_id, role, not_before, not_after)
+    return hmac_sha256(secret, _KEY_LABEL + fields + lock_id.encode())
+
+
+def derive_session_key(key, session_id, client_nonce, lock_nonce):
+    return hmac_sha256(key, _SESSION_LABEL + struct.pack("<I", session_id) + client_nonce + lock_nonce)
+
+
+def tag(key, direction, frame):
+    """The tag of a frame (its tag field ignored): direction is TAG_HELLO/REQUEST/RESPONSE."""
+    return hmac_sha256(key, bytes((direction,)) + frame_body(frame))[:TAG_SIZE]
+
+
+def check_tag(key, direction, frame):
+    return equal(tag(key, direction, frame), frame[len(frame) - TAG_SIZE:])
