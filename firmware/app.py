@@ -11,7 +11,9 @@ from binascii import hexlify
 from micropython import const
 
 import wire
+from auth import Auth
 from battery import Battery
+from clock import Clock
 from console import Console, reply
 from eventlog import EventLog
 from lock import Lock
@@ -23,11 +25,13 @@ FIRMWARE_VERSION = "0.2.0"
 
 
 class App:
-    def __init__(self, board, hw, log, store):
+    def __init__(self, board, hw, log, store, lock_id, secret):
         self.board = board
         self.hw = hw
         self.log = log
         self.store = store
+        self.clock = Clock(store)
+        self.auth = Auth(lock_id, secret, self.clock, log, store)
         self.power = asyncio.Lock()
         self.battery = Battery(hw.meter, board["battery"], log, store)
         self.lock = Lock(hw.motor, hw.limits, hw.sense, self.battery, log, store, board["motor"], self.power)
@@ -69,22 +73,54 @@ class App:
         period = self.board["wdt_ms"] // _FEED_DIVISOR
         while True:
             self.hw.watchdog.feed()
+            self.clock.keep()
             await asyncio.sleep_ms(period)
+
+    def provision(self, lock_id, secret, again):
+        """Store the lock's identity and secret (serial console only); the caller resets."""
+        if self.auth.provisioned and not again:
+            raise ValueError("already provisioned: use reprovision (old keys stop working)")
+        if len(secret) != wire.SECRET_SIZE or not lock_id or len(lock_id) > 29:
+            raise ValueError("a lock id of 1-29 characters and a %d-byte secret" % wire.SECRET_SIZE)
+        _replace_file(SECRET_FILE, secret)
+        _replace_file(IDENTITY_FILE, json.dumps({"lock_id": lock_id}).encode())
+        self.log.append(wire.EVENT_PROVISIONED, (2 if again else 1,))
+
+
+SECRET_FILE = "secret.bin"  # 32 random bytes; never sent, logged or read back by any command
+IDENTITY_FILE = "identity.json"
+
+
+def _replace_file(path, data):
+    with open(path + ".tmp", "wb") as f:
+        f.write(data)
+    import os
+
+    os.rename(path + ".tmp", path)
 
 
 def read_lock_id(hw):
-    """The lock id provisioned into flash (identity.json), else one from the chip's id."""
+    """The lock id provisioned into flash, else one from the chip's id."""
     try:
-        with open("identity.json") as f:
+        with open(IDENTITY_FILE) as f:
             return json.load(f)["lock_id"]
     except (OSError, ValueError, KeyError):
         return "HL-" + hexlify(hw.unique_id()).decode()[-6:].upper()
 
 
+def read_secret():
+    try:
+        with open(SECRET_FILE, "rb") as f:
+            secret = f.read()
+    except OSError:
+        return None  # not provisioned
+    return secret if len(secret) == wire.SECRET_SIZE else None
+
+
 def boot(board, hw):
     log = EventLog("log", board["log_segments"], board["log_segment_records"])
     store = Store("state.json")
-    app = App(board, hw, log, store)
+    app = App(board, hw, log, store, read_lock_id(hw), read_secret())
     if log.recovered_bytes:
         log.append(wire.EVENT_FAULT, (wire.FAULT_LOG_RECOVERED, log.recovered_bytes))
     if store.was_reset:
@@ -102,7 +138,7 @@ async def run(board, hw, start):
     gc.collect()
     asyncio.create_task(app.watchdog_task())
     asyncio.create_task(app.button_task())
-    lock_id = read_lock_id(hw)
+    lock_id = app.auth.lock_id
     from ble import BleLink  # after the hardware: a board's radio is the last thing up
 
     link = BleLink(app, lock_id, board["model"], FIRMWARE_VERSION, board["ble"]["adv_interval_ms"])

@@ -137,10 +137,12 @@ class BleLink:
                     self._conn = conn
                     self._mtu = wire.DEFAULT_ATT_MTU
                     self._reassembler.reset()
+                    self._app.auth.end_session()  # a session never outlives its connection
                 elif kind == _EV_DISCONNECT:
                     if conn == self._conn:
                         self._conn = None
                         self._reassembler.reset()
+                        self._app.auth.end_session()
                     self._advertise()  # reachable again for the next visit
                 elif kind == _EV_MTU:
                     self._mtu = value
@@ -158,6 +160,11 @@ class BleLink:
         if reassembler.cut_short != cut_short:
             await self._send(conn, error_frame(wire.STATUS_FRAGMENT_ORDER))
         if frame is not None:
+            if len(frame) > 1 and frame[1] == wire.OP_HELLO:
+                # Guessing keys costs time: the back-off grows with recent failures.
+                delay = self._app.auth.backoff_ms()
+                if delay:
+                    await asyncio.sleep_ms(delay)
             await self._send(conn, await handle_frame(self._app, frame))
 
     async def _send(self, conn, frame):

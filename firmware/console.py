@@ -6,6 +6,7 @@
 import gc
 import json
 import sys
+from binascii import unhexlify
 
 import asyncio
 from micropython import const
@@ -32,6 +33,8 @@ class Console:
             "selftest": self._selftest,
             "log": self._log,
             "mem": self._mem,
+            "provision": self._provision,
+            "reprovision": self._reprovision,
         }
         self._in_flight = 0
 
@@ -93,6 +96,10 @@ class Console:
             "battery": app.battery.state,
             "next_seq": app.log.next_seq,
             "board": app.board["name"],
+            "lock_id": app.auth.lock_id,
+            "provisioned": app.auth.provisioned,
+            "clock": app.clock.now(),
+            "auth_backoff_ms": app.auth.backoff_ms(),
         }
 
     async def _move(self, target):
@@ -122,6 +129,22 @@ class Console:
         limit = min(int(args[1]), _MAX_LOG_READ) if len(args) > 1 else _MAX_LOG_READ
         records = self._app.log.read(from_seq, limit)
         return {"records": [[r[0], r[1], r[2], list(r[3])] for r in records], "next_seq": self._app.log.next_seq}
+
+    async def _provision(self, args, again=False):
+        # provision LOCK_ID SECRET_HEX: the only way a secret reaches the lock (serial is
+        # physical access). The answer never repeats the secret; the lock then restarts.
+        if len(args) != 2:
+            raise ValueError("provision LOCK_ID SECRET_HEX")
+        self._app.provision(args[0], unhexlify(args[1]), again)
+        asyncio.create_task(self._restart())
+        return {"lock_id": args[0], "restarting": True}
+
+    async def _reprovision(self, args):
+        return await self._provision(args, True)
+
+    async def _restart(self):
+        await asyncio.sleep_ms(100)  # let the answer out first
+        self._app.hw.restart()
 
     async def _mem(self, args):
         gc.collect()

@@ -1,6 +1,6 @@
 # Requests from the BLE link: one frame in, one frame out (docs/protocol.md). Never raises:
 # every frame, however broken, gets a response, and nothing is carried out unless the whole
-# request is valid.
+# request is valid and authenticated (docs/security.md).
 
 import struct
 
@@ -8,30 +8,54 @@ import wire
 
 
 async def handle_frame(app, frame):
+    auth = app.auth
     try:
-        opcode, session, counter, payload, _tag = wire.decode_frame(frame)
+        opcode, session_id, counter, payload, _tag = wire.decode_frame(frame)
     except ValueError as err:
-        session, counter = wire.peek_counter(frame)
-        return error_frame(err.args[0], session, counter)
-    handler = _HANDLERS.get(opcode)
-    if handler is None:
-        return _refusal(opcode, session, counter, wire.STATUS_UNKNOWN_OPCODE)
+        session_id, counter = wire.peek_counter(frame)
+        return error_frame(err.args[0], session_id, counter)
+    if opcode == wire.OP_HELLO:
+        return _hello(auth, frame, session_id, counter, payload)
+    if opcode not in _HANDLERS:
+        return _refusal(opcode, session_id, counter, wire.STATUS_UNKNOWN_OPCODE, auth)
+    status = auth.check(frame, opcode, session_id, counter)
+    if status != wire.STATUS_OK:
+        return _refusal(opcode, session_id, counter, status, auth)
     try:
         fields = wire.unpack_payload(wire.REQUEST_FORMATS[opcode], payload)
     except ValueError as err:
-        return _refusal(opcode, session, counter, err.args[0])
-    body = await handler(app, *fields)
-    return wire.encode_frame(opcode | wire.RESPONSE_BIT, session, counter, body)
+        return _refusal(opcode, session_id, counter, err.args[0], auth)
+    body = await _HANDLERS[opcode](app, *fields)
+    return auth.sign(wire.encode_frame(opcode | wire.RESPONSE_BIT, session_id, counter, body))
 
 
-def error_frame(status, session=0, counter=0):
-    """The answer to something that was not a readable frame at all."""
-    return wire.encode_frame(wire.OP_ERROR | wire.RESPONSE_BIT, session, counter, bytes((status,)))
+def error_frame(status, session_id=0, counter=0):
+    """The answer to something that was not a readable frame at all (never tagged)."""
+    return wire.encode_frame(wire.OP_ERROR | wire.RESPONSE_BIT, session_id, counter, bytes((status,)))
 
 
-def _refusal(opcode, session, counter, status):
-    # A status byte alone: the request was refused before anything was carried out.
-    return wire.encode_frame((opcode & 0x7F) | wire.RESPONSE_BIT, session, counter, bytes((status,)))
+def _refusal(opcode, session_id, counter, status, auth=None):
+    # A status byte alone: refused before anything was carried out. Tagged when a session
+    # exists, so a client can tell the lock's refusal from a forgery.
+    frame = wire.encode_frame((opcode & 0x7F) | wire.RESPONSE_BIT, session_id, counter, bytes((status,)))
+    return auth.sign(frame) if auth else frame
+
+
+def _hello(auth, frame, session_id, counter, payload):
+    fixed = struct.calcsize(wire.REQUEST_FORMATS[wire.OP_HELLO])
+    if len(payload) < fixed + 1:
+        auth.end_session()
+        return _refusal(wire.OP_HELLO, session_id, counter, wire.STATUS_BAD_REQUEST)
+    fields = struct.unpack(wire.REQUEST_FORMATS[wire.OP_HELLO], payload[:fixed])
+    try:
+        claimed_lock = payload[fixed:].decode()
+    except UnicodeError:
+        claimed_lock = ""
+    status, session = auth.hello(frame, fields, claimed_lock)
+    if session is None:
+        return _refusal(wire.OP_HELLO, session_id, counter, status)
+    body = _pack(wire.OP_HELLO, wire.STATUS_OK, session.id, session.nonce, auth.clock.now())
+    return auth.sign(wire.encode_frame(wire.OP_HELLO | wire.RESPONSE_BIT, session.id, counter, body))
 
 
 def _pack(opcode, *fields):
@@ -45,7 +69,7 @@ async def _status(app):
 
 
 async def _move(app, opcode, target):
-    status = await app.lock.request(target)
+    status = await app.lock.request(target, app.auth.session.key_id)
     return _pack(opcode, status, app.lock.state, min(app.lock.last_travel_ms, 0xFFFF))
 
 
@@ -78,6 +102,25 @@ async def _log_read(app, from_seq, max_records):
     return head + b"".join(wire.encode_record(*r) for r in records)
 
 
+async def _revoke(app, key_id, not_after):
+    auth = app.auth
+    status = auth.revoke(key_id, not_after)
+    if status == wire.STATUS_OK:
+        app.log.append(wire.EVENT_REVOKED, (key_id, auth.session.key_id))
+    return _pack(wire.OP_REVOKE, status, min(auth.revoked_count, 255))
+
+
+async def _set_clock(app, new_time):
+    status = app.auth.set_clock(new_time)
+    return _pack(wire.OP_SET_CLOCK, status, app.auth.clock.now())
+
+
+async def _key_policy(app, min_key_id):
+    app.store.update(min_key_id=min_key_id)
+    app.log.append(wire.EVENT_POLICY, (min_key_id, app.auth.session.key_id))
+    return _pack(wire.OP_KEY_POLICY, wire.STATUS_OK, min_key_id)
+
+
 _HANDLERS = {
     wire.OP_STATUS: _status,
     wire.OP_LOCK: _lock,
@@ -85,4 +128,7 @@ _HANDLERS = {
     wire.OP_BATTERY: _battery,
     wire.OP_SELFTEST: _selftest,
     wire.OP_LOG_READ: _log_read,
+    wire.OP_REVOKE: _revoke,
+    wire.OP_SET_CLOCK: _set_clock,
+    wire.OP_KEY_POLICY: _key_policy,
 }

@@ -205,5 +205,9 @@ class Hardware:
         return machine.reset_cause()
 
     @staticmethod
+    def restart():
+        machine.reset()
+
+    @staticmethod
     def unique_id():
         return machine.unique_id()

@@ -51,8 +51,11 @@ class Lock:
             return False
         return self._limits.locked() if target == wire.LOCK_LOCKED else self._limits.unlocked()
 
-    async def request(self, target):
-        """Move the bolt to target (LOCK_LOCKED or LOCK_UNLOCKED); return a STATUS_ code."""
+    async def request(self, target, key_id=0):
+        """Move the bolt to target (LOCK_LOCKED or LOCK_UNLOCKED); return a STATUS_ code.
+
+        key_id: whose request it is, for the event log (0: the console or the lock itself).
+        """
         if target != wire.LOCK_LOCKED and target != wire.LOCK_UNLOCKED:
             return wire.STATUS_BAD_REQUEST
         if self._moving:
@@ -60,11 +63,11 @@ class Lock:
         self._moving = True
         try:
             async with self._power:
-                return await self._move(target)
+                return await self._move(target, key_id)
         finally:
             self._moving = False
 
-    async def _move(self, target):
+    async def _move(self, target, key_id):
         if self._at(target):
             self.state = target  # already there: no motion, nothing logged
             return wire.STATUS_OK
@@ -95,7 +98,7 @@ class Lock:
                 self.state = target
                 self._store.update(lock_state=target)
                 event = wire.EVENT_LOCKED if direction > 0 else wire.EVENT_UNLOCKED
-                self._log.append(event, (travel_ms, loaded_mv, attempt))
+                self._log.append(event, (travel_ms, loaded_mv, attempt, key_id))
                 return wire.STATUS_OK
             if attempt < _ATTEMPTS:
                 await self._back_off(direction)

@@ -58,7 +58,7 @@ def test_broken_frames_get_their_status():
     assert _status_of(wire.decode_frame, frame[:-1]) == wire.STATUS_MALFORMED
     assert _status_of(wire.decode_frame, frame + b"x") == wire.STATUS_MALFORMED
     assert _status_of(wire.decode_frame, b"") == wire.STATUS_MALFORMED
-    assert _status_of(wire.decode_frame, b"\x02" + frame[1:]) == wire.STATUS_UNSUPPORTED_VERSION
+    assert _status_of(wire.decode_frame, b"\x01" + frame[1:]) == wire.STATUS_UNSUPPORTED_VERSION
     assert _status_of(wire.decode_frame, bytes(wire.MAX_FRAME + 1)) == wire.STATUS_TOO_LARGE
     assert _status_of(wire.encode_frame, wire.OP_STATUS, 0, 0, bytes(wire.MAX_FRAME)) == wire.STATUS_TOO_LARGE
     assert wire.peek_counter(frame) == (1, 2)
@@ -113,3 +113,35 @@ def test_oversized_stream_is_refused_without_buffering_it_all():
     r.feed(bytes((wire.FRAGMENT_FIRST,)) + bytes(60))
     assert _status_of(r.feed, bytes((1,)) + bytes(60)) == wire.STATUS_TOO_LARGE
     assert not r.pending
+
+
+def test_hmac_sha256_matches_rfc_4231_case_2():
+    mac = wire.hmac_sha256(b"Jefe", b"what do ya want for nothing?")
+    assert mac == bytes.fromhex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+
+
+def test_keys_are_bound_to_every_field():
+    secret = bytes(range(32))
+    base = wire.derive_key(secret, "HL-000001", 7, wire.ROLE_STAFF, 100, 200)
+    assert len(base) == 32
+    variants = [
+        wire.derive_key(secret, "HL-000002", 7, wire.ROLE_STAFF, 100, 200),
+        wire.derive_key(secret, "HL-000001", 8, wire.ROLE_STAFF, 100, 200),
+        wire.derive_key(secret, "HL-000001", 7, wire.ROLE_ADMIN, 100, 200),
+        wire.derive_key(secret, "HL-000001", 7, wire.ROLE_STAFF, 99, 200),
+        wire.derive_key(secret, "HL-000001", 7, wire.ROLE_STAFF, 100, 201),
+        wire.derive_key(bytes(32), "HL-000001", 7, wire.ROLE_STAFF, 100, 200),
+    ]
+    assert base not in variants and len(set(variants)) == len(variants)
+
+
+def test_tags_depend_on_direction_and_content():
+    key = bytes(32)
+    frame = wire.encode_frame(wire.OP_UNLOCK, 5, 1)
+    request = wire.with_tag(frame, wire.tag(key, wire.TAG_REQUEST, frame))
+    assert wire.check_tag(key, wire.TAG_REQUEST, request)
+    assert not wire.check_tag(key, wire.TAG_RESPONSE, request)  # no reflection
+    tampered = bytearray(request)
+    tampered[1] = wire.OP_LOCK
+    assert not wire.check_tag(key, wire.TAG_REQUEST, bytes(tampered))
+    assert wire.equal(b"abc", b"abc") and not wire.equal(b"abc", b"abd") and not wire.equal(b"a", b"ab")
