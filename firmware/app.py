@@ -21,7 +21,7 @@ from selftest import run_selftest
 from store import Store
 
 _FEED_DIVISOR = const(4)  # feed the watchdog four times per timeout: one late feed is no reset
-FIRMWARE_VERSION = "0.2.0"
+FIRMWARE_VERSION = "0.3.0"
 
 
 class App:
@@ -147,7 +147,8 @@ async def run(board, hw, start):
     asyncio.create_task(link.run())
     console = Console(app)
     reply({"ready": time.ticks_diff(time.ticks_ms(), start), "state": app.lock.state,
-           "board": board["name"], "next_seq": app.log.next_seq, "lock_id": lock_id})
+           "board": board["name"], "next_seq": app.log.next_seq, "lock_id": lock_id,
+           "firmware": FIRMWARE_VERSION, "provisioned": app.auth.provisioned})
     await console.serve(asyncio.StreamReader(sys.stdin))
     while True:  # stdin closed (no serial host): keep serving the button
         await asyncio.sleep_ms(60_000)

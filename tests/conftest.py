@@ -1,5 +1,7 @@
 """Fixtures shared by the host-side tests."""
 
+import time
+
 import pytest
 
 from hemlas.sim import VirtualBoard
@@ -24,3 +26,29 @@ def boot_board(tmp_path):
     for vb in boards:
         vb.close()
         assert vb.crashed is None, f"the firmware crashed:\n{vb.crashed}"
+
+
+@pytest.fixture
+def fleet(tmp_path, monkeypatch):
+    """A fleet store and a key file of this test's own (also what the CLI and clients use)."""
+    from hemlas.fleet.store import FleetStore
+    from hemlas.keyfile import KeyFile
+
+    monkeypatch.setenv("HEMLAS_STORE", str(tmp_path / "fleet.sqlite3"))
+    monkeypatch.setenv("HEMLAS_KEYS", str(tmp_path / "keys.json"))
+    with FleetStore() as store:
+        store.keyfile = KeyFile()
+        yield store
+
+
+def issue(store, lock_id, role, person="Test Person", not_before=None, not_after=None, keyfile=True):
+    """Issue a key (valid from a minute ago for an hour, unless told) and put it in the key file."""
+    from hemlas.keyfile import StaffKey
+
+    now = int(time.time())
+    issued = store.issue_key(lock_id, person, role, now - 60 if not_before is None else not_before,
+                             now + 3600 if not_after is None else not_after)
+    key = StaffKey.from_issued(issued)
+    if keyfile:
+        store.keyfile.add(key)
+    return key

@@ -20,6 +20,8 @@ from hemlas.firmware import wire
 from hemlas.radio.config import ENV_VAR
 from hemlas.sim import VirtualRadio
 
+from conftest import issue
+
 pytestmark = pytest.mark.virtual_board
 
 
@@ -31,9 +33,17 @@ def radio(monkeypatch):
 
 
 @pytest.fixture
-def locks(radio, boot_board):
-    """Factory: boot virtual locks on the shared radio."""
-    return lambda board="virtual", **kwargs: boot_board(board, radio=radio, **kwargs)
+def locks(radio, boot_board, fleet):
+    """Factory: boot virtual locks on the shared radio, provision them over the console and
+    put a technician key for each in the key file."""
+
+    def make(board="virtual", **kwargs):
+        vb = boot_board(board, radio=radio, **kwargs)
+        vb.provision(fleet)
+        issue(fleet, vb.lock_id, wire.ROLE_TECHNICIAN)
+        return vb
+
+    return make
 
 
 def _until(predicate, timeout=5.0):
@@ -96,7 +106,7 @@ def test_selftest_over_ble(locks):
     start = time.monotonic()
 
     async def go():
-        async with LockClient(vb.lock_id) as lock:
+        async with LockClient(vb.lock_id, role=wire.ROLE_TECHNICIAN) as lock:
             return await lock.selftest()
 
     result = asyncio.run(go())
@@ -109,14 +119,15 @@ def test_default_mtu_of_23_splits_and_reassembles(locks):
     vb = locks()
 
     async def go():
-        async with LockClient(vb.lock_id, mtu=None) as lock:
+        async with LockClient(vb.lock_id, mtu=None, role=wire.ROLE_TECHNICIAN) as lock:
             assert lock.mtu == 23
             await lock.lock()
             await lock.unlock()
             return await lock.read_log()  # responses of hundreds of bytes, in 19-byte pieces
 
     records = asyncio.run(go())
-    assert [r.type for r in records][-2:] == [wire.EVENT_LOCKED, wire.EVENT_UNLOCKED]
+    assert [r.type for r in records if r.type in (wire.EVENT_LOCKED, wire.EVENT_UNLOCKED)][-2:] == \
+        [wire.EVENT_LOCKED, wire.EVENT_UNLOCKED]
     assert [r.seq for r in records] == list(range(1, len(records) + 1))
 
 
@@ -222,13 +233,23 @@ def test_cli_scan_status_battery_log(locks):
     assert vb.lock_id in {row["lock_id"] for row in hemlas("scan", "--timeout", "1.5")}
     assert hemlas("status", vb.lock_id)["state"] == "unlocked"
     assert hemlas("battery", vb.lock_id)["state"] == "OK"
-    assert hemlas("log", vb.lock_id)[0]["type"] == wire.EVENT_BOOT
+    assert wire.EVENT_BOOT in [row["type"] for row in hemlas("log", vb.lock_id)]
 
 
-def test_cli_lock_not_found_is_a_clear_error(radio):
-    result = subprocess.run([sys.executable, "-m", "hemlas.cli", "status", "HL-NOPE00"],
+def test_cli_lock_not_found_is_a_clear_error(locks):
+    vb = locks()
+    vb.power_cut()  # we hold a key for it, but it does not answer
+    result = subprocess.run([sys.executable, "-m", "hemlas.cli", "status", vb.lock_id],
                             capture_output=True, text=True, timeout=60, env=dict(os.environ))
     assert result.returncode == 1 and "not found" in result.stderr
+
+
+def test_cli_without_a_key_is_a_clear_error(locks):
+    vb = locks()
+    result = subprocess.run([sys.executable, "-m", "hemlas.cli", "status", vb.lock_id],
+                            capture_output=True, text=True, timeout=60,
+                            env=dict(os.environ, HEMLAS_KEYS=os.devnull + ".none"))
+    assert result.returncode == 1 and "no valid staff key" in result.stderr
 
 
 def test_standard_services_battery_level_and_device_information(locks):

@@ -8,7 +8,7 @@ import sys
 
 from . import __version__
 from .boards import board_names, load_board
-from .commands import lock, sim
+from .commands import keys, lock, sim
 from .commands.output import emit
 from .errors import HemlasError
 
@@ -54,22 +54,32 @@ COMMANDS = {
 }
 
 
+# name: (help, function adding the subcommands)
+GROUPS = {
+    "keys": ("issue, list and revoke staff keys", keys.add_arguments),
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hemlas", description="hemlås smart-lock tooling")
     parser.add_argument("--version", action="version", version=f"hemlas {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (_, help_text, add_arguments) in COMMANDS.items():
+    for name, (handler, help_text, add_arguments) in COMMANDS.items():
         cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument("--json", action="store_true", help="machine-readable output")
+        cmd.set_defaults(handler=handler)
         if add_arguments:
             add_arguments(cmd)
+    for name, (help_text, add_subcommands) in GROUPS.items():
+        group = sub.add_parser(name, help=help_text)
+        add_subcommands(group.add_subparsers(dest="action", required=True))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        COMMANDS[args.command][0](args)
+        args.handler(args)
     except HemlasError as err:
         if getattr(args, "json", False):
             print(json.dumps({"error": str(err)}))

@@ -10,7 +10,9 @@ Which radio bleak uses (the platform's, or the virtual one) is configuration
 from __future__ import annotations
 
 import asyncio
+import os
 import struct
+import time
 from dataclasses import dataclass
 
 from bleak import BleakClient, BleakScanner
@@ -18,10 +20,11 @@ from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError
 
 from .codes import STATUS_TEXT, BatteryState, LockState, Status
-from .errors import (BatteryCriticalError, LockBusyError, LockDisconnectedError, LockError,
-                     LockJammedError, LockNotFoundError, LockStatusError, LockTimeoutError,
-                     ProtocolError)
+from .errors import (AuthError, BatteryCriticalError, LockAuthenticityError, LockBusyError,
+                     LockDisconnectedError, LockError, LockJammedError, LockNotFoundError,
+                     LockStatusError, LockTimeoutError, NoKeyError, ProtocolError)
 from .firmware import wire
+from .keyfile import KeyFile, StaffKey
 from .radio import config
 
 # Retries as data. Only connecting is retried: a request may have been carried out even when
@@ -40,7 +43,9 @@ _STATUS_ERRORS: dict[int, type[LockStatusError]] = {
     Status.BUSY: LockBusyError,
     Status.JAMMED: LockJammedError,
     Status.BATTERY_CRITICAL: BatteryCriticalError,
+    **{status: AuthError for status in range(Status.AUTH_REQUIRED, Status.NOT_PROVISIONED + 1)},
 }
+CLOCK_LAG_S = 30  # a lock this far behind the client's clock is moved forward (docs/security.md)
 
 
 @dataclass(frozen=True)
@@ -123,18 +128,32 @@ async def find_lock(lock_id: str, timeout: float = SCAN_TIMEOUT_S) -> BLEDevice:
 class LockClient:
     """One connection to one lock. An async context manager.
 
+    Every request runs in an authenticated session (docs/security.md): the client opens it
+    with a staff key, tags each request, and checks the lock's tag on every answer.
+
     Args:
         lock_id: the lock's id, as it advertises it (e.g. "HL-1A2B3C").
+        key: the staff key to use; else the least-privileged valid key with at least `role`
+            from `keyfile` (the user's key file by default).
         scan_timeout: how long to look for the lock.
         request_timeout: how long to wait for each answer.
         mtu: the ATT MTU to ask for (None: stay at the default 23). Only the virtual radio
             takes it; platform radios negotiate on their own.
     """
 
-    def __init__(self, lock_id: str, *, scan_timeout: float = SCAN_TIMEOUT_S,
-                 request_timeout: float = REQUEST_TIMEOUT_S, mtu: int | None = config.DEFAULT_MTU):
+    def __init__(self, lock_id: str, *, key: StaffKey | None = None, role: int = wire.ROLE_STAFF,
+                 keyfile: KeyFile | None = None, scan_timeout: float = SCAN_TIMEOUT_S,
+                 request_timeout: float = REQUEST_TIMEOUT_S, mtu: int | None = config.DEFAULT_MTU,
+                 sync_clock: bool = True):
         self.lock_id = lock_id
+        self._key = key
+        self._role = role
+        self._keyfile = keyfile
+        self._sync_clock = sync_clock
         self._mtu = mtu
+        self._session_id = 0
+        self._session_key: bytes | None = None
+        self.lock_time: int | None = None  # the lock's clock when the session opened
         self._scan_timeout = scan_timeout
         self._request_timeout = request_timeout
         self._client: BleakClient | None = None
@@ -165,6 +184,10 @@ class LockClient:
             LockNotFoundError: the lock is not advertising.
             LockDisconnectedError: every connection attempt failed.
         """
+        key = self._key or (self._keyfile or KeyFile()).pick(self.lock_id, self._role, int(time.time()))
+        if key is None:
+            raise NoKeyError(self.lock_id, wire_role_name(self._role))
+        self._key = key
         last_error: Exception | None = None
         for attempt in range(CONNECT_ATTEMPTS):
             if attempt:
@@ -184,6 +207,11 @@ class LockClient:
                 continue
             self._client = client
             self._disconnected.clear()
+            try:
+                await self._hello(key)
+            except BaseException:
+                await self.disconnect()
+                raise
             return
         raise LockDisconnectedError(self.lock_id, f"could not connect: {last_error}") from last_error
 
@@ -210,25 +238,76 @@ class LockClient:
         if frame is not None:
             self._responses.put_nowait(frame)
 
+    # ---- the session ------------------------------------------------------------------------
+
+    async def _hello(self, key: StaffKey) -> None:
+        client_nonce = os.urandom(wire.NONCE_SIZE)
+        payload = struct.pack(wire.REQUEST_FORMATS[wire.OP_HELLO], key.key_id, key.role, key.not_before,
+                              key.not_after, client_nonce) + key.lock_id.encode()
+        frame = wire.encode_frame(wire.OP_HELLO, 0, 0, payload)
+        frame = wire.with_tag(frame, wire.tag(key.key, wire.TAG_HELLO, frame))
+        answer = await self._exchange(frame, wire.OP_HELLO, 0)
+        _op, session_id, _counter, body, _tag = wire.decode_frame(answer)
+        if len(body) == 1:
+            self._raise_status(body[0])  # refused: the lock had no session to tag it with
+        try:
+            status, session_id, lock_nonce, lock_time = struct.unpack(
+                wire.RESPONSE_FORMATS[wire.OP_HELLO], body)
+        except struct.error as err:
+            raise LockAuthenticityError(self.lock_id, "malformed HELLO answer") from err
+        session_key = wire.derive_session_key(key.key, session_id, client_nonce, lock_nonce)
+        if status != Status.OK or not wire.check_tag(session_key, wire.TAG_RESPONSE, answer):
+            raise LockAuthenticityError(self.lock_id, "its answer to HELLO carries no valid tag")
+        self._session_id, self._session_key, self.lock_time = session_id, session_key, lock_time
+        self._counter = 0
+        now = int(time.time())
+        if self._sync_clock and now - lock_time > CLOCK_LAG_S:
+            # Forward only, and only as far as the lock allows a non-admin key (its clock
+            # never goes back, so a lagging clock is the usual case after a power cut).
+            try:
+                await self.set_clock(min(now, lock_time + 600) if key.role < wire.ROLE_ADMIN else now)
+            except AuthError:
+                pass  # not fatal: keys keep working on the lock's own clock
+
     # ---- requests ---------------------------------------------------------------------------
 
     async def request(self, opcode: int, payload: bytes = b"") -> bytes:
-        """Send one request frame and return the payload of its response (status included)."""
+        """Send one request in the session and return its response payload (status included).
+
+        Raises:
+            LockAuthenticityError: the answer does not carry the session's tag.
+        """
+        async with self._request_lock:
+            if self._session_key is None:
+                raise LockDisconnectedError(self.lock_id, "no session")
+            self._counter += 1
+            counter = self._counter
+            frame = wire.encode_frame(opcode, self._session_id, counter, payload)
+            frame = wire.with_tag(frame, wire.tag(self._session_key, wire.TAG_REQUEST, frame))
+            answer = await self._exchange(frame, opcode, counter)
+            r_opcode, _session, _counter, body, _tag = wire.decode_frame(answer)
+            if r_opcode == wire.OP_ERROR | wire.RESPONSE_BIT:
+                self._raise_status(body[0] if body else Status.MALFORMED)  # untagged by design
+            if not wire.check_tag(self._session_key, wire.TAG_RESPONSE, answer):
+                raise LockAuthenticityError(self.lock_id, "an answer without the session's tag")
+            if len(body) == 1:
+                self._raise_status(body[0])
+            return body
+
+    async def _exchange(self, frame: bytes, opcode: int, counter: int) -> bytes:
+        """Write a frame's fragments and return the whole response frame to it."""
         client = self._client
         if client is None or not client.is_connected:
             raise LockDisconnectedError(self.lock_id, "not connected")
-        async with self._request_lock:
-            self._counter += 1
-            counter = self._counter
-            frame = wire.encode_frame(opcode, 0, counter, payload)
-            try:
-                for part in wire.fragment(frame, client.mtu_size):
-                    await client.write_gatt_char(wire.CONTROL_CHAR_UUID, part, response=True)
-            except (BleakError, EOFError) as err:
-                raise LockDisconnectedError(self.lock_id, str(err)) from err
-            return await self._await_response(opcode, counter)
+        try:
+            for part in wire.fragment(frame, client.mtu_size):
+                await client.write_gatt_char(wire.CONTROL_CHAR_UUID, part, response=True)
+        except (BleakError, EOFError) as err:
+            raise LockDisconnectedError(self.lock_id, str(err)) from err
+        return await self._await_response(opcode, counter)
 
     async def _await_response(self, opcode: int, counter: int) -> bytes:
+        """The next response frame for (opcode, counter), or an OP_ERROR frame."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._request_timeout
         while True:
@@ -245,15 +324,14 @@ class LockClient:
                     raise LockDisconnectedError(self.lock_id, "the link dropped before the answer")
                 continue
             gone.cancel()
+            frame = get.result()
             try:
-                r_opcode, _session, r_counter, body, _tag = wire.decode_frame(get.result())
+                r_opcode, _session, r_counter, _body, _tag = wire.decode_frame(frame)
             except ValueError as err:
                 raise ProtocolError(self.lock_id, err.args[0], "unreadable response") from err
             if r_opcode == wire.OP_ERROR | wire.RESPONSE_BIT or (
                     r_counter == counter and r_opcode == opcode | wire.RESPONSE_BIT):
-                if r_opcode != opcode | wire.RESPONSE_BIT or len(body) == 1:
-                    self._raise_status(body[0] if body else Status.MALFORMED)
-                return body
+                return frame
             # an answer to an earlier request that timed out: not ours
 
     def _raise_status(self, status: int) -> None:
@@ -304,6 +382,21 @@ class LockClient:
         idle, loaded, state, green_off, blinks, red_done = self._checked(await self._call(wire.OP_SELFTEST))
         return SelfTestResult(idle, loaded, BatteryState(state), green_off, blinks, red_done)
 
+    async def set_clock(self, new_time: int) -> int:
+        """Move the lock's clock (non-admin keys: forward, at most 10 minutes); returns it."""
+        status, now = await self._call(wire.OP_SET_CLOCK, new_time)
+        if status != Status.OK:
+            self._raise_status(status)
+        return now
+
+    async def revoke(self, key_id: int, not_after: int) -> int:
+        """Admin: add a key to the lock's revocation list; returns the list's length."""
+        return self._checked(await self._call(wire.OP_REVOKE, key_id, not_after))[0]
+
+    async def set_key_policy(self, min_key_id: int) -> int:
+        """Admin: every key with an id below min_key_id stops working on this lock."""
+        return self._checked(await self._call(wire.OP_KEY_POLICY, min_key_id))[0]
+
     async def read_log(self, from_seq: int = 0) -> list[EventRecord]:
         """Every event from from_seq on, oldest first, page by page."""
         records: list[EventRecord] = []
@@ -328,3 +421,7 @@ class LockClient:
 
 __all__ = ["LockClient", "scan", "find_lock", "LockError", "FoundLock", "LockStatus", "MoveResult",
            "BatteryReading", "SelfTestResult", "EventRecord"]
+
+
+def wire_role_name(role: int) -> str:
+    return {wire.ROLE_STAFF: "staff", wire.ROLE_TECHNICIAN: "technician", wire.ROLE_ADMIN: "admin"}.get(role, str(role))

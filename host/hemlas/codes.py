@@ -29,4 +29,17 @@ STATUS_TEXT = {
     Status.FRAGMENT_ORDER: "fragments arrived out of order",
     Status.TOO_LARGE: "the frame was too large",
     Status.UNSUPPORTED_VERSION: "the lock speaks another protocol version",
+    Status.AUTH_REQUIRED: "the lock requires an authenticated session",
+    Status.BAD_TAG: "authentication failed (a wrong key, or a tampered frame)",
+    Status.REPLAYED: "the lock refused a replayed frame",
+    Status.KEY_EXPIRED: "the key has expired",
+    Status.KEY_NOT_YET_VALID: "the key is not valid yet",
+    Status.KEY_REVOKED: "the key has been revoked",
+    Status.KEY_WRONG_LOCK: "the key is for another lock",
+    Status.PERMISSION_DENIED: "the key's role does not allow this",
+    Status.SESSION_EXPIRED: "the session expired",
+    Status.REVOCATION_FULL: "the lock's revocation list is full",
+    Status.CLOCK_REFUSED: "that clock change needs an admin key",
+    Status.NOT_PROVISIONED: "the lock is not provisioned",
 }
+Role = IntEnum("Role", _members("ROLE_"))

@@ -67,3 +67,22 @@ class BatteryCriticalError(LockStatusError):
 
 class ProtocolError(LockStatusError):
     """A frame the lock or this client could not read, or a request the lock refused as bad."""
+
+
+class AuthError(LockStatusError):
+    """The lock refused the key or the request: expired, revoked, wrong lock, no permission..."""
+
+
+class LockAuthenticityError(LockError):
+    """The lock could not prove it holds the lock secret: a fake lock, or a tampered answer."""
+
+    def __init__(self, lock_id: str, detail: str):
+        super().__init__(f"lock {lock_id} failed to authenticate ({detail}): it may be a fake; "
+                         "nothing it reported can be trusted")
+        self.lock_id = lock_id
+
+
+class NoKeyError(LockError):
+    def __init__(self, lock_id: str, role: str):
+        super().__init__(f"no valid {role} key for lock {lock_id} in the key file")
+        self.lock_id = lock_id

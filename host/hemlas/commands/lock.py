@@ -11,6 +11,7 @@ from ..client import LockClient
 from ..codes import BatteryState, EventType
 from ..errors import (BatteryCriticalError, LockDisconnectedError, LockError, LockNotFoundError,
                       LockTimeoutError)
+from ..firmware import wire
 from .output import BATTERY_TEXT, CommandError, discharged_guidance, emit, state_name
 
 # When unlocking fails in these ways the battery may be fully discharged (the routine).
@@ -31,8 +32,8 @@ def do_scan(args) -> None:
     emit(args, human or "no locks found", rows)
 
 
-async def _with_lock(lock_id: str, action):
-    async with LockClient(lock_id) as lock:
+async def _with_lock(lock_id: str, action, role: int = wire.ROLE_STAFF):
+    async with LockClient(lock_id, role=role) as lock:
         return await action(lock)
 
 
@@ -78,7 +79,7 @@ def do_battery(args) -> None:
 
 
 def do_log(args) -> None:
-    records = _run(_with_lock(args.lock, lambda lock: lock.read_log(args.since)))
+    records = _run(_with_lock(args.lock, lambda lock: lock.read_log(args.since), wire.ROLE_TECHNICIAN))
     lines = []
     for r in records:
         name = EventType(r.type).name.lower() if r.type in EventType._value2member_map_ else str(r.type)

@@ -6,12 +6,14 @@ import asyncio
 import json
 import os
 import sys
+import tempfile
 import time
 
 from .. import __version__
 from ..client import LockClient, scan
 from ..codes import BatteryState, EventType
 from ..errors import BatteryCriticalError, HemlasError
+from ..firmware import wire
 from ..radio.config import ENV_VAR
 from .output import BATTERY_TEXT, discharged_guidance, state_name
 
@@ -44,14 +46,16 @@ async def watch_selftest(vb, press: float, out=print) -> list:
     return vb.led_timeline(press)
 
 
-async def _demo(vb, dead_vb) -> None:
+async def _demo(vb, dead_vb, key) -> None:
     board = vb.board
     print(f"hemlås {__version__}: virtual lock {vb.lock_id} on board {board['name']!r} ({board['model']})")
     print(f"  firmware: the real firmware/ on the MicroPython unix port, {vb.heap_kb} KiB heap")
     print(f"  radio: Bumble virtual link; this process talks to it through bleak ({ENV_VAR}={os.environ[ENV_VAR]})")
     found = await scan(2.0)
     print("scan:    " + ", ".join(f"{lock.lock_id} ({lock.address})" for lock in found))
-    async with LockClient(vb.lock_id) as lock:
+    print(f"key:     #{key.record.key_id} for {key.record.person!r} (technician), valid for 8 hours;"
+          f" the lock checks it against its secret, which never leaves the lock")
+    async with LockClient(vb.lock_id, role=wire.ROLE_TECHNICIAN) as lock:
         status = await lock.status()
         print(f"status:  {state_name(status.state)}, battery {BATTERY_TEXT[status.battery]}")
         if status.state != 1:
@@ -74,7 +78,7 @@ async def _demo(vb, dead_vb) -> None:
             print(f"    #{r.seq:<3} {stamp} {EventType(r.type).name.lower():16} {list(r.fields)}")
     print(f"\nA second lock, {dead_vb.lock_id}, has a fully discharged battery. Unlocking it:")
     try:
-        async with LockClient(dead_vb.lock_id) as lock:
+        async with LockClient(dead_vb.lock_id, role=wire.ROLE_TECHNICIAN) as lock:
             await lock.unlock()
     except BatteryCriticalError as err:
         print(discharged_guidance(str(err)))
@@ -86,10 +90,14 @@ async def _demo(vb, dead_vb) -> None:
 
 
 def do_demo(args) -> None:
+    from ..fleet.store import FleetStore
+    from ..keyfile import KeyFile, StaffKey
     from ..sim import VirtualBoard, VirtualRadio
 
-    with VirtualRadio() as radio:
+    with VirtualRadio() as radio, tempfile.TemporaryDirectory(prefix="hemlas-demo-") as home:
         os.environ[ENV_VAR] = radio.spec  # this process is the field client
+        os.environ["HEMLAS_STORE"] = f"{home}/fleet.sqlite3"  # a demo fleet, not the user's
+        os.environ["HEMLAS_KEYS"] = f"{home}/keys.json"
         vb = VirtualBoard(args.board, flash_dir=args.flash, radio=radio)
         dead = VirtualBoard(args.board, radio=radio)
         try:
@@ -99,7 +107,15 @@ def do_demo(args) -> None:
             dead.set_bolt(1.0)  # a locked door
             vb.start()
             dead.start()
-            asyncio.run(_demo(vb, dead))
+            now = int(time.time())
+            with FleetStore() as store:
+                print(f"provisioning over the serial console: {vb.provision(store)}, {dead.provision(store)}")
+                keys = KeyFile()
+                issued = store.issue_key(vb.lock_id, "Demo carer", wire.ROLE_TECHNICIAN, now - 60, now + 8 * 3600)
+                keys.add(StaffKey.from_issued(issued))
+                keys.add(StaffKey.from_issued(store.issue_key(
+                    dead.lock_id, "Demo carer", wire.ROLE_TECHNICIAN, now - 60, now + 8 * 3600)))
+            asyncio.run(_demo(vb, dead, issued))
         finally:
             vb.close()
             dead.close()
@@ -112,10 +128,12 @@ the lock's number (1, 2, ...). quit ends."""
 
 
 def do_sim(args) -> None:
+    from ..fleet.store import FleetStore
     from ..sim import VirtualBoard, VirtualRadio
 
     radio = VirtualRadio(args.radio_socket)
     boards = []
+    store = FleetStore()
     try:
         for i in range(args.locks):
             flash = f"{args.flash}/{i + 1}" if args.flash and args.locks > 1 else args.flash
@@ -124,8 +142,9 @@ def do_sim(args) -> None:
             if args.battery:
                 vb.set_battery(args.battery)
             vb.start()
+            vb.provision(store)  # over the serial console, as a technician would
             boards.append(vb)
-        print(json.dumps({"radio": radio.spec, "locks": [
+        print(json.dumps({"radio": radio.spec, "store": store.url.render_as_string(hide_password=True), "locks": [
             {"n": i + 1, "lock_id": vb.lock_id, "address": vb.address, "board": vb.board_name,
              "flash": str(vb.flash_dir)} for i, vb in enumerate(boards)]}))
         print(f"Clients: export {ENV_VAR}={radio.spec}")
@@ -137,6 +156,7 @@ def do_sim(args) -> None:
         for vb in boards:
             vb.close()
         radio.close()
+        store.close()
 
 
 def _console(boards) -> None:

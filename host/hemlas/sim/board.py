@@ -48,7 +48,8 @@ class VirtualBoard:
         heap_trace: collect garbage at every hardware call and keep the live-heap peak in
             heap_peak (for benchmarks: it slows the firmware down).
         radio: the virtual radio to join (several locks share one); a radio of its own if None.
-        lock_id: the identity provisioned into flash; random ("HL-" + 6 hex digits) if None.
+        lock_id: the id provision() gives the lock; random ("HL-" + 6 hex digits) if None.
+            Until provisioned over the console, the lock calls itself after its chip id.
     """
 
     def __init__(self, board: str = "virtual", flash_dir: str | Path | None = None,
@@ -107,7 +108,6 @@ class VirtualBoard:
     def start(self) -> dict:
         """Flash the board file, start the hardware server and power the board on."""
         shutil.copyfile(board_path(self.board_name), self.flash_dir / "board.py")
-        (self.flash_dir / "identity.json").write_text(json.dumps({"lock_id": self.lock_id}))
         build.compile_firmware(self._build_dir / "fw")
         # The simulated machine is compiled too: a real board's machine is C and costs no heap.
         build.compile_modules(sorted(MPY_DIR.glob("*.py")), self._build_dir / "sim")
@@ -185,6 +185,19 @@ class VirtualBoard:
                 continue
             raise VirtualBoardError("the firmware did not come up", "\n".join(self.output[-20:]))
         return self._ready_info
+
+    def provision(self, store, reprovision: bool = False) -> str:
+        """Provision this lock as a technician would: over its serial console, into store."""
+        from ..provisioning import provision
+
+        boots = self.boots
+        lock_id = provision(self.command, store, self.board_name, self._ready_info.get("firmware", ""),
+                            self.lock_id, reprovision)
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        while self.boots == boots and time.monotonic() < deadline:
+            time.sleep(0.02)  # the lock restarts with its new identity
+        self.wait_ready()
+        return lock_id
 
     @property
     def running(self) -> bool:

@@ -1,0 +1,129 @@
+"""Staff keys: issue, list, revoke (and push revocations to the lock)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+
+from ..client import LockClient, wire_role_name
+from ..errors import HemlasError, LockError
+from ..firmware import wire
+from ..fleet.store import FleetStore
+from ..keyfile import KeyFile, StaffKey
+from .output import CommandError, emit
+
+ROLES = {"staff": wire.ROLE_STAFF, "technician": wire.ROLE_TECHNICIAN, "admin": wire.ROLE_ADMIN}
+
+
+def parse_time(text: str | None, default: int) -> int:
+    """ISO 8601 ("2026-11-25T08:00", local time unless it says otherwise), or "now"."""
+    if text is None:
+        return default
+    if text == "now":
+        return int(time.time())
+    try:
+        return int(datetime.fromisoformat(text).timestamp())
+    except ValueError as err:
+        raise CommandError(f"not a time: {text!r} (use e.g. 2026-11-25T08:00)") from err
+
+
+def _when(t: int | None) -> str:
+    return "-" if t is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
+def do_keys_issue(args) -> None:
+    now = int(time.time())
+    not_before = parse_time(args.valid_from, now)
+    not_after = parse_time(args.until, not_before + 8 * 3600)
+    if not_after <= now:
+        raise CommandError("--until is in the past: that key would never open anything")
+    with FleetStore() as store:
+        try:
+            issued = store.issue_key(args.lock, args.person, ROLES[args.role], not_before, not_after)
+        except HemlasError as err:
+            raise CommandError(str(err)) from err
+    keyfile = KeyFile(args.key_file)
+    keyfile.add(StaffKey.from_issued(issued))
+    record = issued.record
+    emit(args, f"key {record.key_id} for {record.person} ({args.role}) on {record.lock_id}, "
+               f"valid {_when(record.not_before)} to {_when(record.not_after)}; saved to {keyfile.path}",
+         {"key_id": record.key_id, "lock": record.lock_id, "person": record.person, "role": args.role,
+          "not_before": record.not_before, "not_after": record.not_after, "key_file": str(keyfile.path)})
+
+
+def do_keys_list(args) -> None:
+    with FleetStore() as store:
+        records = store.keys(args.lock)
+    rows = [{"key_id": r.key_id, "lock": r.lock_id, "person": r.person, "role": wire_role_name(r.role),
+             "not_before": r.not_before, "not_after": r.not_after, "revoked_at": r.revoked_at,
+             "pushed": r.revocation_pushed_at is not None} for r in records]
+    lines = [f"{r['key_id']:>5} {r['lock']:10} {r['person'][:24]:24} {r['role']:10} "
+             f"{_when(r['not_before'])} - {_when(r['not_after'])}"
+             f"{'  REVOKED' + ('' if r['pushed'] else ' (not yet on the lock)') if r['revoked_at'] else ''}"
+             for r in rows]
+    emit(args, "\n".join(lines) or "no keys", rows)
+
+
+def push_revocations(store: FleetStore, lock_id: str) -> list[int]:
+    """Push every pending revocation for the lock with a short-lived host admin key."""
+    pending = store.pending_revocations(lock_id)
+    if not pending:
+        return []
+    admin = StaffKey.from_issued(store.admin_key(lock_id))
+
+    async def push():
+        async with LockClient(lock_id, key=admin) as lock:
+            for record in pending:
+                await lock.revoke(record.key_id, record.not_after)
+                store.mark_revocation_pushed(record.key_id)
+
+    try:
+        asyncio.run(push())
+    except LockError as err:
+        raise CommandError(f"revocation recorded, but not yet on the lock: {err}") from err
+    return [record.key_id for record in pending]
+
+
+def do_keys_revoke(args) -> None:
+    with FleetStore() as store:
+        try:
+            record = store.revoke_key(args.key)
+        except HemlasError as err:
+            raise CommandError(str(err)) from err
+        KeyFile(args.key_file).remove(args.key)
+        pushed = push_revocations(store, record.lock_id) if args.now else []
+    where = "on the lock now" if args.key in pushed else "pushed at the next admin connection (--now to push)"
+    emit(args, f"key {args.key} revoked; {where}",
+         {"key_id": args.key, "lock": record.lock_id, "pushed": args.key in pushed})
+
+
+def do_keys_push(args) -> None:
+    with FleetStore() as store:
+        pushed = push_revocations(store, args.lock)
+    emit(args, f"{len(pushed)} revocation(s) pushed to {args.lock}", {"lock": args.lock, "pushed": pushed})
+
+
+def add_arguments(sub) -> None:
+    """The `keys` subcommands, for the CLI's parser."""
+    issue = sub.add_parser("issue", help="issue a key for one person, one lock, a time window")
+    issue.add_argument("lock")
+    issue.add_argument("--person", required=True)
+    issue.add_argument("--role", choices=ROLES, default="staff")
+    issue.add_argument("--from", dest="valid_from", help="start (ISO time; default now)")
+    issue.add_argument("--until", help="end (ISO time; default 8 hours after the start)")
+    issue.add_argument("--key-file", help="where the key goes (default: the user's key file)")
+    issue.set_defaults(handler=do_keys_issue)
+    listing = sub.add_parser("list", help="issued keys (never the key material)")
+    listing.add_argument("--lock")
+    listing.set_defaults(handler=do_keys_list)
+    revoke = sub.add_parser("revoke", help="revoke a key")
+    revoke.add_argument("key", type=int)
+    revoke.add_argument("--now", action="store_true", help="push it to the lock right away")
+    revoke.add_argument("--key-file")
+    revoke.set_defaults(handler=do_keys_revoke)
+    push = sub.add_parser("push", help="push pending revocations to a lock")
+    push.add_argument("lock")
+    push.set_defaults(handler=do_keys_push)
+    for cmd in (issue, listing, revoke, push):
+        cmd.add_argument("--json", action="store_true", help="machine-readable output")

@@ -1,0 +1,410 @@
+"""The fleet store: which locks exist, their secrets, and the keys issued for them.
+
+SQLite in the user's data directory by default; any SQLAlchemy URL (PostgreSQL for a
+municipality) otherwise. The schema is Alembic's: every open runs ``upgrade head``.
+
+Lock secrets leave the store only through :meth:`FleetStore.lock_secret`, and key bytes only
+inside an :class:`IssuedKey` when a key is issued. Neither is ever stored in a record, printed
+by a repr, or written into an SQL log or error message (``hide_parameters``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import platformdirs
+from alembic import command
+from alembic.config import Config
+from alembic.util import CommandError
+from sqlalchemy import Engine, create_engine, event, false, select, update
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import HemlasError
+from ..firmware import wire
+from .models import (BOARD_LENGTH, FIRMWARE_VERSION_LENGTH, LOCK_ID_LENGTH, PERSON_LENGTH,
+                     IssuedKey, IssuedKeyRow, KeyRecord, Lock, LockRecord)
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+STORE_FILE = "fleet.sqlite3"
+ADMIN_PERSON = "hemlas host"  # who the host's own admin keys are recorded as issued to
+ROLES = (wire.ROLE_STAFF, wire.ROLE_TECHNICIAN, wire.ROLE_ADMIN)
+_UINT32_MAX = 0xFFFFFFFF  # key ids and times travel as uint32
+# The host's admin key starts this long before "now": a lock whose RTC runs a few minutes
+# slow must still accept it, not least to have its clock set.
+_ADMIN_CLOCK_SLACK_S = 300
+
+
+class FleetError(HemlasError):
+    """The fleet store refused a request or could not be read."""
+
+
+class UnknownLockError(FleetError):
+    def __init__(self, lock_id: str):
+        super().__init__(f"lock {lock_id} is not in the fleet store")
+        self.lock_id = lock_id
+
+
+class LockExistsError(FleetError):
+    def __init__(self, lock_id: str):
+        super().__init__(f"lock {lock_id} is already provisioned (re-provisioning replaces it)")
+        self.lock_id = lock_id
+
+
+class UnknownKeyError(FleetError):
+    def __init__(self, key_id: int):
+        super().__init__(f"key {key_id} is not in the fleet store")
+        self.key_id = key_id
+
+
+def default_url() -> URL:
+    """$HEMLAS_STORE (a URL or a file path), else fleet.sqlite3 in the user's data directory."""
+    configured = os.environ.get("HEMLAS_STORE")
+    if configured:
+        return _as_url(configured)
+    return _as_url(str(Path(platformdirs.user_data_dir("hemlas", appauthor=False)) / STORE_FILE))
+
+
+class FleetStore:
+    """The fleet store, migrated to the newest schema on open.
+
+    Every method runs in its own short transaction and returns plain frozen records.
+
+    Args:
+        url: an SQLAlchemy URL or a file path for SQLite; None for :func:`default_url`.
+
+    Raises:
+        FleetError: the store cannot be opened, or was written by a newer hemlas.
+    """
+
+    def __init__(self, url: str | None = None):
+        self.url = default_url() if url is None else _as_url(url)
+        path = _sqlite_file(self.url)
+        if path is not None:
+            _create_owner_only(path)
+        try:
+            # hide_parameters: a secret is a bound parameter; SQL logs and error messages
+            # must show neither it nor a key's fields.
+            self._engine: Engine = create_engine(self.url, hide_parameters=True)
+        except (ArgumentError, ImportError) as err:  # e.g. PostgreSQL without its driver
+            raise FleetError(f"cannot open the fleet store {self._where}: {err}") from err
+        if self._engine.dialect.name == "sqlite":
+            event.listen(self._engine, "connect", _sqlite_foreign_keys)
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        try:
+            self._upgrade()
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    def _upgrade(self) -> None:
+        config = Config()
+        # configparser would read a '%' in the path as interpolation.
+        config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+        where = self._where
+        try:
+            with self._engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        except CommandError as err:
+            raise FleetError(f"cannot migrate the fleet store {where} (written by a newer "
+                             f"hemlas?): {err}") from err
+        except SQLAlchemyError as err:
+            raise FleetError(f"cannot open the fleet store {where}: {err}") from err
+
+    @property
+    def _where(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        """Close every connection to the database."""
+        self._engine.dispose()
+
+    def __enter__(self) -> FleetStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except SQLAlchemyError as err:
+            raise FleetError(f"fleet store: {err}") from err
+
+    # ---- Locks ---------------------------------------------------------------------------
+
+    def add_lock(self, lock_id: str, board: str, firmware_version: str, secret: bytes, *,
+                 replace: bool = False, now: int | None = None) -> LockRecord:
+        """Record a lock just provisioned with ``secret``.
+
+        Args:
+            lock_id: the lock's id, as it advertises it.
+            board: the board name.
+            firmware_version: the firmware version it runs.
+            secret: the lock's wire.SECRET_SIZE random bytes.
+            replace: re-provisioning: the lock may exist and gets the new secret; every key
+                issued for it is marked superseded, since none works with the new secret.
+            now: unix time of provisioning; None for the current time.
+
+        Raises:
+            LockExistsError: the lock exists and ``replace`` is False.
+            FleetError: a field is invalid, or ``replace`` reuses the old secret.
+        """
+        lock_id = _check_text("lock id", lock_id, LOCK_ID_LENGTH)
+        board = _check_text("board", board, BOARD_LENGTH)
+        firmware_version = _check_text("firmware version", firmware_version,
+                                       FIRMWARE_VERSION_LENGTH)
+        if not isinstance(secret, (bytes, bytearray)) or len(secret) != wire.SECRET_SIZE:
+            raise FleetError(f"a lock secret is {wire.SECRET_SIZE} bytes")  # never say more
+        secret, now = bytes(secret), _now(now)
+        with self._transaction() as session:
+            lock = session.get(Lock, lock_id, with_for_update=True)
+            if lock is None:
+                lock = Lock(lock_id=lock_id, board=board, firmware_version=firmware_version,
+                            secret=secret, provisioned_at=now)
+                session.add(lock)
+                return _lock_record(lock)
+            if not replace:
+                raise LockExistsError(lock_id)
+            if hmac.compare_digest(lock.secret, secret):
+                # The old keys would keep working while the store calls them superseded.
+                raise FleetError(f"re-provisioning lock {lock_id} needs a new secret")
+            lock.board, lock.firmware_version = board, firmware_version
+            lock.secret, lock.provisioned_at = secret, now
+            session.execute(update(IssuedKeyRow)
+                            .where(IssuedKeyRow.lock_id == lock_id,
+                                   IssuedKeyRow.superseded == false())
+                            .values(superseded=True))
+            return _lock_record(lock)
+
+    def lock(self, lock_id: str) -> LockRecord:
+        """The lock ``lock_id``. Raises UnknownLockError if there is none."""
+        with self._transaction() as session:
+            return _lock_record(_get_lock(session, lock_id))
+
+    def locks(self) -> list[LockRecord]:
+        """Every lock, by id."""
+        with self._transaction() as session:
+            rows = session.scalars(select(Lock).order_by(Lock.lock_id))
+            return [_lock_record(lock) for lock in rows]
+
+    def lock_secret(self, lock_id: str) -> bytes:
+        """The lock's secret: the only way one leaves the store. Raises UnknownLockError."""
+        with self._transaction() as session:
+            return _get_lock(session, lock_id).secret
+
+    # ---- Keys ----------------------------------------------------------------------------
+
+    def issue_key(self, lock_id: str, person: str, role: int, not_before: int, not_after: int,
+                  *, now: int | None = None) -> IssuedKey:
+        """Issue a key for one lock, one person, one role and a validity window.
+
+        The database allocates the key id (unique across the fleet, increasing); the key
+        bytes are derived from the lock secret and returned, and only the metadata is stored.
+
+        Args:
+            lock_id: the lock the key opens.
+            person: who holds it (non-empty).
+            role: wire.ROLE_STAFF, ROLE_TECHNICIAN or ROLE_ADMIN.
+            not_before: unix time from which the lock accepts the key.
+            not_after: unix time after which it refuses it; later than ``not_before``.
+            now: unix time of issue; None for the current time.
+
+        Raises:
+            UnknownLockError: no such lock.
+            FleetError: an invalid person, role or window.
+        """
+        person = _check_text("person", person, PERSON_LENGTH)
+        if isinstance(role, bool) or role not in ROLES:
+            raise FleetError(f"role must be one of {', '.join(map(str, ROLES))}, not {role!r}")
+        _check_time("not_before", not_before)
+        _check_time("not_after", not_after)
+        if not not_before < not_after:
+            raise FleetError("a key's validity must end after it begins")
+        now = _now(now)
+        with self._transaction() as session:
+            # Row lock (PostgreSQL): a concurrent re-provisioning cannot slip between reading
+            # the secret and recording the key it derived.
+            lock = _get_lock(session, lock_id, for_update=True)
+            row = IssuedKeyRow(lock_id=lock_id, person=person, role=int(role),
+                               not_before=not_before, not_after=not_after, issued_at=now,
+                               superseded=False)
+            session.add(row)
+            session.flush()  # the database allocates the key id
+            if row.key_id > _UINT32_MAX:
+                raise FleetError("the fleet has used up the key ids (uint32)")
+            key = wire.derive_key(lock.secret, lock_id, row.key_id, row.role, not_before, not_after)
+            return IssuedKey(_key_record(row), key)
+
+    def admin_key(self, lock_id: str, lifetime_s: int = 600, now: int | None = None) -> IssuedKey:
+        """A short-lived admin key the host issues itself, to push revocations or set the clock.
+
+        Recorded like any key, as issued to "hemlas host". Valid from a few minutes before
+        ``now`` (a slow lock clock) to ``lifetime_s`` after it.
+
+        Raises:
+            UnknownLockError: no such lock.
+            FleetError: ``lifetime_s`` is not positive.
+        """
+        if lifetime_s <= 0:
+            raise FleetError("an admin key's lifetime must be positive")
+        now = _now(now)
+        return self.issue_key(lock_id, ADMIN_PERSON, wire.ROLE_ADMIN,
+                              max(0, now - _ADMIN_CLOCK_SLACK_S), now + lifetime_s, now=now)
+
+    def keys(self, lock_id: str | None = None) -> list[KeyRecord]:
+        """Every key issued, or every key for ``lock_id``, oldest first.
+
+        Raises:
+            UnknownLockError: ``lock_id`` is given and unknown.
+        """
+        query = select(IssuedKeyRow).order_by(IssuedKeyRow.key_id)
+        with self._transaction() as session:
+            if lock_id is not None:
+                _get_lock(session, lock_id)
+                query = query.where(IssuedKeyRow.lock_id == lock_id)
+            return [_key_record(row) for row in session.scalars(query)]
+
+    def key(self, key_id: int) -> KeyRecord:
+        """The key ``key_id``. Raises UnknownKeyError if there is none."""
+        with self._transaction() as session:
+            return _key_record(_get_key(session, key_id))
+
+    def revoke_key(self, key_id: int, now: int | None = None) -> KeyRecord:
+        """Revoke a key (again is harmless: the first revocation time stays).
+
+        The lock learns of it at the next admin connection; see :meth:`pending_revocations`.
+
+        Raises:
+            UnknownKeyError: no such key.
+        """
+        with self._transaction() as session:
+            row = _get_key(session, key_id, for_update=True)
+            if row.revoked_at is None:
+                row.revoked_at = _now(now)
+            return _key_record(row)
+
+    def pending_revocations(self, lock_id: str, now: int | None = None) -> list[KeyRecord]:
+        """Revocations the lock still has to be told of, oldest first.
+
+        Left out: keys already pushed, superseded keys (the new secret already kills them) and
+        expired keys (the lock refuses them anyway): the lock's revocation list is bounded.
+
+        Raises:
+            UnknownLockError: no such lock.
+        """
+        now = _now(now)
+        query = (select(IssuedKeyRow)
+                 .where(IssuedKeyRow.lock_id == lock_id,
+                        IssuedKeyRow.revoked_at.is_not(None),
+                        IssuedKeyRow.revocation_pushed_at.is_(None),
+                        IssuedKeyRow.superseded == false(),
+                        IssuedKeyRow.not_after >= now)
+                 .order_by(IssuedKeyRow.key_id))
+        with self._transaction() as session:
+            _get_lock(session, lock_id)
+            return [_key_record(row) for row in session.scalars(query)]
+
+    def mark_revocation_pushed(self, key_id: int, now: int | None = None) -> None:
+        """Record that the lock confirmed the revocation of ``key_id`` (the first time stays).
+
+        Raises:
+            UnknownKeyError: no such key.
+            FleetError: the key is not revoked.
+        """
+        with self._transaction() as session:
+            row = _get_key(session, key_id, for_update=True)
+            if row.revoked_at is None:
+                raise FleetError(f"key {key_id} is not revoked")
+            if row.revocation_pushed_at is None:
+                row.revocation_pushed_at = _now(now)
+
+
+# ---- Helpers ---------------------------------------------------------------------------------
+
+def _as_url(value: str) -> URL:
+    if "://" not in value:
+        return URL.create("sqlite", database=str(Path(value).expanduser()))
+    try:
+        return make_url(value)
+    except ArgumentError as err:
+        raise FleetError(f"not a database URL: {err}") from err
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The file behind an SQLite URL; None for other databases and in-memory ones."""
+    db = url.database
+    if url.get_backend_name() != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return Path(db)
+
+
+def _create_owner_only(path: Path) -> None:
+    """Create the store file 0600 before SQLite does (it would honour the umask, often 0644)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if os.name == "posix" and path.stat().st_mode & 0o077:
+            log.warning("fleet store %s was readable by others; made it owner-only", path)
+            os.chmod(path, 0o600)
+
+
+def _sqlite_foreign_keys(dbapi_connection, _record) -> None:
+    # SQLite checks foreign keys only when asked, per connection.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _now(now: int | None) -> int:
+    return int(time.time()) if now is None else now
+
+
+def _check_text(what: str, value: str, max_length: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise FleetError(f"{what} must not be empty")
+    value = value.strip()
+    if len(value) > max_length:
+        raise FleetError(f"{what} is longer than {max_length} characters")
+    return value
+
+
+def _check_time(what: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _UINT32_MAX:
+        raise FleetError(f"{what} must be a unix time in 0..{_UINT32_MAX}, not {value!r}")
+
+
+def _get_lock(session: Session, lock_id: str, for_update: bool = False) -> Lock:
+    lock = session.get(Lock, lock_id, with_for_update=for_update)
+    if lock is None:
+        raise UnknownLockError(lock_id)
+    return lock
+
+
+def _get_key(session: Session, key_id: int, for_update: bool = False) -> IssuedKeyRow:
+    row = session.get(IssuedKeyRow, key_id, with_for_update=for_update)
+    if row is None:
+        raise UnknownKeyError(key_id)
+    return row
+
+
+def _lock_record(lock: Lock) -> LockRecord:
+    return LockRecord(lock.lock_id, lock.board, lock.firmware_version, lock.provisioned_at)
+
+
+def _key_record(row: IssuedKeyRow) -> KeyRecord:
+    return KeyRecord(row.key_id, row.lock_id, row.person, row.role, row.not_before, row.not_after,
+                     row.issued_at, row.revoked_at, row.revocation_pushed_at, row.superseded)

@@ -1,0 +1,193 @@
+"""The field client's keys: a small JSON file on a staff member's phone or laptop.
+
+    {"version": 1, "keys": [{"lock_id": "HL-1A2B3C", "key_id": 7, "role": 1,
+                             "not_before": 1767225600, "not_after": 1767312000,
+                             "key": "<64 hex digits>"}]}
+
+The file holds working keys, so it is owner-only (0600) from the moment it exists, and is only
+ever replaced whole: a crash mid-write leaves the previous file, never half of a new one.
+It is $HEMLAS_KEYS, else keys.json in the user's data directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import platformdirs
+
+from .errors import HemlasError
+
+if TYPE_CHECKING:  # the field client need not load the fleet store (and SQLAlchemy)
+    from .fleet import IssuedKey
+
+KEYS_FILE = "keys.json"
+FORMAT_VERSION = 1
+KEY_SIZE = 32  # wire.derive_key's output: an HMAC-SHA256 digest
+
+
+class KeyFileError(HemlasError):
+    """The key file cannot be read or written."""
+
+    def __init__(self, path: Path, problem: str):
+        super().__init__(f"key file {path}: {problem}")
+        self.path = path
+
+
+@dataclass(frozen=True)
+class StaffKey:
+    """One key as the field client holds it. The key bytes never appear in its repr.
+
+    Raises:
+        ValueError: a field is out of range (KeyFile reports it as a KeyFileError).
+    """
+
+    lock_id: str
+    key_id: int
+    role: int
+    not_before: int
+    not_after: int
+    key: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.lock_id, str) or not self.lock_id:
+            raise ValueError("lock_id must be a non-empty string")
+        for name in ("key_id", "role", "not_before", "not_after"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer")
+        if not self.not_before < self.not_after:
+            raise ValueError("not_before must be earlier than not_after")
+        if not isinstance(self.key, bytes) or len(self.key) != KEY_SIZE:
+            raise ValueError(f"a key is {KEY_SIZE} bytes")
+
+    @classmethod
+    def from_issued(cls, issued: IssuedKey) -> StaffKey:
+        """The field client's copy of a key the fleet store just issued."""
+        r = issued.record
+        return cls(r.lock_id, r.key_id, r.role, r.not_before, r.not_after, issued.key)
+
+    def valid_at(self, now: int) -> bool:
+        """Whether the lock accepts this key at ``now`` (both ends included), clock permitting."""
+        return self.not_before <= now <= self.not_after
+
+
+def default_path() -> Path:
+    """$HEMLAS_KEYS, else keys.json in the user's data directory."""
+    configured = os.environ.get("HEMLAS_KEYS")
+    if configured:
+        return Path(configured).expanduser()
+    return Path(platformdirs.user_data_dir("hemlas", appauthor=False)) / KEYS_FILE
+
+
+class KeyFile:
+    """The keys on this device, read from and written back to one file on every call.
+
+    Args:
+        path: the file; None for :func:`default_path`. It need not exist yet.
+    """
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = default_path() if path is None else Path(path).expanduser()
+
+    def add(self, key: StaffKey) -> None:
+        """Store ``key``, replacing any key with the same key id."""
+        keys = [k for k in self._load() if k.key_id != key.key_id]
+        self._save(keys + [key])
+
+    def remove(self, key_id: int) -> bool:
+        """Forget key ``key_id``. Returns whether there was one."""
+        keys = self._load()
+        kept = [k for k in keys if k.key_id != key_id]
+        if len(kept) == len(keys):
+            return False
+        self._save(kept)
+        return True
+
+    def keys(self, lock_id: str | None = None) -> list[StaffKey]:
+        """Every key, or every key for ``lock_id``, by lock and key id."""
+        keys = self._load()
+        if lock_id is not None:
+            keys = [k for k in keys if k.lock_id == lock_id]
+        return sorted(keys, key=lambda k: (k.lock_id, k.key_id))
+
+    def pick(self, lock_id: str, min_role: int, now: int) -> StaffKey | None:
+        """The key to connect to ``lock_id`` with, or None.
+
+        The least privileged key that suffices: a lost session or a slip then can do no more
+        than the request needed. Among equals, the one valid longest; then the newest.
+
+        Args:
+            lock_id: the lock about to be connected to.
+            min_role: the role the request needs (wire.ROLE_*).
+            now: unix time, to skip keys not yet or no longer valid.
+        """
+        usable = [k for k in self.keys(lock_id) if k.role >= min_role and k.valid_at(now)]
+        return min(usable, key=lambda k: (k.role, -k.not_after, -k.key_id), default=None)
+
+    def _load(self) -> list[StaffKey]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        except OSError as err:
+            raise KeyFileError(self.path, f"cannot read it: {err.strerror or err}") from err
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
+                raise ValueError(f"not a version {FORMAT_VERSION} key file")
+            if not isinstance(data.get("keys"), list):
+                raise ValueError("no list of keys")
+            return [_from_json(entry) for entry in data["keys"]]
+        except (ValueError, KeyError, TypeError) as err:
+            # ValueError covers JSONDecodeError and bad hex; the message never quotes a key.
+            raise KeyFileError(self.path, f"corrupt ({err}); have the keys issued again") from err
+
+    def _save(self, keys: list[StaffKey]) -> None:
+        data = {"version": FORMAT_VERSION,
+                "keys": [_to_json(k) for k in sorted(keys, key=lambda k: (k.lock_id, k.key_id))]}
+        directory = self.path.parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # mkstemp creates the file 0600, so the keys are never readable by others, not
+            # even for a moment; os.replace then swaps it in whole.
+            fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{self.path.name}.", suffix=".tmp")
+        except OSError as err:
+            raise KeyFileError(self.path, f"cannot write it: {err.strerror or err}") from err
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f, indent=1)
+                f.flush()
+                os.fsync(f.fileno())  # the data reaches the disk before the rename does
+            os.replace(temp, self.path)
+        except BaseException as err:
+            Path(temp).unlink(missing_ok=True)
+            if isinstance(err, OSError):
+                raise KeyFileError(self.path, f"cannot write it: {err.strerror or err}") from err
+            raise
+        _sync_directory(directory)
+
+
+def _to_json(key: StaffKey) -> dict:
+    return {"lock_id": key.lock_id, "key_id": key.key_id, "role": key.role,
+            "not_before": key.not_before, "not_after": key.not_after, "key": key.key.hex()}
+
+
+def _from_json(entry: dict) -> StaffKey:
+    return StaffKey(entry["lock_id"], entry["key_id"], entry["role"], entry["not_before"],
+                    entry["not_after"], bytes.fromhex(entry["key"]))
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make the rename itself durable (POSIX); elsewhere a directory cannot be opened."""
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

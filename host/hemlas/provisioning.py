@@ -1,0 +1,47 @@
+"""Provisioning a lock over its serial side: identity and a fresh random secret.
+
+The secret is made here (secrets.token_bytes), sent once on the serial console (physical
+access), and recorded in the fleet store only after the lock confirmed it. It is never printed
+and never read back from the lock.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+
+from .errors import HemlasError
+from .firmware import wire
+
+
+class ProvisioningError(HemlasError):
+    """The lock refused or did not confirm its provisioning."""
+
+
+def new_lock_id() -> str:
+    return "HL-%06X" % secrets.randbits(24)
+
+
+def provision(console: Callable[[str], dict], store, board: str, firmware_version: str,
+              lock_id: str | None = None, reprovision: bool = False) -> str:
+    """Give a lock its id and secret over console, then record them in the fleet store.
+
+    Args:
+        console: sends one serial console command, returns its answer.
+        store: the FleetStore.
+        reprovision: replace an existing secret (every key issued for the lock stops working).
+
+    Returns:
+        The lock id.
+
+    Raises:
+        ProvisioningError: the lock refused (e.g. already provisioned and not reprovision).
+    """
+    lock_id = lock_id or new_lock_id()
+    secret = secrets.token_bytes(wire.SECRET_SIZE)
+    verb = "reprovision" if reprovision else "provision"
+    answer = console(f"{verb} {lock_id} {secret.hex()}")
+    if answer.get("error") or answer.get("lock_id") != lock_id:
+        raise ProvisioningError(f"lock refused provisioning: {answer.get('error', answer)}")
+    store.add_lock(lock_id, board, firmware_version, secret, replace=reprovision)
+    return lock_id
