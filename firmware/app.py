@@ -63,9 +63,10 @@ class App:
             button.discard_presses()  # presses during the test do not queue another
 
     def fault(self, err):
+        gc.collect()  # most faults are a full heap: make room to record this one
         try:
             self.log.append(wire.EVENT_FAULT, (wire.FAULT_TASK, 0))
-        except OSError:
+        except (OSError, MemoryError):
             pass  # the log itself failed: nothing more to do than carry on
         print("fault:", repr(err))
 

@@ -159,16 +159,22 @@ class BleLink:
             return
         if reassembler.cut_short != cut_short:
             await self._send(conn, error_frame(wire.STATUS_FRAGMENT_ORDER))
-        if frame is not None:
-            if len(frame) > 1 and frame[1] == wire.OP_HELLO:
-                # Guessing keys costs time: the back-off grows with recent failures.
-                delay = self._app.auth.backoff_ms()
-                if delay:
-                    await asyncio.sleep_ms(delay)
-            await self._send(conn, await handle_frame(self._app, frame))
+        if frame is None:
+            return
+        if len(frame) > 1 and frame[1] == wire.OP_HELLO:
+            # Guessing keys costs time: the back-off grows with recent failures.
+            delay = self._app.auth.backoff_ms()
+            if delay:
+                await asyncio.sleep_ms(delay)
+        try:
+            response = await handle_frame(self._app, frame)
+        except Exception as err:  # out of heap, a flash error: answer it, keep serving
+            self._app.fault(err)
+            response = error_frame(wire.STATUS_FAULT)
+        await self._send(conn, response)
 
     async def _send(self, conn, frame):
-        for part in wire.fragment(frame, self._mtu):
+        for part in wire.iter_fragments(frame, self._mtu):
             if conn != self._conn:
                 return  # the client left mid-response
             try:

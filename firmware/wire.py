@@ -59,6 +59,7 @@ STATUS_SESSION_EXPIRED = const(18)  # idle too long, or the challenge was not an
 STATUS_REVOCATION_FULL = const(19)  # no room in the revocation list (and none expired)
 STATUS_CLOCK_REFUSED = const(20)  # that clock change needs the admin role
 STATUS_NOT_PROVISIONED = const(21)  # the lock has no secret yet: provision it over serial
+STATUS_FAULT = const(22)  # the lock met an internal error (logged); the request may be retried
 
 # Event types in the lock's log. Fields are signed 32-bit integers, listed per type.
 EVENT_BOOT = const(1)  # reset_cause, lock_state, boot count
@@ -205,7 +206,7 @@ REQUIRED_ROLE = {
     OP_REVOKE: ROLE_ADMIN,
     OP_KEY_POLICY: ROLE_ADMIN,
 }
-MAX_LOG_RECORDS = const(16)  # per LOG_READ response: 16 x 43 bytes fits MAX_FRAME
+MAX_LOG_RECORDS = const(8)  # per LOG_READ response: small, so the lock needs little heap for it
 _ZERO_TAG = bytes(TAG_SIZE)
 
 
@@ -267,19 +268,22 @@ DEFAULT_ATT_MTU = const(23)
 _ATT_OVERHEAD = const(3)  # opcode + handle of a write or notification
 
 
-def fragment(frame, att_mtu=DEFAULT_ATT_MTU):
-    """Split a frame into fragments that each fit one ATT write or notification."""
+def iter_fragments(frame, att_mtu=DEFAULT_ATT_MTU):
+    """The fragments of a frame, one at a time (the lock never holds them all at once)."""
     chunk = att_mtu - _ATT_OVERHEAD - 1
     if chunk < 1:
         raise ValueError(STATUS_BAD_REQUEST)
-    out = []
     count = (len(frame) + chunk - 1) // chunk or 1
     for i in range(count):
         header = (i & _INDEX_MASK) | (FRAGMENT_FIRST if i == 0 else 0)
         if i == count - 1:
             header |= FRAGMENT_LAST
-        out.append(bytes((header,)) + frame[i * chunk:(i + 1) * chunk])
-    return out
+        yield bytes((header,)) + frame[i * chunk:(i + 1) * chunk]
+
+
+def fragment(frame, att_mtu=DEFAULT_ATT_MTU):
+    """Split a frame into fragments that each fit one ATT write or notification."""
+    return list(iter_fragments(frame, att_mtu))
 
 
 class Reassembler:

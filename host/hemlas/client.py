@@ -44,6 +44,7 @@ _STATUS_ERRORS: dict[int, type[LockStatusError]] = {
     Status.JAMMED: LockJammedError,
     Status.BATTERY_CRITICAL: BatteryCriticalError,
     **{status: AuthError for status in range(Status.AUTH_REQUIRED, Status.NOT_PROVISIONED + 1)},
+    Status.FAULT: LockStatusError,
 }
 CLOCK_LAG_S = 30  # a lock this far behind the client's clock is moved forward (docs/security.md)
 

@@ -41,5 +41,6 @@ STATUS_TEXT = {
     Status.REVOCATION_FULL: "the lock's revocation list is full",
     Status.CLOCK_REFUSED: "that clock change needs an admin key",
     Status.NOT_PROVISIONED: "the lock is not provisioned",
+    Status.FAULT: "the lock met an internal error; try again",
 }
 Role = IntEnum("Role", _members("ROLE_"))

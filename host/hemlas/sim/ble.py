@@ -150,9 +150,11 @@ class BleBridge:
         self._values.clear()
         self._chars.clear()
         if device is not None:
+            coro = self._radio.hub.remove_peripheral(device)
             try:
-                self._radio.run(self._radio.hub.remove_peripheral(device))
-            except VirtualBoardError:
+                self._radio.run(coro)
+            except (VirtualBoardError, RuntimeError):  # RuntimeError: the radio already closed
+                coro.close()
                 logger.warning("radio did not release the lock's device", exc_info=True)
 
     # ---- on the radio's event loop ------------------------------------------------------
