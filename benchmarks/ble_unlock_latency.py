@@ -15,64 +15,37 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import time
 
-from bumble import gatt_client
+import att_counter
+from virtual_lock import provisioned_lock
 
 from hemlas.client import LockClient, find_lock
 from hemlas.firmware import wire
-from hemlas.radio.config import ENV_VAR
-from hemlas.sim import VirtualBoard, VirtualRadio
 
 CONNECTION_INTERVAL_S = 0.030
 
-_counts = {"round_trips": 0, "notifications": 0}
-_send_request = gatt_client.Client.send_request
-_on_notification = gatt_client.Client.on_att_handle_value_notification
 
-
-async def _counting_send_request(self, request):
-    _counts["round_trips"] += 1
-    return await _send_request(self, request)
-
-
-def _counting_notification(self, notification):
-    _counts["notifications"] += 1
-    return _on_notification(self, notification)
-
-
-gatt_client.Client.send_request = _counting_send_request
-gatt_client.Client.on_att_handle_value_notification = _counting_notification
-
-
-def _snapshot():
-    return dict(_counts)
-
-
-def _delta(before):
-    return {k: _counts[k] - before[k] for k in _counts}
-
-
-async def one_run(vb: VirtualBoard, mtu) -> dict:
+async def one_run(vb, key, mtu) -> dict:
     vb.set_bolt(1.0)  # locked: each run unlocks for real
     t0 = time.perf_counter()
     device = await find_lock(vb.lock_id)
     t1 = time.perf_counter()
-    before = _snapshot()
-    lock = LockClient(vb.lock_id, mtu=mtu)
-    await lock.connect(device)
+    before = att_counter.snapshot()
+    lock = LockClient(vb.lock_id, key=key, mtu=mtu)
+    await lock.connect(device)  # link, MTU, discovery, subscribe, and the HELLO of the session
     t2 = time.perf_counter()
-    connect_att = _delta(before)
-    before = _snapshot()
+    connect_att = att_counter.since(before)
+    before = att_counter.snapshot()
     result = await lock.unlock()
     t3 = time.perf_counter()
-    unlock_att = _delta(before)
+    unlock_att = att_counter.since(before)
     await lock.disconnect()
     await asyncio.sleep(0.3)  # let the lock advertise again
     return {"discovery": t1 - t0, "connection": t2 - t1, "request": t3 - t2,
             "travel": result.travel_ms / 1000, "connect_rt": connect_att["round_trips"],
+            "connect_notifications": connect_att["notifications"],
             "unlock_rt": unlock_att["round_trips"], "unlock_notifications": unlock_att["notifications"]}
 
 
@@ -85,30 +58,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
-    with VirtualRadio() as radio:
-        os.environ[ENV_VAR] = radio.spec
-        vb = VirtualBoard(radio=radio)
-        vb.start()
-        try:
-            for label, mtu, att_mtu in (("MTU 247", 247, 247), ("MTU 23 ", None, 23)):
-                runs = [asyncio.run(one_run(vb, mtu)) for _ in range(args.runs)]
-                med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-                processing = med["request"] - med["travel"]
-                print(f"{label}: median of {args.runs} unlocks on the virtual link")
-                print(f"  discovery  {med['discovery'] * 1000:7.1f} ms   (find by id; advertising every "
-                      f"{vb.board['ble']['adv_interval_ms']} ms)")
-                print(f"  connection {med['connection'] * 1000:7.1f} ms   ({med['connect_rt']:.0f} ATT round trips:"
-                      f" MTU, lock service discovery, subscribe)")
-                print(f"  request    {med['request'] * 1000:7.1f} ms   = motor travel {med['travel'] * 1000:.0f} ms"
-                      f" + processing {processing * 1000:.1f} ms")
-                print(f"  unlock ATT round trips: {med['unlock_rt']:.0f} (protocol minimum "
-                      f"{minimum_round_trips(att_mtu)}), response notifications: {med['unlock_notifications']:.0f}")
-                rt_total = med["connect_rt"] + med["unlock_rt"] + med["unlock_notifications"]
-                projected = rt_total * CONNECTION_INTERVAL_S + med["travel"] + processing
-                print(f"  at a 30 ms connection interval: connect+unlock ~ {projected * 1000:.0f} ms "
-                      f"({rt_total:.0f} exchanges x 30 ms + travel + processing), plus discovery\n")
-        finally:
-            vb.close()
+    with provisioned_lock() as (vb, key):
+        for label, mtu, att_mtu in (("MTU 247", 247, 247), ("MTU 23 ", None, 23)):
+            runs = [asyncio.run(one_run(vb, key, mtu)) for _ in range(args.runs)]
+            med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+            processing = med["request"] - med["travel"]
+            print(f"{label}: median of {args.runs} unlocks on the virtual link")
+            print(f"  discovery  {med['discovery'] * 1000:7.1f} ms   (find by id; advertising every "
+                  f"{vb.board['ble']['adv_interval_ms']} ms)")
+            print(f"  connection {med['connection'] * 1000:7.1f} ms   ({med['connect_rt']:.0f} ATT round trips:"
+                  f" MTU, lock service discovery, subscribe, HELLO)")
+            print(f"  request    {med['request'] * 1000:7.1f} ms   = motor travel {med['travel'] * 1000:.0f} ms"
+                  f" + processing {processing * 1000:.1f} ms")
+            print(f"  unlock ATT round trips: {med['unlock_rt']:.0f} (protocol minimum "
+                  f"{minimum_round_trips(att_mtu)}), response notifications: {med['unlock_notifications']:.0f}")
+            rt_total = (med["connect_rt"] + med["connect_notifications"] + med["unlock_rt"]
+                        + med["unlock_notifications"])
+            projected = rt_total * CONNECTION_INTERVAL_S + med["travel"] + processing
+            print(f"  at a 30 ms connection interval: connect+unlock ~ {projected * 1000:.0f} ms "
+                  f"({rt_total:.0f} exchanges x 30 ms + travel + processing), plus discovery\n")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from hemlas.firmware import wire
 from hemlas.radio.config import ENV_VAR
 from hemlas.sim import VirtualRadio
 
-from conftest import issue
+from fleet_helpers import issue
 
 pytestmark = pytest.mark.virtual_board
 

@@ -127,7 +127,7 @@ async def _fuzz(lock_id: str, seed: int) -> dict:
 
 
 def test_ten_thousand_fuzzed_writes(tmp_path, monkeypatch, fleet):
-    from conftest import issue
+    from fleet_helpers import issue
 
     with VirtualRadio() as radio:
         monkeypatch.setenv(ENV_VAR, radio.spec)

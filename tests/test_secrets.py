@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from conftest import issue
+from fleet_helpers import issue
 from hemlas.firmware import wire
 from hemlas.radio.config import ENV_VAR
 from hemlas.sim import VirtualRadio

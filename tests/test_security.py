@@ -15,7 +15,7 @@ import time
 import pytest
 from bleak import BleakClient
 
-from conftest import issue
+from fleet_helpers import issue
 from hemlas.client import LockClient, find_lock
 from hemlas.codes import LockState, Status
 from hemlas.errors import AuthError, LockAuthenticityError

@@ -1,0 +1,32 @@
+"""A provisioned virtual lock on a virtual radio with a key, for the benchmarks."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+
+from hemlas.firmware import wire
+from hemlas.radio.config import ENV_VAR
+
+
+@contextlib.contextmanager
+def provisioned_lock(role: int = wire.ROLE_TECHNICIAN):
+    """Yields (VirtualBoard, StaffKey): the lock provisioned over its console, a key for it."""
+    from hemlas.fleet.store import FleetStore
+    from hemlas.keyfile import StaffKey
+    from hemlas.sim import VirtualBoard, VirtualRadio
+
+    with tempfile.TemporaryDirectory() as home, VirtualRadio() as radio:
+        os.environ[ENV_VAR] = radio.spec
+        vb = VirtualBoard(radio=radio)
+        vb.start()
+        try:
+            with FleetStore(f"{home}/fleet.sqlite3") as store:
+                vb.provision(store)
+                now = int(time.time())
+                key = StaffKey.from_issued(store.issue_key(vb.lock_id, "benchmark", role, now - 60, now + 3600))
+            yield vb, key
+        finally:
+            vb.close()
