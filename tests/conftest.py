@@ -37,3 +37,14 @@ def fleet(tmp_path, monkeypatch):
     with FleetStore() as store:
         store.keyfile = KeyFile()
         yield store
+
+
+@pytest.fixture
+def radio(monkeypatch):
+    """A virtual radio, configured as this test's (and its subprocesses') radio."""
+    from hemlas.radio.config import ENV_VAR
+    from hemlas.sim import VirtualRadio
+
+    with VirtualRadio() as radio:
+        monkeypatch.setenv(ENV_VAR, radio.spec)
+        yield radio

@@ -17,19 +17,10 @@ from hemlas.client import LockClient, scan
 from hemlas.codes import BatteryState, LockState
 from hemlas.errors import BatteryCriticalError, LockDisconnectedError, LockNotFoundError
 from hemlas.firmware import wire
-from hemlas.radio.config import ENV_VAR
-from hemlas.sim import VirtualRadio
 
 from fleet_helpers import issue
 
 pytestmark = pytest.mark.virtual_board
-
-
-@pytest.fixture
-def radio(monkeypatch):
-    with VirtualRadio() as radio:
-        monkeypatch.setenv(ENV_VAR, radio.spec)
-        yield radio
 
 
 @pytest.fixture

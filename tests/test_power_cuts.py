@@ -7,7 +7,6 @@ power cut in the middle of a write would. After each cut the log is reopened by
 the firmware and checked against every acknowledgement the writer printed.
 """
 
-import os
 import random
 import signal
 import subprocess

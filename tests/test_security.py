@@ -21,17 +21,8 @@ from hemlas.codes import LockState, Status
 from hemlas.errors import AuthError, LockAuthenticityError
 from hemlas.firmware import wire
 from hemlas.radio import config
-from hemlas.radio.config import ENV_VAR
-from hemlas.sim import VirtualRadio
 
 pytestmark = pytest.mark.virtual_board
-
-
-@pytest.fixture
-def radio(monkeypatch):
-    with VirtualRadio() as radio:
-        monkeypatch.setenv(ENV_VAR, radio.spec)
-        yield radio
 
 
 @pytest.fixture

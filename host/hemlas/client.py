@@ -13,13 +13,14 @@ import asyncio
 import os
 import struct
 import time
-from dataclasses import dataclass
 
 from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError
 
 from .codes import STATUS_TEXT, BatteryState, LockState, Status
+from .results import (BatteryReading, EventRecord, FoundLock, LockStatus, MoveResult,
+                      SelfTestResult)
 from .errors import (AuthError, BatteryCriticalError, LockAuthenticityError, LockBusyError,
                      LockDisconnectedError, LockError, LockJammedError, LockNotFoundError,
                      LockStatusError, LockTimeoutError, NoKeyError, ProtocolError)
@@ -47,54 +48,6 @@ _STATUS_ERRORS: dict[int, type[LockStatusError]] = {
     Status.FAULT: LockStatusError,
 }
 CLOCK_LAG_S = 30  # a lock this far behind the client's clock is moved forward (docs/security.md)
-
-
-@dataclass(frozen=True)
-class FoundLock:
-    lock_id: str
-    address: str
-    rssi: int | None
-
-
-@dataclass(frozen=True)
-class LockStatus:
-    state: LockState
-    battery: BatteryState
-    busy: bool
-    next_seq: int
-
-
-@dataclass(frozen=True)
-class MoveResult:
-    state: LockState
-    travel_ms: int
-
-
-@dataclass(frozen=True)
-class BatteryReading:
-    state: BatteryState
-    idle_mv: int
-    loaded_mv: int
-    percent: int | None  # None: not yet known
-    last_swap: int | None  # lock time (s) of the last registered swap; None: never
-
-
-@dataclass(frozen=True)
-class SelfTestResult:
-    idle_mv: int
-    loaded_mv: int
-    battery: BatteryState
-    green_off_ms: int
-    blinks: int
-    red_done_ms: int
-
-
-@dataclass(frozen=True)
-class EventRecord:
-    seq: int
-    time: int
-    type: int
-    fields: tuple[int, ...]
 
 
 def _is_lock(advertisement) -> bool:

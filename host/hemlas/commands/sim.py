@@ -11,7 +11,7 @@ import time
 
 from .. import __version__
 from ..client import LockClient, scan
-from ..codes import BatteryState, EventType
+from ..codes import EventType
 from ..errors import BatteryCriticalError, HemlasError
 from ..firmware import wire
 from ..radio.config import ENV_VAR

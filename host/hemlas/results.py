@@ -1,0 +1,55 @@
+"""What the field client returns: plain, frozen records of a lock's answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .codes import BatteryState, LockState
+
+
+@dataclass(frozen=True)
+class FoundLock:
+    lock_id: str
+    address: str
+    rssi: int | None
+
+
+@dataclass(frozen=True)
+class LockStatus:
+    state: LockState
+    battery: BatteryState
+    busy: bool
+    next_seq: int
+
+
+@dataclass(frozen=True)
+class MoveResult:
+    state: LockState
+    travel_ms: int
+
+
+@dataclass(frozen=True)
+class BatteryReading:
+    state: BatteryState
+    idle_mv: int
+    loaded_mv: int
+    percent: int | None  # None: not yet known
+    last_swap: int | None  # lock time (s) of the last registered swap; None: never
+
+
+@dataclass(frozen=True)
+class SelfTestResult:
+    idle_mv: int
+    loaded_mv: int
+    battery: BatteryState
+    green_off_ms: int
+    blinks: int
+    red_done_ms: int
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    seq: int
+    time: int
+    type: int
+    fields: tuple[int, ...]
