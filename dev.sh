@@ -10,14 +10,26 @@ PYTHON=${PYTHON:-python3.11}
 VENV=.venv
 TYPINGS=.hemlas/typings  # ESP32 stubs for pyright, kept apart from the venv's site-packages
 
-setup() {
-    if [ ! -x "$VENV/bin/python" ]; then
-        "$PYTHON" -m venv "$VENV"
+LOG=.hemlas/setup.log  # pip's chatter goes here; shown only if set-up fails
+
+quietly() {
+    if ! "$@" >>"$LOG" 2>&1; then
+        cat "$LOG" >&2
+        echo "set-up failed: $*" >&2
+        exit 1
     fi
-    "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e '.[test]'
+}
+
+setup() {
+    mkdir -p .hemlas
+    : >"$LOG"
+    if [ ! -x "$VENV/bin/python" ]; then
+        quietly "$PYTHON" -m venv "$VENV"
+    fi
+    quietly "$VENV/bin/python" -m pip install -q --upgrade pip
+    quietly "$VENV/bin/python" -m pip install -q -e '.[test]'
     if [ ! -d "$TYPINGS" ]; then
-        "$VENV/bin/python" -m pip install -q --target "$TYPINGS" 'micropython-esp32-stubs>=1.29'
+        quietly "$VENV/bin/python" -m pip install -q --target "$TYPINGS" 'micropython-esp32-stubs>=1.29'
     fi
 }
 

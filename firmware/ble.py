@@ -132,22 +132,27 @@ class BleLink:
         while True:
             await self._flag.wait()
             while self._events:
-                kind, conn, value = self._events.pop(0)
-                if kind == _EV_CONNECT:
-                    self._conn = conn
-                    self._mtu = wire.DEFAULT_ATT_MTU
-                    self._reassembler.reset()
-                    self._app.auth.end_session()  # a session never outlives its connection
-                elif kind == _EV_DISCONNECT:
-                    if conn == self._conn:
-                        self._conn = None
-                        self._reassembler.reset()
-                        self._app.auth.end_session()
-                    self._advertise()  # reachable again for the next visit
-                elif kind == _EV_MTU:
-                    self._mtu = value
-                elif conn == self._conn:
-                    await self._on_fragment(conn, value)
+                try:
+                    await self._handle(*self._events.pop(0))
+                except Exception as err:  # a full heap, a radio error: log it, keep serving
+                    self._app.fault(err)
+
+    async def _handle(self, kind, conn, value):
+        if kind == _EV_CONNECT:
+            self._conn = conn
+            self._mtu = wire.DEFAULT_ATT_MTU
+            self._reassembler.reset()
+            self._app.auth.end_session()  # a session never outlives its connection
+        elif kind == _EV_DISCONNECT:
+            if conn == self._conn:
+                self._conn = None
+                self._reassembler.reset()
+                self._app.auth.end_session()
+            self._advertise()  # reachable again for the next visit
+        elif kind == _EV_MTU:
+            self._mtu = value
+        elif conn == self._conn:
+            await self._on_fragment(conn, value)
 
     async def _on_fragment(self, conn, data):
         reassembler = self._reassembler

@@ -112,10 +112,10 @@ class BleBridge:
             raise ValueError("the radio is not active")  # OSError on the firmware side
         if op == "ble_register":
             return self._radio.run(self._register(device, words[1]))
-        if op == "ble_write":
+        if op == "ble_write":  # ble_write HANDLE SEND_UPDATE DATA
             value = self._values[int(words[1])]
-            value.data = _unhex(words[2])
-            if words[3] == "1":
+            value.data = _unhex(words[3])
+            if words[2] == "1":
                 self._radio.run(device.notify_subscribers(self._chars[value.handle], value.data))
             return "ok"
         if op == "ble_notify":

@@ -313,6 +313,9 @@ class VirtualBoard:
                 heap, _, text = text.partition(";")
                 self.heap_peak = max(self.heap_peak, int(heap.split()[1]))
             words = text.split()
+            if words and words[-1].startswith("#"):  # raw data follows the line
+                data = reader.read(int(words[-1][1:]))
+                words[-1] = data.hex() or "-"
             if words[0].startswith("ble_"):
                 try:
                     answer = self.ble.handle(words)  # not under the pin lock: it waits on the radio

@@ -111,14 +111,13 @@ class _BLE:
 
     def gatts_write(self, value_handle, data, send_update=False):
         self._values[value_handle] = bytes(data)
-        machine._call("ble_write %d %s %d" % (value_handle, _hex(data), 1 if send_update else 0))
+        machine._call("ble_write %d %d" % (value_handle, 1 if send_update else 0), data)
 
     def gatts_notify(self, conn_handle, value_handle, data=None):
+        # Raises OSError when the central is gone, as on a board (ENOTCONN).
         if data is None:
             data = self._values.get(value_handle, b"")
-        answer = machine._call("ble_notify %d %d %s" % (conn_handle, value_handle, _hex(data)))
-        if answer != b"ok":
-            raise OSError(answer.decode())  # not connected, as on a board (ENOTCONN)
+        machine._call("ble_notify %d %d" % (conn_handle, value_handle), data)
 
     def gatts_set_buffer(self, value_handle, length, append=False):
         machine._call("ble_buffer %d %d" % (value_handle, length))

@@ -37,7 +37,9 @@ def _connect():
     return s
 
 
-def _call(line):
+def _call(line, data=None):
+    """One request to the harness; data (bytes) follows the line raw, counted in a "#N" word,
+    so a notification never costs the heap a hex copy of itself."""
     global _ctl, _heap_peak
     if _ctl is None:
         _ctl = _connect()
@@ -48,7 +50,11 @@ def _call(line):
         if used > _heap_peak:
             _heap_peak = used
             line = "heap %d;%s" % (used, line)  # the harness keeps the figure
-    _ctl.send(line.encode() + b"\n")
+    if data is None:
+        _ctl.send(line.encode() + b"\n")
+    else:
+        _ctl.send(b"%s #%d\n" % (line.encode(), len(data)))
+        _ctl.send(data)
     answer = b""
     while not answer.endswith(b"\n"):
         chunk = _ctl.recv(64)
