@@ -18,7 +18,7 @@ from console import Console, reply
 from eventlog import EventLog
 from lock import Lock
 from selftest import run_selftest
-from store import Store
+from store import Store, replace_file
 
 _FEED_DIVISOR = const(4)  # feed the watchdog four times per timeout: one late feed is no reset
 FIRMWARE_VERSION = "0.3.0"
@@ -83,21 +83,13 @@ class App:
             raise ValueError("already provisioned: use reprovision (old keys stop working)")
         if len(secret) != wire.SECRET_SIZE or not lock_id or len(lock_id) > 29:
             raise ValueError("a lock id of 1-29 characters and a %d-byte secret" % wire.SECRET_SIZE)
-        _replace_file(SECRET_FILE, secret)
-        _replace_file(IDENTITY_FILE, json.dumps({"lock_id": lock_id}).encode())
+        replace_file(SECRET_FILE, secret)
+        replace_file(IDENTITY_FILE, json.dumps({"lock_id": lock_id}))
         self.log.append(wire.EVENT_PROVISIONED, (2 if again else 1,))
 
 
 SECRET_FILE = "secret.bin"  # 32 random bytes; never sent, logged or read back by any command
 IDENTITY_FILE = "identity.json"
-
-
-def _replace_file(path, data):
-    with open(path + ".tmp", "wb") as f:
-        f.write(data)
-    import os
-
-    os.rename(path + ".tmp", path)
 
 
 def read_lock_id(hw):

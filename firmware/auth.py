@@ -10,6 +10,8 @@ import time
 from micropython import const
 
 import wire
+from clock import MAX_FORWARD_S
+from store import replace_file
 
 _SESSION_IDLE_MS = const(60_000)  # a session unused this long is over
 _CHALLENGE_MS = const(10_000)  # the first request must follow HELLO within this (relays)
@@ -70,9 +72,7 @@ class Auth:
             if len(self._revoked) >= _MAX_REVOKED:
                 return wire.STATUS_REVOCATION_FULL
         self._revoked.append((key_id, not_after))
-        with open(_REVOKED_FILE + ".tmp", "w") as f:
-            json.dump(self._revoked, f)
-        os.rename(_REVOKED_FILE + ".tmp", _REVOKED_FILE)
+        replace_file(_REVOKED_FILE, json.dumps(self._revoked))
         return wire.STATUS_OK
 
     @property
@@ -172,8 +172,6 @@ class Auth:
 
     def set_clock(self, new_time):
         """A clock change in the session: admins any way; others forward, a little."""
-        from clock import MAX_FORWARD_S
-
         session = self.session
         now = self.clock.now()
         if session is None:

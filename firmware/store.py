@@ -7,6 +7,13 @@ import json
 import os
 
 
+def replace_file(path, data):
+    """Write data (bytes or str) as the whole of path, atomically: new file, then rename."""
+    with open(path + ".tmp", "wb" if isinstance(data, bytes) else "w") as f:
+        f.write(data)
+    os.rename(path + ".tmp", path)
+
+
 class Store:
     def __init__(self, path):
         self._path = path
@@ -33,7 +40,4 @@ class Store:
                 changed = True
         if not changed:
             return  # spare the flash a write
-        tmp = self._path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self._data, f)
-        os.rename(tmp, self._path)
+        replace_file(self._path, json.dumps(self._data))
