@@ -91,7 +91,9 @@ class Lock:
             await self._run(-direction, wire.LOCK_UNLOCKED if direction > 0 else wire.LOCK_LOCKED, True)
         for attempt in range(1, _ATTEMPTS + 1):
             self.state = moving_state
-            reached, travel_ms, loaded_mv = await self._run(direction, target)
+            # A retry follows a back-off from the jam: the bolt is known not to be at the
+            # target, so a quick stall then is the obstruction again, never "already there".
+            reached, travel_ms, loaded_mv = await self._run(direction, target, at_once_is_end=attempt == 1)
             self.last_travel_ms = travel_ms
             battery.record_motor_run(loaded_mv)
             if reached:
@@ -110,12 +112,13 @@ class Lock:
     def _over_current(self):
         return self._sense is not None and self._sense.current_ma() > self._cfg["stall_ma"]
 
-    async def _run(self, direction, target, homing=False):
+    async def _run(self, direction, target, homing=False, at_once_is_end=True):
         """Drive toward target; return (reached, travel_ms, average loaded mV).
 
         Without switches a stall ends the run: it is the end stop if it came at once (the bolt
         never moved: it was there) or after min_travel_ms, and a jam in between. homing: any
-        stall is the end (the start was unknown).
+        stall is the end (the start was unknown). at_once_is_end: a stall at once means the bolt
+        was already there (not after a back-off).
         """
         cfg = self._cfg
         meter_total = 0
@@ -139,7 +142,8 @@ class Lock:
                     if over >= _STALL_POLLS:
                         # With switches, a stall before the switch is a jam.
                         reached = not self._limits.present and (
-                            homing or elapsed <= at_once_ms or elapsed >= cfg["min_travel_ms"])
+                            homing or (at_once_is_end and elapsed <= at_once_ms)
+                            or elapsed >= cfg["min_travel_ms"])
                         break
                 if elapsed >= cfg["max_travel_ms"]:
                     break
