@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, LargeBinary,
-                        MetaData, SmallInteger, String, false)
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer,
+                        LargeBinary, MetaData, SmallInteger, String, false, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Column sizes. Migrations spell their values out: a migration is history, and must not change
@@ -23,6 +23,17 @@ LOCK_ID_LENGTH = 64
 BOARD_LENGTH = 64
 FIRMWARE_VERSION_LENGTH = 32
 PERSON_LENGTH = 200
+CUSTOMER_NUMBER_LENGTH = 32
+NAME_LENGTH = 200
+ADDRESS_LENGTH = 300
+SOURCE_LENGTH = 16
+REASON_LENGTH = 500
+
+# A swap's outcome and how far its flow got (see BatterySwap).
+SWAP_PENDING = "pending"
+SWAP_FINISHED_STATUSES = ("passed", "failed", "refused", "abandoned")
+SWAP_STAGES = ("confirmed", "registered", "verifying", "done")
+CYCLE_ACTIONS = ("lock", "unlock")
 
 # Named constraints, so a later migration can alter or drop them by name on PostgreSQL
 # (SQLite names nothing, and Alembic's batch mode needs the names to rebuild its tables).
@@ -85,6 +96,116 @@ class IssuedKeyRow(Base):
         return f"IssuedKeyRow(key_id={self.key_id!r}, lock_id={self.lock_id!r})"
 
 
+class Customer(Base):
+    """A home-care customer, by the municipality's customer number (digits, kept as text:
+    a leading zero is part of the number)."""
+
+    __tablename__ = "customers"
+
+    customer_number: Mapped[str] = mapped_column(String(CUSTOMER_NUMBER_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    address: Mapped[str | None] = mapped_column(String(ADDRESS_LENGTH))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class LockAssignment(Base):
+    """A lock placed with a customer, from ``assigned_at`` until ``ended_at`` (None: now).
+
+    Rows are added and ended, never rewritten, so the table is already the lock's history;
+    the mount/move/dismantle records of a later issue extend it. The partial unique index
+    keeps a lock with at most one customer at a time.
+    """
+
+    __tablename__ = "lock_assignments"
+    __table_args__ = (
+        Index("uq_lock_assignments_current_lock_id", "lock_id", unique=True,
+              sqlite_where=text("ended_at IS NULL"), postgresql_where=text("ended_at IS NULL")),
+        {"sqlite_autoincrement": True},
+    )
+
+    assignment_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    lock_id: Mapped[str] = mapped_column(ForeignKey("locks.lock_id"))
+    customer_number: Mapped[str] = mapped_column(ForeignKey("customers.customer_number"),
+                                                 index=True)
+    assigned_at: Mapped[int] = mapped_column(BigInteger)
+    ended_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class BatteryReading(Base):
+    """One battery measurement the host received from a lock (status, battery request, swap)."""
+
+    __tablename__ = "battery_readings"
+    __table_args__ = (
+        CheckConstraint("state BETWEEN 0 AND 2", name="state"),
+        CheckConstraint("percent IS NULL OR percent BETWEEN 0 AND 100", name="percent"),
+        Index("ix_battery_readings_lock_id_at", "lock_id", "at"),
+    )
+
+    reading_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    lock_id: Mapped[str] = mapped_column(ForeignKey("locks.lock_id"))
+    at: Mapped[int] = mapped_column(BigInteger)  # host time of the reading
+    idle_mv: Mapped[int] = mapped_column(Integer)
+    loaded_mv: Mapped[int] = mapped_column(Integer)
+    state: Mapped[int] = mapped_column(SmallInteger)  # wire.BATTERY_OK, _LOW or _CRITICAL
+    percent: Mapped[int | None] = mapped_column(SmallInteger)
+    days_left: Mapped[int | None] = mapped_column(Integer)
+    charge_used_mah: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(SOURCE_LENGTH))
+
+
+class BatterySwap(Base):
+    """One battery swap at a lock, as the guided flow records it step by step.
+
+    ``stage`` is how far the flow got (confirmed, registered, verifying, done) and ``status``
+    how it ended (pending while it runs). A lock has at most one pending swap (the partial
+    unique index): a flow that stopped halfway resumes that swap instead of starting another.
+    """
+
+    __tablename__ = "battery_swaps"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'passed', 'failed', 'refused', 'abandoned')",
+                        name="status"),
+        CheckConstraint("stage IN ('confirmed', 'registered', 'verifying', 'done')", name="stage"),
+        Index("uq_battery_swaps_pending_lock_id", "lock_id", unique=True,
+              sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
+        Index("ix_battery_swaps_lock_id_registered_at", "lock_id", "registered_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    swap_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    lock_id: Mapped[str] = mapped_column(ForeignKey("locks.lock_id"))
+    # The customer the lock was with when the swap began (a lock can move later).
+    customer_number: Mapped[str | None] = mapped_column(ForeignKey("customers.customer_number"))
+    person: Mapped[str] = mapped_column(String(PERSON_LENGTH))
+    started_at: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    stage: Mapped[str] = mapped_column(String(16))
+    registered_at: Mapped[int | None] = mapped_column(BigInteger)
+    loaded_mv_at_registration: Mapped[int | None] = mapped_column(Integer)
+    finished_at: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
+
+
+class SwapCycle(Base):
+    """One verification lock or unlock after a swap; (swap_id, cycle_index) is its key, so a
+    resumed flow that sends a cycle again cannot record it twice."""
+
+    __tablename__ = "swap_cycles"
+    __table_args__ = (
+        CheckConstraint("action IN ('lock', 'unlock')", name="action"),
+        CheckConstraint("cycle_index >= 0", name="cycle_index"),
+    )
+
+    swap_id: Mapped[int] = mapped_column(ForeignKey("battery_swaps.swap_id"), primary_key=True)
+    cycle_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    action: Mapped[str] = mapped_column(String(8))
+    result: Mapped[int] = mapped_column(SmallInteger)  # the lock's wire status code
+    state: Mapped[int] = mapped_column(SmallInteger)  # the bolt state it reported
+    travel_ms: Mapped[int] = mapped_column(Integer)
+    loaded_mv: Mapped[int | None] = mapped_column(Integer)
+    at: Mapped[int] = mapped_column(BigInteger)
+
+
 @dataclass(frozen=True)
 class LockRecord:
     """A provisioned lock. Deliberately without its secret."""
@@ -93,6 +214,7 @@ class LockRecord:
     board: str
     firmware_version: str
     provisioned_at: int
+    customer_number: str | None = None  # the customer it is with now
 
 
 @dataclass(frozen=True)
@@ -127,3 +249,78 @@ class IssuedKey:
 
     record: KeyRecord
     key: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class CustomerRecord:
+    customer_number: str
+    name: str
+    address: str | None
+    created_at: int
+
+
+@dataclass(frozen=True)
+class BatteryReadingRecord:
+    reading_id: int
+    lock_id: str
+    at: int
+    idle_mv: int
+    loaded_mv: int
+    state: int  # wire.BATTERY_OK, BATTERY_LOW or BATTERY_CRITICAL
+    percent: int | None
+    days_left: int | None
+    charge_used_mah: int | None
+    source: str
+
+
+@dataclass(frozen=True)
+class SwapCycleRecord:
+    swap_id: int
+    cycle_index: int
+    action: str  # "lock" or "unlock"
+    result: int  # wire status code
+    state: int  # bolt state
+    travel_ms: int
+    loaded_mv: int | None
+    at: int
+
+
+@dataclass(frozen=True)
+class SwapRecord:
+    """A battery swap and its verification cycles, in cycle order."""
+
+    swap_id: int
+    lock_id: str
+    customer_number: str | None
+    person: str
+    started_at: int
+    status: str  # pending, passed, failed, refused, abandoned
+    stage: str  # confirmed, registered, verifying, done
+    registered_at: int | None
+    loaded_mv_at_registration: int | None
+    finished_at: int | None
+    reason: str | None
+    cycles: tuple[SwapCycleRecord, ...] = ()
+
+    @property
+    def registered(self) -> bool:
+        """Whether the battery counts as swapped: only a registered swap does."""
+        return self.registered_at is not None
+
+
+@dataclass(frozen=True)
+class BatteryWarning:
+    """One line of the battery report: a lock that needs someone's attention."""
+
+    lock_id: str
+    level: str  # "CRITICAL", "LOW" or "stale", most urgent first
+    reason: str
+    customer_number: str | None
+    customer_name: str | None
+    state: int | None  # of the last reading; None if there is none
+    idle_mv: int | None
+    loaded_mv: int | None
+    percent: int | None
+    days_left: int | None
+    reading_at: int | None
+    last_swap_at: int | None

@@ -1,5 +1,8 @@
 """The fleet store: which locks exist, their secrets, and the keys issued for them.
 
+Customers and lock assignments (customers.py), battery readings and the battery report
+(batteries.py) and battery swaps (swaps.py) are parts of the same :class:`FleetStore`.
+
 SQLite in the user's data directory by default; any SQLAlchemy URL (PostgreSQL for a
 municipality) otherwise. The schema is Alembic's: every open runs ``upgrade head``.
 
@@ -13,7 +16,6 @@ from __future__ import annotations
 import hmac
 import logging
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,10 +29,14 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..errors import HemlasError
 from ..firmware import wire
+from ._common import (_UINT32_MAX, FleetError, UnknownLockError, _check_text, _check_time,
+                      _current_customer, _get_lock, _lock_record, _now)
+from .batteries import BatteryMixin
+from .customers import CustomerExistsError, CustomerMixin, LockAssignedError, UnknownCustomerError
 from .models import (BOARD_LENGTH, FIRMWARE_VERSION_LENGTH, LOCK_ID_LENGTH, PERSON_LENGTH,
-                     IssuedKey, IssuedKeyRow, KeyRecord, Lock, LockRecord)
+                     IssuedKey, IssuedKeyRow, KeyRecord, Lock, LockAssignment, LockRecord)
+from .swaps import SwapMixin, UnknownSwapError
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +44,14 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 STORE_FILE = "fleet.sqlite3"
 ADMIN_PERSON = "hemlas host"  # who the host's own admin keys are recorded as issued to
 ROLES = (wire.ROLE_STAFF, wire.ROLE_TECHNICIAN, wire.ROLE_ADMIN)
-_UINT32_MAX = 0xFFFFFFFF  # key ids and times travel as uint32
 # The host's admin key starts this long before "now": a lock whose RTC runs a few minutes
 # slow must still accept it, not least to have its clock set.
 _ADMIN_CLOCK_SLACK_S = 300
 
 
-class FleetError(HemlasError):
-    """The fleet store refused a request or could not be read."""
-
-
-class UnknownLockError(FleetError):
-    def __init__(self, lock_id: str):
-        super().__init__(f"lock {lock_id} is not in the fleet store")
-        self.lock_id = lock_id
+__all__ = ["ADMIN_PERSON", "CustomerExistsError", "FleetError", "FleetStore", "LockAssignedError",
+           "LockExistsError", "UnknownCustomerError", "UnknownKeyError", "UnknownLockError",
+           "UnknownSwapError", "default_url"]
 
 
 class LockExistsError(FleetError):
@@ -74,7 +74,7 @@ def default_url() -> URL:
     return _as_url(str(Path(platformdirs.user_data_dir("hemlas", appauthor=False)) / STORE_FILE))
 
 
-class FleetStore:
+class FleetStore(CustomerMixin, BatteryMixin, SwapMixin):
     """The fleet store, migrated to the newest schema on open.
 
     Every method runs in its own short transaction and returns plain frozen records.
@@ -175,7 +175,7 @@ class FleetStore:
                 lock = Lock(lock_id=lock_id, board=board, firmware_version=firmware_version,
                             secret=secret, provisioned_at=now)
                 session.add(lock)
-                return _lock_record(lock)
+                return _lock_record(lock, _current_customer(session, lock_id))
             if not replace:
                 raise LockExistsError(lock_id)
             if hmac.compare_digest(lock.secret, secret):
@@ -187,18 +187,21 @@ class FleetStore:
                             .where(IssuedKeyRow.lock_id == lock_id,
                                    IssuedKeyRow.superseded == false())
                             .values(superseded=True))
-            return _lock_record(lock)
+            return _lock_record(lock, _current_customer(session, lock_id))
 
     def lock(self, lock_id: str) -> LockRecord:
         """The lock ``lock_id``. Raises UnknownLockError if there is none."""
         with self._transaction() as session:
-            return _lock_record(_get_lock(session, lock_id))
+            return _lock_record(_get_lock(session, lock_id), _current_customer(session, lock_id))
 
     def locks(self) -> list[LockRecord]:
-        """Every lock, by id."""
+        """Every lock, by id, with the customer it is with now."""
+        query = (select(Lock, LockAssignment.customer_number)
+                 .outerjoin(LockAssignment, (LockAssignment.lock_id == Lock.lock_id)
+                            & LockAssignment.ended_at.is_(None))
+                 .order_by(Lock.lock_id))
         with self._transaction() as session:
-            rows = session.scalars(select(Lock).order_by(Lock.lock_id))
-            return [_lock_record(lock) for lock in rows]
+            return [_lock_record(lock, customer) for lock, customer in session.execute(query)]
 
     def lock_secret(self, lock_id: str) -> bytes:
         """The lock's secret: the only way one leaves the store. Raises UnknownLockError."""
@@ -369,40 +372,11 @@ def _sqlite_foreign_keys(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def _now(now: int | None) -> int:
-    return int(time.time()) if now is None else now
-
-
-def _check_text(what: str, value: str, max_length: int) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise FleetError(f"{what} must not be empty")
-    value = value.strip()
-    if len(value) > max_length:
-        raise FleetError(f"{what} is longer than {max_length} characters")
-    return value
-
-
-def _check_time(what: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _UINT32_MAX:
-        raise FleetError(f"{what} must be a unix time in 0..{_UINT32_MAX}, not {value!r}")
-
-
-def _get_lock(session: Session, lock_id: str, for_update: bool = False) -> Lock:
-    lock = session.get(Lock, lock_id, with_for_update=for_update)
-    if lock is None:
-        raise UnknownLockError(lock_id)
-    return lock
-
-
 def _get_key(session: Session, key_id: int, for_update: bool = False) -> IssuedKeyRow:
     row = session.get(IssuedKeyRow, key_id, with_for_update=for_update)
     if row is None:
         raise UnknownKeyError(key_id)
     return row
-
-
-def _lock_record(lock: Lock) -> LockRecord:
-    return LockRecord(lock.lock_id, lock.board, lock.firmware_version, lock.provisioned_at)
 
 
 def _key_record(row: IssuedKeyRow) -> KeyRecord:

@@ -1,0 +1,78 @@
+"""What the fleet store's parts share: its errors and small helpers for one session.
+
+Kept apart from store.py so the store's parts (customers.py, batteries.py, swaps.py) can use
+them without importing the store itself.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..errors import HemlasError
+from .models import Lock, LockAssignment, LockRecord
+
+_UINT32_MAX = 0xFFFFFFFF  # key ids and times travel as uint32
+
+
+class FleetError(HemlasError):
+    """The fleet store refused a request or could not be read."""
+
+
+class UnknownLockError(FleetError):
+    def __init__(self, lock_id: str):
+        super().__init__(f"lock {lock_id} is not in the fleet store")
+        self.lock_id = lock_id
+
+
+def _now(now: int | None) -> int:
+    return int(time.time()) if now is None else now
+
+
+def _check_text(what: str, value: str, max_length: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise FleetError(f"{what} must not be empty")
+    value = value.strip()
+    if len(value) > max_length:
+        raise FleetError(f"{what} is longer than {max_length} characters")
+    return value
+
+
+def _check_optional_text(what: str, value: str | None, max_length: int) -> str | None:
+    """None, or an empty string, stays None; anything else as :func:`_check_text`."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return _check_text(what, value, max_length)
+
+
+def _check_time(what: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _UINT32_MAX:
+        raise FleetError(f"{what} must be a unix time in 0..{_UINT32_MAX}, not {value!r}")
+
+
+def _check_int(what: str, value: int | None, low: int, high: int, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise FleetError(f"{what} must be an integer in {low}..{high}, not {value!r}")
+
+
+def _get_lock(session: Session, lock_id: str, for_update: bool = False) -> Lock:
+    lock = session.get(Lock, lock_id, with_for_update=for_update)
+    if lock is None:
+        raise UnknownLockError(lock_id)
+    return lock
+
+
+def _current_customer(session: Session, lock_id: str) -> str | None:
+    """The customer the lock is assigned to now, or None."""
+    return session.scalar(select(LockAssignment.customer_number)
+                          .where(LockAssignment.lock_id == lock_id,
+                                 LockAssignment.ended_at.is_(None)))
+
+
+def _lock_record(lock: Lock, customer_number: str | None = None) -> LockRecord:
+    return LockRecord(lock.lock_id, lock.board, lock.firmware_version, lock.provisioned_at,
+                      customer_number)
