@@ -19,7 +19,12 @@ _MAX_IN_FLIGHT = const(4)  # commands run concurrently (a status while the motor
 
 
 def reply(obj):
-    sys.stdout.write("@" + json.dumps(obj) + "\n")
+    # Streamed: json.dumps() and "@" + ... would hold two or three copies of a log page at once,
+    # and a fragmented heap may not have that much contiguous room.
+    out = sys.stdout
+    out.write("@")
+    json.dump(obj, out)
+    out.write("\n")
 
 
 class Console:
@@ -81,12 +86,22 @@ class Console:
             answer = await self._commands[words[0]](words[1:])
         except ValueError as err:
             answer = {"error": "bad argument: %s" % err}
+        except MemoryError:
+            answer = None
         except Exception as err:  # a fault (flash, ADC): answer it, keep serving
             answer = {"error": "fault: %s" % err}
         finally:
             self._in_flight -= 1
-        answer["cmd"] = words[0]
-        reply(answer)
+        try:
+            if answer is None:
+                raise MemoryError
+            answer["cmd"] = words[0]
+            reply(answer)
+        except MemoryError:
+            # Never leave a command unanswered: a caller waits for it. What was half written
+            # ends the line; the short answer below needs no more than a few bytes.
+            gc.collect()
+            sys.stdout.write('\n@{"cmd": "%s", "error": "out of memory"}\n' % words[0])
 
     async def _status(self, args):
         app = self._app
@@ -128,7 +143,7 @@ class Console:
         from_seq = int(args[0]) if args else 0
         limit = min(int(args[1]), _MAX_LOG_READ) if len(args) > 1 else _MAX_LOG_READ
         records = self._app.log.read(from_seq, limit)
-        return {"records": [[r[0], r[1], r[2], list(r[3])] for r in records], "next_seq": self._app.log.next_seq}
+        return {"records": [[r[0], r[1], r[2], r[3]] for r in records], "next_seq": self._app.log.next_seq}
 
     async def _provision(self, args, again=False):
         # provision LOCK_ID SECRET_HEX: the only way a secret reaches the lock (serial is

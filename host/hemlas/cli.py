@@ -8,7 +8,7 @@ import sys
 
 from . import __version__
 from .boards import board_names, load_board
-from .commands import keys, lock, sim
+from .commands import fleet, keys, lock, report, sim
 from .commands.output import emit
 from .errors import HemlasError
 
@@ -57,6 +57,10 @@ COMMANDS = {
 # name: (help, function adding the subcommands)
 GROUPS = {
     "keys": ("issue, list and revoke staff keys", keys.add_arguments),
+    "customers": ("add and list customers", fleet.add_customer_arguments),
+    "locks": ("place locks with customers; list locks with their battery state",
+              fleet.add_lock_arguments),
+    "report": ("reports over the fleet: batteries", report.add_arguments),
 }
 
 

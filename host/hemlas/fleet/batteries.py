@@ -94,6 +94,11 @@ class BatteryMixin:
         readings = self.battery_readings(lock_id, limit=1)
         return readings[0] if readings else None
 
+    def last_battery_readings(self) -> dict[str, BatteryReadingRecord]:
+        """Every lock's newest reading, by lock id (locks without one are absent)."""
+        with self._transaction() as session:
+            return _last_readings(session)
+
     def battery_warnings(self, now: int | None = None,
                          stale_after_s: int = DEFAULT_STALE_AFTER_S) -> list[BatteryWarning]:
         """Every lock that needs attention, most urgent first.
