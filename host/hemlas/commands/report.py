@@ -1,0 +1,178 @@
+"""Reports over the fleet store: `hemlas report batteries`, the coordinators' start page.
+
+The battery report lists every lock someone must look at (CRITICAL, LOW, or not heard from),
+most urgent first: as a terminal table, JSON, CSV, or a self-contained HTML page with each
+listed lock's battery trend drawn by matplotlib (inline SVG, so the page is one file).
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import os
+import time
+from dataclasses import asdict
+from datetime import datetime
+
+from ..fleet.batteries import DEFAULT_STALE_AFTER_S
+from ..fleet.models import BatteryReadingRecord, BatteryWarning
+from ..fleet.store import FleetStore
+from .fleet import battery_name, when
+from .output import CommandError, emit
+
+TREND_DAYS = 180  # the plots show half a year: a battery lasts about a year
+TREND_MAX_READINGS = 2000  # enough for daily readings over the window, bounded per lock
+_CSV_FIELDS = ["level", "lock_id", "customer_number", "customer_name", "battery", "loaded_mv",
+               "idle_mv", "percent", "days_left", "reading_at", "last_swap_at", "reason"]
+
+
+def _row(warning: BatteryWarning) -> dict:
+    return {**asdict(warning), "battery": battery_name(warning.state)}
+
+
+def do_report_batteries(args) -> None:
+    if args.stale_days <= 0:
+        raise CommandError("--stale-days must be positive")
+    now = int(time.time())
+    with FleetStore() as store:
+        warnings = store.battery_warnings(now=now, stale_after_s=int(args.stale_days * 86400))
+        trends = {}
+        if args.html:
+            for w in warnings:
+                trends[w.lock_id] = (
+                    store.battery_readings(w.lock_id, since=now - TREND_DAYS * 86400,
+                                           limit=TREND_MAX_READINGS),
+                    [s.registered_at for s in store.swaps(w.lock_id) if s.registered_at])
+    rows = [_row(w) for w in warnings]
+    written = []
+    if args.csv:
+        _write(args.csv, _csv(rows))
+        written.append(args.csv)
+    if args.html:
+        _write(args.html, _html(warnings, trends, now, args.stale_days))
+        written.append(args.html)
+    human = _table(warnings) + "".join(f"\nwritten: {path}" for path in written)
+    emit(args, human, rows)
+
+
+def _write(path: str, content: str) -> None:
+    """Write a report owner-only: it names customers, and they are home-care clients."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "w", encoding="utf-8", newline="") as out:
+            out.write(content)
+    except OSError as err:
+        raise CommandError(f"cannot write {path}: {err.strerror or err}") from err
+
+
+def _table(warnings: list[BatteryWarning]) -> str:
+    if not warnings:
+        return "all batteries OK: every lock reported recently, none LOW or CRITICAL"
+    head = (f"{'':8} {'lock':12} {'customer':28} {'mV':>5} {'%':>4} {'days':>5} "
+            f"{'last reading':16} {'last swap':16}  what to do")
+    lines = [head]
+    for w in warnings:
+        customer = (w.customer_number or "-") + (f" {w.customer_name}" if w.customer_name else "")
+        lines.append(f"{w.level:8} {w.lock_id:12} {customer[:28]:28} "
+                     f"{_dash(w.loaded_mv):>5} {_dash(w.percent):>4} {_dash(w.days_left):>5} "
+                     f"{when(w.reading_at):16} {when(w.last_swap_at):16}  {w.reason}")
+    return "\n".join(lines)
+
+
+def _dash(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def _csv(rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=_CSV_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+# ---- HTML ------------------------------------------------------------------------------------
+
+_STYLE = """body{font-family:sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse}td,th{padding:.3em .7em;border-bottom:1px solid #ccc;text-align:left}
+.CRITICAL{background:#f8d0d0}.LOW{background:#fbecc4}.stale{background:#e8e8e8}
+section{margin-top:2em}svg{max-width:100%;height:auto}"""
+
+
+def _html(warnings: list[BatteryWarning], trends: dict, now: int, stale_days: float) -> str:
+    e = html.escape
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             "<title>hemlås battery report</title>", f"<style>{_STYLE}</style></head><body>",
+             "<h1>Battery report</h1>",
+             f"<p>{e(when(now))}: locks whose battery is CRITICAL or LOW, or not read for "
+             f"{e(f'{stale_days:g}')} days.</p>"]
+    if not warnings:
+        parts.append("<p><strong>All batteries OK.</strong></p></body></html>")
+        return "\n".join(parts)
+    parts.append("<table><tr><th>level</th><th>lock</th><th>customer</th><th>loaded mV</th>"
+                 "<th>%</th><th>days left</th><th>last reading</th><th>last swap</th>"
+                 "<th>what to do</th></tr>")
+    for w in warnings:
+        customer = " ".join(x for x in (w.customer_number, w.customer_name) if x) or "-"
+        cells = [w.level, w.lock_id, customer, _dash(w.loaded_mv), _dash(w.percent),
+                 _dash(w.days_left), when(w.reading_at), when(w.last_swap_at), w.reason]
+        parts.append(f'<tr class="{e(w.level)}">'
+                     + "".join(f"<td>{e(c)}</td>" for c in cells[:1])
+                     + f'<td><a href="#lock-{e(w.lock_id)}">{e(w.lock_id)}</a></td>'
+                     + "".join(f"<td>{e(c)}</td>" for c in cells[2:]) + "</tr>")
+    parts.append("</table>")
+    for w in warnings:
+        readings, swaps = trends.get(w.lock_id, ([], []))
+        parts.append(f'<section id="lock-{e(w.lock_id)}"><h2>{e(w.lock_id)}: {e(w.reason)}</h2>')
+        parts.append(_trend_svg(w.lock_id, readings, swaps) if readings
+                     else f"<p>No readings in the last {TREND_DAYS} days.</p>")
+        parts.append("</section>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _trend_svg(lock_id: str, readings: list[BatteryReadingRecord], swaps: list[int]) -> str:
+    """The lock's loaded voltage and charge over time, swaps marked, as inline SVG."""
+    import matplotlib  # imported here: only --html pays for it
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figures
+
+    matplotlib.use("Agg")
+    times = [datetime.fromtimestamp(r.at) for r in readings]
+    # hashsalt: the SVG's element ids must differ between the plots inlined in one page.
+    with matplotlib.rc_context({"svg.hashsalt": lock_id, "svg.fonttype": "none"}):
+        fig = Figure(figsize=(8, 3), layout="constrained")
+        ax = fig.add_subplot()
+        ax.plot(times, [r.loaded_mv for r in readings], marker=".", color="tab:red",
+                label="loaded mV")
+        ax.set_ylabel("loaded mV", color="tab:red")
+        first = readings[0].at
+        for swapped_at in swaps:
+            if swapped_at >= first:
+                ax.axvline(datetime.fromtimestamp(swapped_at), color="tab:green", linestyle="--")
+        with_percent = [(t, r.percent) for t, r in zip(times, readings) if r.percent is not None]
+        if with_percent:
+            ax2 = ax.twinx()
+            ax2.plot(*zip(*with_percent), marker=".", color="tab:blue", label="charge %")
+            ax2.set_ylim(0, 100)
+            ax2.set_ylabel("charge %", color="tab:blue")
+        locator = AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+        ax.set_title(f"{lock_id}: battery (dashed: swaps)")
+        out = io.StringIO()
+        fig.savefig(out, format="svg")
+    svg = out.getvalue()
+    return svg[svg.index("<svg"):]  # without the XML prolog and doctype, to sit inside HTML
+
+
+def add_arguments(sub) -> None:
+    """The `report` subcommands, for the CLI's parser."""
+    batteries = sub.add_parser("batteries", help="locks whose battery needs attention")
+    batteries.add_argument("--stale-days", type=float, default=DEFAULT_STALE_AFTER_S / 86400,
+                           metavar="N", help="a lock not read for N days is listed (default 7)")
+    batteries.add_argument("--html", metavar="FILE", help="also write an HTML report with trends")
+    batteries.add_argument("--csv", metavar="FILE", help="also write the list as CSV")
+    batteries.add_argument("--json", action="store_true", help="machine-readable output")
+    batteries.set_defaults(handler=do_report_batteries)
