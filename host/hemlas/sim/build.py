@@ -7,10 +7,12 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from ..boards import firmware_dir
 from ..errors import VirtualBoardError
+from . import consts
 
 
 def micropython_executable() -> str:
@@ -35,15 +37,26 @@ def firmware_sources() -> list[Path]:
 
 
 def compile_firmware(out_dir: Path) -> list[Path]:
-    """Compile every firmware module except main.py (which stays source, as on a board)."""
-    return compile_modules(firmware_sources(), out_dir, keep_source={"main.py"})
+    """Compile every firmware module except main.py (which stays source, as on a board), with
+    the wire protocol's constants folded in (hemlas.sim.consts says why)."""
+    sources = firmware_sources()
+    constants = consts.wire_constants((firmware_dir() / "wire.py").read_text())
+
+    def fold(source: Path, text: str) -> str:
+        if source.name == "wire.py":
+            return consts.fold_wire(text, constants)
+        return consts.fold_uses(text, constants)
+
+    return compile_modules(sources, out_dir, keep_source={"main.py"}, transform=fold)
 
 
-def compile_modules(sources: list[Path], out_dir: Path, keep_source: frozenset | set = frozenset()) -> list[Path]:
+def compile_modules(sources: list[Path], out_dir: Path, keep_source: frozenset | set = frozenset(),
+                    transform: Callable[[Path, str], str] | None = None) -> list[Path]:
     """Compile sources to .mpy in out_dir (names in keep_source are copied as they are).
 
-    Outputs are cached by source hash, so repeated boots in a test run cost nothing; each file
-    is written under a temporary name and renamed, so parallel runs never see half a file.
+    transform(path, text) may rewrite a source before it is compiled. Outputs are cached by
+    the hash of what is compiled, so repeated boots in a test run cost nothing; each file is
+    written under a temporary name and renamed, so parallel runs never see half a file.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     tool = mpy_cross_executable()
@@ -54,16 +67,24 @@ def compile_modules(sources: list[Path], out_dir: Path, keep_source: frozenset |
             _replace(target, source.read_bytes())
             outputs.append(target)
             continue
-        digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+        text = source.read_text()
+        if transform is not None:
+            text = transform(source, text)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
         target = out_dir / (source.stem + ".mpy")
         stamp = out_dir / (source.stem + ".sha")
         if not (target.is_file() and stamp.is_file() and stamp.read_text() == digest):
             scratch = out_dir / f".{source.stem}.{os.getpid()}.mpy"
-            result = subprocess.run(
-                [tool, "-o", str(scratch), "-s", source.name, str(source)],
-                capture_output=True,
-                text=True,
-            )
+            folded = out_dir / f".{source.stem}.{os.getpid()}.py"
+            folded.write_text(text)
+            try:
+                result = subprocess.run(
+                    [tool, "-o", str(scratch), "-s", source.name, str(folded)],
+                    capture_output=True,
+                    text=True,
+                )
+            finally:
+                folded.unlink()
             if result.returncode:
                 raise VirtualBoardError(f"mpy-cross failed on {source.name}: {result.stderr.strip()}")
             os.replace(scratch, target)
