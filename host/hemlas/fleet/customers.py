@@ -128,14 +128,13 @@ class CustomerMixin:
 
     def customer_locks(self, number: str) -> list[LockRecord]:
         """The locks with the customer now, by id. Raises UnknownCustomerError."""
-        query = (select(Lock).join(LockAssignment, LockAssignment.lock_id == Lock.lock_id)
-                 .where(LockAssignment.customer_number == number,
-                        LockAssignment.ended_at.is_(None))
-                 .order_by(Lock.lock_id))
         with self._transaction() as session:
-            customer = _get_customer(session, number)
-            return [_lock_record(lock, customer.customer_number)
-                    for lock in session.scalars(query)]
+            number = _get_customer(session, number).customer_number
+            query = (select(Lock).join(LockAssignment, LockAssignment.lock_id == Lock.lock_id)
+                     .where(LockAssignment.customer_number == number,
+                            LockAssignment.ended_at.is_(None))
+                     .order_by(Lock.lock_id))
+            return [_lock_record(lock, number) for lock in session.scalars(query)]
 
 
 def _current(lock_id: str):
