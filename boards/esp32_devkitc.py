@@ -52,6 +52,8 @@ BOARD = {
         "capacity_mah": 2500,
         "low_mv": 4600,  # 1.15 V per cell under load
         "critical_mv": 4000,  # 1.0 V per cell under load: empty
+        "fresh_mv": 5400,  # 1.35 V per cell under the test load: a new cell
+        "low_pct": 10,
         # Alkaline cells slope steadily, unlike lithium primaries.
         "ocv_curve": ((0.0, 3800), (0.05, 4300), (0.15, 4800), (0.4, 5200),
                       (0.8, 5900), (1.0, 6400)),
@@ -59,7 +61,12 @@ BOARD = {
     },
     "power": {
         "active_ma": 45,  # DevKitC: CPU plus USB-serial chip and power LED
+        "adv_ma": 2,
+        "conn_ma": 3,
+        "sleep_ua": 12000,  # the AMS1117 and the USB-serial chip stay on in deep sleep
+        "boot_ms": 300,
         "led_ma": 5,
+        "policy": None,  # a bench board on USB power: always awake
         "brownout_mv": 3000,  # the AMS1117 regulator drops out below about this
     },
     "ble": {

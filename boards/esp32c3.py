@@ -52,6 +52,8 @@ BOARD = {
         "capacity_mah": 5800,
         "low_mv": 3200,
         "critical_mv": 2700,
+        "fresh_mv": 3400,  # a new cell under the test load
+        "low_pct": 10,
         "ocv_curve": ((0.0, 2900), (0.01, 3050), (0.03, 3250), (0.08, 3450),
                       (0.2, 3580), (0.6, 3630), (1.0, 3670)),
         "r_curve": ((0.0, 4000), (0.01, 2500), (0.03, 1400), (0.08, 600),
@@ -59,7 +61,14 @@ BOARD = {
     },
     "power": {
         "active_ma": 25,  # the C3 draws less than the classic ESP32
+        "adv_ma": 1,  # more while advertising at 500 ms
+        "conn_ma": 3,
+        "sleep_ua": 8,  # deep sleep: RTC timer and wake pin, plus a low-Iq regulator
+        "boot_ms": 250,
         "led_ma": 5,
+        # Between visits: awake and advertising 0.6 s, then 12 s of deep sleep. About half a
+        # year on the cell, and a client waits up to ~13 s (benchmarks/power_policy.py).
+        "policy": {"awake_ms": 600, "sleep_ms": 12000},
         "brownout_mv": 2300,
     },
     "ble": {

@@ -53,6 +53,8 @@ BOARD = {
         "capacity_mah": 5800,  # spiral-wound C cell (e.g. LSH 14 class)
         "low_mv": 3200,  # loaded voltage below this: battery swap needed
         "critical_mv": 2700,  # loaded voltage below this: fully discharged
+        "fresh_mv": 3400,  # a new cell reads at least this under the test load (swap check)
+        "low_pct": 10,  # charge counted left below this: battery swap needed (energy.py)
         # Open-circuit voltage against state of charge: flat until near the end.
         "ocv_curve": ((0.0, 2900), (0.01, 3050), (0.03, 3250), (0.08, 3450),
                       (0.2, 3580), (0.6, 3630), (1.0, 3670)),
@@ -62,8 +64,15 @@ BOARD = {
     },
     "power": {
         "active_ma": 40,  # CPU running, radio idle
+        "adv_ma": 2,  # more while advertising at adv_interval_ms (TX bursts of ~130 mA, ~1.5 ms)
+        "conn_ma": 3,  # more while a client is connected (a connection event every ~30 ms)
+        "sleep_ua": 25,  # deep sleep: the RTC timer, the button's wake pin, the regulator
+        "boot_ms": 300,  # from a wake to MicroPython running main.py (ROM, bootloader, start-up)
         "led_ma": 5,  # each LED through its resistor
         "brownout_mv": 2300,  # the ESP32 resets below this supply voltage
+        # The development lock stays awake, so the console and tests reach it at any moment;
+        # the production lock's policy (esp32c3.py) runs on the virtual board by passing it.
+        "policy": None,
     },
     "ble": {
         "adv_interval_ms": 100,  # the virtual link has no radio timing; 100 ms keeps discovery quick

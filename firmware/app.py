@@ -15,9 +15,11 @@ from auth import Auth
 from battery import Battery
 from clock import Clock
 from console import Console, reply
+from energy import ChargeMeter
 from eventlog import EventLog
 from lock import Lock
-from selftest import run_selftest
+from power import PowerPolicy
+from selftest import BLINK_ON_MS, run_selftest
 from store import Store, replace_file
 
 _FEED_DIVISOR = const(4)  # feed the watchdog four times per timeout: one late feed is no reset
@@ -33,9 +35,15 @@ class App:
         self.clock = Clock(store)
         self.auth = Auth(lock_id, secret, self.clock, log, store)
         self.power = asyncio.Lock()
-        self.battery = Battery(hw.meter, board["battery"], log, store)
+        self.charge = ChargeMeter(board["power"], board["battery"]["capacity_mah"], store, self.clock)
+        self.battery = Battery(hw.meter, board["battery"], log, store, self.charge)
         self.lock = Lock(hw.motor, hw.limits, hw.sense, self.battery, log, store, board["motor"], self.power)
-        self._selftest_running = False
+        self.policy = PowerPolicy(self, board["power"].get("policy"))
+        self.busy = False  # a self-test is running
+
+    async def register_battery_swap(self, key_id=0):
+        async with self.power:  # the test load never overlaps a motor run
+            return await self.battery.register_swap(key_id)
 
     async def measure_battery(self):
         async with self.power:  # the test load never overlaps a motor run
@@ -43,13 +51,15 @@ class App:
 
     async def selftest(self):
         """Run the self-test unless one is running; return its result or None."""
-        if self._selftest_running:
+        if self.busy:
             return None
-        self._selftest_running = True
+        self.busy = True
         try:
-            return await run_selftest(self.hw.green, self.hw.red, self.battery, self.log, self.power)
+            result = await run_selftest(self.hw.green, self.hw.red, self.battery, self.log, self.power)
+            self.charge.add(self.board["power"]["led_ma"] * 1000, result[3] + BLINK_ON_MS * result[4])
+            return result
         finally:
-            self._selftest_running = False
+            self.busy = False
 
     async def button_task(self):
         button = self.hw.button
@@ -75,6 +85,7 @@ class App:
         while True:
             self.hw.watchdog.feed()
             self.clock.keep()
+            self.charge.tick()
             await asyncio.sleep_ms(period)
 
     def provision(self, lock_id, secret, again):
@@ -119,6 +130,10 @@ def boot(board, hw):
     if store.was_reset:
         log.append(wire.EVENT_FAULT, (wire.FAULT_STORE_RESET, 0))
     state = app.lock.read_sensors()
+    if hw.woke_from_sleep() and app.charge.woke(hw.rtc_memory().decode()):
+        # A wake from the power policy's sleep, every few seconds: neither a log record nor a
+        # flash write, or the log would drown its visits and the flash would wear out.
+        return app
     # The count orders records across power cuts, when the RTC restarts from its epoch.
     boots = store.get("boots", 0) + 1
     store.update(boots=boots)
@@ -131,6 +146,8 @@ async def run(board, hw, start):
     gc.collect()
     asyncio.create_task(app.watchdog_task())
     asyncio.create_task(app.button_task())
+    if hw.woke_from_sleep() and hw.woke_by_button():
+        hw.button.wake_press()  # the press that woke the lock is a press: run the self-test
     lock_id = app.auth.lock_id
     from ble import BleLink  # after the hardware: a board's radio is the last thing up
 
@@ -138,6 +155,7 @@ async def run(board, hw, start):
     link.start()
     app.battery.listener = link.battery_changed
     asyncio.create_task(link.run())
+    asyncio.create_task(app.policy.run())
     console = Console(app)
     reply({"ready": time.ticks_diff(time.ticks_ms(), start), "state": app.lock.state,
            "board": board["name"], "next_seq": app.log.next_seq, "lock_id": lock_id,

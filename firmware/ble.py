@@ -101,6 +101,13 @@ class BleLink:
         # scan response, which scanners request actively.
         resp = _adv_field(_ADV_COMPLETE_NAME, self._lock_id.encode())
         self._ble.gap_advertise(self._interval_us, adv, resp_data=resp)
+        self._radio_state(True, 0)
+
+    def _radio_state(self, advertising, connections):
+        charge = self._app.charge
+        charge.tick()  # the time so far at the old draw
+        charge.advertising = advertising
+        charge.connections = connections
 
     def battery_changed(self):
         percent = self._app.battery.percent
@@ -138,7 +145,9 @@ class BleLink:
                     self._app.fault(err)
 
     async def _handle(self, kind, conn, value):
+        self._app.policy.activity()  # a client is here: no sleep under it
         if kind == _EV_CONNECT:
+            self._radio_state(False, 1)  # a connection ends advertising
             self._conn = conn
             self._mtu = wire.DEFAULT_ATT_MTU
             self._reassembler.reset()

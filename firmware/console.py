@@ -38,6 +38,8 @@ class Console:
             "selftest": self._selftest,
             "log": self._log,
             "mem": self._mem,
+            "swap": self._swap,
+            "power": self._power,
             "provision": self._provision,
             "reprovision": self._reprovision,
         }
@@ -82,6 +84,7 @@ class Console:
                 asyncio.create_task(self._run(words))
 
     async def _run(self, words):
+        self._app.policy.activity()
         try:
             answer = await self._commands[words[0]](words[1:])
         except ValueError as err:
@@ -92,6 +95,7 @@ class Console:
             answer = {"error": "fault: %s" % err}
         finally:
             self._in_flight -= 1
+            self._app.policy.activity()  # the window counts from the end of the last command
         try:
             if answer is None:
                 raise MemoryError
@@ -130,7 +134,28 @@ class Console:
     async def _battery(self, args):
         app = self._app
         state = await app.measure_battery()
-        return {"battery": state, "idle_mv": app.battery.idle_mv, "loaded_mv": app.battery.loaded_mv}
+        battery = app.battery
+        return {"battery": state, "idle_mv": battery.idle_mv, "loaded_mv": battery.loaded_mv,
+                "percent": battery.percent, "days_left": battery.days_left(),
+                "used_uah": app.charge.used_uah, "last_swap": app.charge.swap_time}
+
+    async def _swap(self, args):
+        # The bench's battery-swap registration (the field's is over BLE, technician key).
+        result = await self._app.register_battery_swap()
+        return {"result": result, "battery": self._app.battery.state,
+                "loaded_mv": self._app.battery.loaded_mv, "last_swap": self._app.charge.swap_time}
+
+    async def _power(self, args):
+        # power [stay|auto]: "stay" keeps the lock awake for bench work, "auto" follows the policy.
+        policy = self._app.policy
+        if args:
+            if args[0] not in ("stay", "auto"):
+                raise ValueError("power [stay|auto]")
+            policy.stay_awake = args[0] == "stay"
+        charge = self._app.charge
+        return {"stay": policy.stay_awake, "awake_ms": policy.awake_ms, "sleep_ms": policy.sleep_ms,
+                "used_uah": charge.used_uah, "draw_ua": charge.draw_ua(),
+                "rate_uah_day": charge.rate_uah_per_day()}
 
     async def _selftest(self, args):
         result = await self._app.selftest()

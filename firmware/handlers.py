@@ -84,8 +84,17 @@ async def _unlock(app):
 async def _battery(app):
     battery = app.battery
     state = await app.measure_battery()
+    charge = app.charge
     return _pack(wire.OP_BATTERY, wire.STATUS_OK, state, battery.idle_mv, battery.loaded_mv,
-                 battery.percent, 0)
+                 battery.percent, charge.swap_time, min(charge.used_uah // 1000, 0xFFFF),
+                 battery.days_left())
+
+
+async def _battery_swap(app):
+    status = await app.register_battery_swap(app.auth.session.key_id)
+    battery = app.battery
+    return _pack(wire.OP_BATTERY_SWAP, status, battery.state, battery.idle_mv, battery.loaded_mv,
+                 app.charge.swap_time)
 
 
 async def _selftest(app):
@@ -128,6 +137,7 @@ _HANDLERS = {
     wire.OP_BATTERY: _battery,
     wire.OP_SELFTEST: _selftest,
     wire.OP_LOG_READ: _log_read,
+    wire.OP_BATTERY_SWAP: _battery_swap,
     wire.OP_REVOKE: _revoke,
     wire.OP_SET_CLOCK: _set_clock,
     wire.OP_KEY_POLICY: _key_policy,

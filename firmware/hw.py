@@ -1,9 +1,10 @@
-# The hardware layer: the only firmware module that imports machine. Everything is built from
+# The hardware layer: the only firmware module that imports machine (and esp32). Everything is built from
 # the board file by make_hardware() in the app's entry point, and passed in; nothing here
 # touches a pin at import time.
 
 import asyncio
 
+import esp32
 import machine
 from machine import ADC, PWM, Pin
 from micropython import const
@@ -101,16 +102,24 @@ class Button:
 
     def __init__(self, pin_no, active_low=True, debounce_ms=30):
         self._pressed_level = 0 if active_low else 1
+        self.active_low = active_low
         self._debounce_ms = debounce_ms
         self._flag = asyncio.ThreadSafeFlag()
         self._edges = 0
+        self._woke = False
         pull = Pin.PULL_UP if active_low else Pin.PULL_DOWN
-        self._pin = Pin(pin_no, Pin.IN, pull)
+        self._pin = self.pin = Pin(pin_no, Pin.IN, pull)
         trigger = Pin.IRQ_FALLING if active_low else Pin.IRQ_RISING
         self._pin.irq(self._on_edge, trigger)
 
     def _on_edge(self, _pin):
         self._edges += 1  # a small int: no allocation in the handler
+        self._flag.set()
+
+    def wake_press(self):
+        """The press that woke the chip from deep sleep: its edge came before the IRQ was set
+        up, and the button is likely released by now, so it counts without a reading."""
+        self._woke = True
         self._flag.set()
 
     def is_pressed(self):
@@ -120,6 +129,9 @@ class Button:
         """Return once the button has been quiet for the debounce time and reads pressed."""
         while True:
             await self._flag.wait()
+            if self._woke:
+                self._woke = False
+                return
             edges = -1
             while edges != self._edges:  # contact bounce or noise: wait for it to stop
                 edges = self._edges
@@ -140,7 +152,8 @@ class BatteryMeter:
         self._cal = adc
         self._samples = adc["samples"]
         self._load = Pin(load_pin, Pin.OUT, value=0) if load_pin is not None else None
-        self._settle_ms = load["settle_ms"] if load else 0
+        self.load_ms = load["settle_ms"] if load else 0
+        self.load_ohm = load["ohm"] if load else 1
         self.has_load = self._load is not None
 
     def read_mv(self, samples=0):
@@ -160,7 +173,7 @@ class BatteryMeter:
             raise ValueError("no test load on this board")
         load.value(1)
         try:
-            await asyncio.sleep_ms(self._settle_ms)
+            await asyncio.sleep_ms(self.load_ms)
             return self.read_mv()
         finally:
             load.value(0)
@@ -203,6 +216,30 @@ class Hardware:
     @staticmethod
     def reset_cause():
         return machine.reset_cause()
+
+    @staticmethod
+    def woke_from_sleep():
+        return machine.reset_cause() == machine.DEEPSLEEP_RESET
+
+    @staticmethod
+    def woke_by_button():
+        return machine.wake_reason() == machine.EXT0_WAKE
+
+    def deep_sleep(self, ms):
+        """Sleep until ms have passed or the button is pressed; the chip then boots afresh
+        (RAM lost, RTC memory kept). Outputs off first: a held pin would drain the battery."""
+        self.safe_state()
+        esp32.wake_on_ext0(self.button.pin, esp32.WAKEUP_ALL_LOW if self.button.active_low
+                           else esp32.WAKEUP_ANY_HIGH)
+        machine.deepsleep(ms)
+
+    @staticmethod
+    def rtc_memory(data=None):
+        """What survives deep sleep (not a power cut): up to 2 KiB on an ESP32."""
+        rtc = machine.RTC()
+        if data is None:
+            return rtc.memory()
+        rtc.memory(data)
 
     @staticmethod
     def restart():

@@ -66,6 +66,7 @@ class Lock:
                 return await self._move(target, key_id)
         finally:
             self._moving = False
+            self._battery.charge.save()  # a motor run is most of a day's charge: keep it
 
     async def _move(self, target, key_id):
         if self._at(target):
@@ -150,6 +151,7 @@ class Lock:
         finally:
             await self._motor.stop()
         elapsed = time.ticks_diff(time.ticks_ms(), start)
+        self._battery.charge.add(cfg["run_ma"] * 1000, elapsed)  # the board's running current
         return reached, elapsed, meter_total // meter_count if meter_count else 0
 
     def _battery_mv(self):
@@ -169,4 +171,5 @@ class Lock:
                     break  # back at the start already
         finally:
             await self._motor.stop()
+        self._battery.charge.add(cfg["run_ma"] * 1000, time.ticks_diff(time.ticks_ms(), start))
         await asyncio.sleep_ms(cfg["retry_pause_ms"])

@@ -30,6 +30,8 @@ LOCK_UNLOCKING = const(5)
 BATTERY_OK = const(0)
 BATTERY_LOW = const(1)  # battery swap needed
 BATTERY_CRITICAL = const(2)  # fully discharged: do not swap, call the service desk
+PERCENT_UNKNOWN = const(255)
+DAYS_UNKNOWN = const(0xFFFF)
 
 # Roles of a staff key. Each includes the rights of those below it.
 ROLE_STAFF = const(1)  # status, lock, unlock, battery
@@ -60,6 +62,7 @@ STATUS_REVOCATION_FULL = const(19)  # no room in the revocation list (and none e
 STATUS_CLOCK_REFUSED = const(20)  # that clock change needs the admin role
 STATUS_NOT_PROVISIONED = const(21)  # the lock has no secret yet: provision it over serial
 STATUS_FAULT = const(22)  # the lock met an internal error (logged); the request may be retried
+STATUS_BATTERY_DEPLETED = const(23)  # swap not registered: the new battery reads depleted under load
 
 # Event types in the lock's log. Fields are signed 32-bit integers, listed per type.
 EVENT_BOOT = const(1)  # reset_cause, lock_state, boot count
@@ -77,6 +80,8 @@ EVENT_REVOKED = const(12)  # key id, by key id
 EVENT_CLOCK_SET = const(13)  # old time, new time, by key id
 EVENT_POLICY = const(14)  # minimum key id, by key id
 EVENT_PROVISIONED = const(15)  # 1 first time, 2 re-provisioned (never the secret)
+EVENT_BATTERY_SWAP = const(16)  # idle_mv, loaded_mv, mAh used on the old battery, by key id
+EVENT_SWAP_REFUSED = const(17)  # idle_mv, loaded_mv, by key id: the new battery read depleted
 
 FAULT_LOG_RECOVERED = const(1)  # detail: bytes of a torn record skipped at boot
 FAULT_STORE_RESET = const(2)  # the persistent state file was unreadable and was reset
@@ -160,6 +165,7 @@ OP_UNLOCK = const(0x03)
 OP_BATTERY = const(0x04)
 OP_SELFTEST = const(0x05)
 OP_LOG_READ = const(0x06)
+OP_BATTERY_SWAP = const(0x07)  # technician: register a new battery (docs/battery.md)
 OP_HELLO = const(0x10)  # open a session with a key (tagged with the key itself)
 OP_REVOKE = const(0x11)  # admin: add a key to the revocation list
 OP_SET_CLOCK = const(0x12)  # admin: any time; others: forward, a little (docs/security.md)
@@ -174,6 +180,7 @@ REQUEST_FORMATS = {
     OP_BATTERY: "<",
     OP_SELFTEST: "<",
     OP_LOG_READ: "<IB",  # from_seq, max records
+    OP_BATTERY_SWAP: "<",
     # HELLO: key id, role, not before, not after (lock time, s), client nonce; then the
     # lock id the key was issued for (the rest of the payload, UTF-8).
     OP_HELLO: "<IBII16s",
@@ -185,7 +192,10 @@ RESPONSE_FORMATS = {
     OP_STATUS: "<BBBBI",  # status, lock state, battery state, busy, next event seq
     OP_LOCK: "<BBH",  # status, lock state, travel ms
     OP_UNLOCK: "<BBH",
-    OP_BATTERY: "<BBHHBI",  # status, battery state, idle mV, loaded mV, percent (255: unknown), last swap (0: never)
+    # status, battery state, idle mV, loaded mV, percent (255: unknown), last swap (lock time,
+    # 0: never), mAh used since it, days left at the recent rate (0xFFFF: not yet known)
+    OP_BATTERY: "<BBHHBIHH",
+    OP_BATTERY_SWAP: "<BBHHI",  # status, battery state, idle mV, loaded mV, swap time (lock time)
     OP_SELFTEST: "<BHHBHBH",  # status, idle mV, loaded mV, battery state, green off ms, blinks, red done ms
     OP_LOG_READ: "<BIB",  # status, next seq, record count; then the records (encode_record)
     OP_HELLO: "<BI16sI",  # status, session id, lock nonce, lock time
@@ -203,6 +213,7 @@ REQUIRED_ROLE = {
     OP_SET_CLOCK: ROLE_STAFF,  # forward only, a little, below admin
     OP_SELFTEST: ROLE_TECHNICIAN,
     OP_LOG_READ: ROLE_TECHNICIAN,
+    OP_BATTERY_SWAP: ROLE_TECHNICIAN,
     OP_REVOKE: ROLE_ADMIN,
     OP_KEY_POLICY: ROLE_ADMIN,
 }

@@ -20,8 +20,8 @@ from bleak.exc import BleakError
 
 from .codes import STATUS_TEXT, BatteryState, LockState, Status
 from .results import (BatteryReading, EventRecord, FoundLock, LockStatus, MoveResult,
-                      SelfTestResult)
-from .errors import (AuthError, BatteryCriticalError, LockAuthenticityError, LockBusyError,
+                      SelfTestResult, SwapRegistration)
+from .errors import (AuthError, BatteryCriticalError, BatteryDepletedError, LockAuthenticityError, LockBusyError,
                      LockDisconnectedError, LockError, LockJammedError, LockNotFoundError,
                      LockStatusError, LockTimeoutError, NoKeyError, ProtocolError)
 from .firmware import wire
@@ -328,9 +328,23 @@ class LockClient:
         return await self._move(wire.OP_UNLOCK)
 
     async def battery(self) -> BatteryReading:
-        state, idle, loaded, percent, last_swap = self._checked(await self._call(wire.OP_BATTERY))
+        state, idle, loaded, percent, last_swap, used_mah, days = self._checked(
+            await self._call(wire.OP_BATTERY))
         return BatteryReading(BatteryState(state), idle, loaded, None if percent > 100 else percent,
-                              last_swap or None)
+                              last_swap or None, used_mah, None if days == wire.DAYS_UNKNOWN else days)
+
+    async def register_battery_swap(self) -> SwapRegistration:
+        """Technician: tell the lock a new battery is in. The lock checks it under load first.
+
+        Raises:
+            BatteryDepletedError: the new battery reads depleted; nothing was registered.
+        """
+        status, state, idle, loaded, swap_time = await self._call(wire.OP_BATTERY_SWAP)
+        if status == Status.BATTERY_DEPLETED:
+            raise BatteryDepletedError(self.lock_id, status, STATUS_TEXT[Status.BATTERY_DEPLETED], idle, loaded)
+        if status != Status.OK:
+            self._raise_status(status)
+        return SwapRegistration(BatteryState(state), idle, loaded, swap_time)
 
     async def selftest(self) -> SelfTestResult:
         idle, loaded, state, green_off, blinks, red_done = self._checked(await self._call(wire.OP_SELFTEST))

@@ -42,5 +42,6 @@ STATUS_TEXT = {
     Status.CLOCK_REFUSED: "that clock change needs an admin key",
     Status.NOT_PROVISIONED: "the lock is not provisioned",
     Status.FAULT: "the lock met an internal error; try again",
+    Status.BATTERY_DEPLETED: "swap not registered: the new battery reads depleted under load",
 }
 Role = IntEnum("Role", _members("ROLE_"))

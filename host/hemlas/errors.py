@@ -65,6 +65,15 @@ class BatteryCriticalError(LockStatusError):
     pass
 
 
+class BatteryDepletedError(LockStatusError):
+    """A battery swap was not registered: the new battery still reads depleted under load."""
+
+    def __init__(self, lock_id: str, status: int, message: str, idle_mv: int = 0, loaded_mv: int = 0):
+        super().__init__(lock_id, status, f"{message} ({loaded_mv} mV under load)")
+        self.idle_mv = idle_mv
+        self.loaded_mv = loaded_mv
+
+
 class ProtocolError(LockStatusError):
     """A frame the lock or this client could not read, or a request the lock refused as bad."""
 

@@ -35,6 +35,18 @@ class BatteryReading:
     loaded_mv: int
     percent: int | None  # None: not yet known
     last_swap: int | None  # lock time (s) of the last registered swap; None: never
+    used_mah: int = 0  # charge the lock counted since the last registered swap
+    days_left: int | None = None  # at the recent usage rate; None: not yet known
+
+
+@dataclass(frozen=True)
+class SwapRegistration:
+    """The lock accepted a new battery: its reading then, and the swap's time (lock time)."""
+
+    state: BatteryState
+    idle_mv: int
+    loaded_mv: int
+    swap_time: int
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ class FakeMeter:
         self.sag = sag_mv
         self.has_load = has_load
         self.loads = 0
+        self.load_ohm = 8
+        self.load_ms = 1
 
     def read_mv(self, samples=0):
         return self.idle
@@ -106,4 +108,25 @@ MOTOR = {
     "travel_ms": 200, "min_travel_ms": 100, "max_travel_ms": 400, "inrush_ms": 10,
     "stall_ma": 400, "backoff_ms": 20, "retry_pause_ms": 20,
 }
-BATTERY = {"low_mv": 3200, "critical_mv": 2700}
+BATTERY = {"low_mv": 3200, "critical_mv": 2700, "fresh_mv": 3400, "low_pct": 10, "capacity_mah": 1000,
+           "ocv_curve": ((0.0, 2900), (0.03, 3250), (0.2, 3580), (1.0, 3670))}
+POWER = {"active_ma": 40, "adv_ma": 2, "conn_ma": 3, "sleep_ua": 25}
+MOTOR["run_ma"] = 200
+
+
+class FakeClock:
+    def __init__(self, now=1_000_000):
+        self.t = now
+
+    def now(self):
+        return self.t
+
+
+def make_battery(meter=None, log=None, store=None, clock=None):
+    """A Battery with a real ChargeMeter (pure logic) over fakes."""
+    from battery import Battery
+    from energy import ChargeMeter
+
+    store = store if store is not None else FakeStore()
+    charge = ChargeMeter(POWER, BATTERY["capacity_mah"], store, clock or FakeClock())
+    return Battery(meter or FakeMeter(), BATTERY, log if log is not None else FakeLog(), store, charge)

@@ -1,14 +1,13 @@
 import asyncio
 
 import wire
-from battery import Battery
-from fakes import BATTERY, MOTOR, FakeBolt, FakeLog, FakeMeter, FakeStore
+from fakes import MOTOR, FakeBolt, FakeLog, FakeMeter, FakeStore, make_battery
 from lock import Lock
 
 
 def _lock(bolt, meter=None):
     log, store = FakeLog(), FakeStore()
-    battery = Battery(meter or FakeMeter(), BATTERY, log, store)
+    battery = make_battery(meter, log, store)
     return Lock(bolt, bolt, bolt if not bolt.present else bolt, battery, log, store, MOTOR, asyncio.Lock()), log
 
 

@@ -68,8 +68,12 @@ class _Value:
 class BleBridge:
     """The lock's radio. Created per virtual board; lives as long as the board's power."""
 
-    def __init__(self, radio, address: str, send_event):
+    def __init__(self, radio, address: str, send_event, radio_power=None):
         self._radio = radio
+        # radio_power(advertising, connections): the radio's power state changed (the board's
+        # energy account charges advertising and connections their own current).
+        self._radio_power = radio_power or (lambda advertising, connections: None)
+        self._advertising = False
         self._address = address
         self._send_event = send_event
         self._device: Device | None = None
@@ -131,9 +135,11 @@ class BleBridge:
         if op == "ble_advertise":
             self._radio.run(self._advertise(device, int(words[1]), _unhex(words[2]), _unhex(words[3]),
                                             words[4] == "1"))
+            self._power_state(True)
             return "ok"
         if op == "ble_advertise_stop":
             self._radio.run(device.stop_advertising())
+            self._power_state(False)
             return "ok"
         if op == "ble_disconnect":
             connection = self._connections.get(int(words[1]))
@@ -147,6 +153,7 @@ class BleBridge:
         """The lock lost power or reset: its radio goes silent and its links drop."""
         device, self._device = self._device, None
         self._connections.clear()
+        self._power_state(False)
         self._values.clear()
         self._chars.clear()
         if device is not None:
@@ -156,6 +163,10 @@ class BleBridge:
             except (VirtualBoardError, RuntimeError):  # RuntimeError: the radio already closed
                 coro.close()
                 logger.warning("radio did not release the lock's device", exc_info=True)
+
+    def _power_state(self, advertising: bool) -> None:
+        self._advertising = advertising
+        self._radio_power(advertising, len(self._connections))
 
     # ---- on the radio's event loop ------------------------------------------------------
 
@@ -170,6 +181,7 @@ class BleBridge:
     def _on_connection(self, connection: Connection) -> None:
         handle = connection.handle
         self._connections[handle] = connection
+        self._power_state(False)  # the controller stops advertising on a connection
         peer = connection.peer_address
         addr = bytes(reversed(bytes(peer))).hex()  # Bumble keeps addresses little-endian
         connection.on("disconnection", lambda reason: self._on_disconnection(connection, addr))
@@ -178,6 +190,7 @@ class BleBridge:
 
     def _on_disconnection(self, connection: Connection, addr: str) -> None:
         if self._connections.pop(connection.handle, None) is not None:
+            self._power_state(self._advertising)
             self.event(_IRQ_CENTRAL_DISCONNECT, connection.handle, 1, addr)
 
     async def _register(self, device: Device, spec: str) -> str:

@@ -54,9 +54,15 @@ class VirtualBoard:
 
     def __init__(self, board: str = "virtual", flash_dir: str | Path | None = None,
                  heap_kb: int = 96, echo=None, seed: int | None = None, heap_trace: bool = False,
-                 radio: VirtualRadio | None = None, lock_id: str | None = None):
+                 radio: VirtualRadio | None = None, lock_id: str | None = None,
+                 power_policy: dict | None | str = "board"):
         self.board_name = board
         self.board = load_board(board)
+        # "board": the board file's own power policy; None (always awake) or a dict of
+        # awake_ms/sleep_ms: that policy instead, added to the board file on the flash.
+        self._policy_override = power_policy
+        if power_policy != "board":
+            self.board["power"]["policy"] = power_policy
         self.heap_kb = heap_kb
         self._heap_trace = heap_trace
         self._echo = echo
@@ -75,7 +81,11 @@ class VirtualBoard:
         self._build_dir = Path(tempfile.gettempdir()) / f"hemlas-mpy-{os.getuid()}"
         self._socket_path = str(self._tmp / "hw.sock")
         self.pins = PinBank(self.board, time.monotonic(), self._send_irq, self.lock_id)
-        self.ble = BleBridge(self.radio, self.address, self._send_event)
+        self.ble = BleBridge(self.radio, self.address, self._send_event,
+                             lambda adv, conns: self.pins.set_radio(adv, conns, time.monotonic()))
+        self._wake = threading.Event()  # a button press that ends a deep sleep
+        self._sleep_generation = 0  # a power cut ends a sleep: its wake-up must not boot
+        self.wakes = 0
         self._lock = self.pins.lock
         self._proc: subprocess.Popen | None = None
         self._replies: dict[str, queue.Queue] = {}  # console answers, by command name
@@ -108,6 +118,9 @@ class VirtualBoard:
     def start(self) -> dict:
         """Flash the board file, start the hardware server and power the board on."""
         shutil.copyfile(board_path(self.board_name), self.flash_dir / "board.py")
+        if self._policy_override != "board":
+            with open(self.flash_dir / "board.py", "a") as f:
+                f.write(f"\nBOARD[\"power\"][\"policy\"] = {self._policy_override!r}  # the virtual board's override\n")
         build.compile_firmware(self._build_dir / "fw")
         # The simulated machine is compiled too: a real board's machine is C and costs no heap.
         build.compile_modules(sorted(MPY_DIR.glob("*.py")), self._build_dir / "sim")
@@ -144,7 +157,40 @@ class VirtualBoard:
         """Pull the battery: the firmware process dies at once, wherever it is."""
         with self._lock:
             self._powered = False
+            self._sleep_generation += 1
+            self.pins.rtc_memory = b""  # RTC memory needs power too
+            self.pins.set_sleep(False, time.monotonic())
         self._kill()
+
+    def swap_battery(self, state: str = "fresh") -> None:
+        """A technician's battery swap: the old cell out (the power goes), another one in (a new
+        cell, or a "low" or "discharged" one: a wrong or depleted replacement), power back."""
+        self.power_cut()
+        with self._lock:
+            circuit = self.pins.circuit
+            circuit.cell = type(circuit.cell)(circuit.cell.cfg)
+        self.set_battery(state)
+        self.power_on()
+
+    @property
+    def asleep(self) -> bool:
+        """In the power policy's deep sleep (or booting out of it)."""
+        return self.pins.asleep or self.pins.booting
+
+    def wait_awake(self, timeout: float = 60.0) -> dict:
+        """Wait for the next wake (or return at once if awake); the ready line."""
+        deadline = time.monotonic() + timeout
+        while self.asleep or not self.running:
+            if time.monotonic() > deadline:
+                raise VirtualBoardError("the lock did not wake", "\n".join(self.output[-20:]))
+            time.sleep(0.01)
+        return self.wait_ready(max(0.1, deadline - time.monotonic()))
+
+    def charge_used_mah(self) -> float:
+        """What the battery model has delivered since its cell went in."""
+        with self._lock:
+            self.pins.advance(time.monotonic())
+            return self.pins.circuit.cell.used_mah
 
     def _spawn(self) -> None:
         self.reset_cause = _RESET_CAUSE[self._pending_cause]
@@ -275,12 +321,40 @@ class VirtualBoard:
             self.pins.restart_requested = None
         if not restart:
             return
-        if requested:
+        if requested == "deepsleep":
+            self._deep_sleep(self.pins.sleep_ms or 0)
+        elif requested:
             self._pending_cause = requested
             self._spawn()
         elif code != 0:
             self.exit_code = code
             self.crashed = "\n".join(self.output[-20:])  # like an ESP32 dropping to the REPL
+
+    def _deep_sleep(self, sleep_ms: int) -> None:
+        """The firmware called machine.deepsleep(): microamps until the timer or the button,
+        then the chip's own start-up (board power["boot_ms"]) at full current, then a boot."""
+        with self._lock:
+            self._sleep_generation += 1
+            generation = self._sleep_generation
+            self._wake.clear()
+            self.pins.set_sleep(True, time.monotonic())
+        threading.Thread(target=self._sleep_then_wake, args=(generation, sleep_ms), daemon=True).start()
+
+    def _sleep_then_wake(self, generation: int, sleep_ms: int) -> None:
+        by_button = self._wake.wait(sleep_ms / 1000 if sleep_ms > 0 else None)
+        with self._lock:
+            if generation != self._sleep_generation or self._closing:
+                return  # the power went while it slept
+            self.pins.wake_reason = 2 if by_button else 4  # EXT0_WAKE, TIMER_WAKE
+            self.pins.set_sleep(False, time.monotonic(), booting=True)
+        time.sleep(self.board["power"]["boot_ms"] / 1000)
+        with self._lock:
+            if generation != self._sleep_generation or self._closing:
+                return
+            self.pins.set_sleep(False, time.monotonic())
+            self.wakes += 1
+            self._pending_cause = "deepsleep"
+            self._spawn()
 
     # ---- the hardware server ------------------------------------------------------------
 
@@ -380,6 +454,10 @@ class VirtualBoard:
         return start
 
     def _press(self, hold_s: float, bounce: int) -> None:
+        wake = self.pins.wake_ext0
+        pressed_level = 0 if self.board["button_active_low"] else 1
+        if self.pins.asleep and wake and wake[0] == self.board["pins"]["button"] and wake[1] == pressed_level:
+            self._wake.set()  # the RTC watches the pin in deep sleep
         for edge in range(bounce * 2 + 1):  # ends pressed: an odd count of level changes
             with self._lock:
                 self.pins.set_button(edge % 2 == 0, time.monotonic())

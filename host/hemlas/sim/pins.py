@@ -36,6 +36,15 @@ class PinBank:
         self.restart_requested: str | None = None
         self.browned_out = False
         self.led_on = {"green": False, "red": False}
+        # Power states besides the pins: the radio's, and deep sleep's (kept by the board).
+        self.advertising = False
+        self.connections = 0
+        self.asleep = False
+        self.booting = False  # from a wake until the firmware runs: ROM and MicroPython start-up
+        self.rtc_memory = b""  # kept through deep sleep, lost with power
+        self.wake_ext0: tuple[int, int] | None = None  # (pin, level) that ends a deep sleep
+        self.sleep_ms: int | None = None
+        self.wake_reason = 0
         self._update_base_load(now)
 
     # ---- requests from the firmware ------------------------------------------------------
@@ -75,7 +84,21 @@ class PinBank:
             return "ok"
         if op == "deepsleep":
             self.restart_requested = "deepsleep"
+            self.sleep_ms = int(words[1])
             return "ok"
+        if op == "wake_ext0":
+            self.wake_ext0 = (int(words[1]), int(words[2]))
+            return "ok"
+        if op == "wake_reason":
+            return str(self.wake_reason)
+        if op == "rtc_mem_set":
+            data = bytes.fromhex(words[1]) if words[1] != "-" else b""
+            if len(data) > 2048:
+                raise ValueError("RTC memory holds 2048 bytes")
+            self.rtc_memory = data
+            return "ok"
+        if op == "rtc_mem_get":
+            return self.rtc_memory.hex() or "-"
         if op == "unique_id":
             return self._unique_id  # six bytes, like an ESP32's base MAC
         raise ValueError(f"unknown request {op!r}")
@@ -112,10 +135,30 @@ class PinBank:
         self.circuit.settle(now)
 
     def _update_base_load(self, now: float) -> None:
+        """The current of the power state the firmware is in, besides the motor and test load."""
+        self.circuit.advance(now)  # the time so far at the old draw
         power = self.board["power"]
-        leds = sum(1 for on in self.led_on.values() if on)
-        self.circuit.base_ma = power["active_ma"] + leds * power["led_ma"]
+        if self.asleep:
+            self.circuit.base_ma = power["sleep_ua"] / 1000
+        else:
+            leds = sum(1 for on in self.led_on.values() if on)
+            radio = 0.0
+            if not self.booting:
+                radio = power["conn_ma"] if self.connections else power["adv_ma"] if self.advertising else 0.0
+            self.circuit.base_ma = power["active_ma"] + leds * power["led_ma"] + radio
         self.circuit.settle(now)
+
+    def set_radio(self, advertising: bool, connections: int, now: float) -> None:
+        with self.lock:
+            self.advertising, self.connections = advertising, connections
+            self._update_base_load(now)
+
+    def set_sleep(self, asleep: bool, now: float, booting: bool = False) -> None:
+        with self.lock:
+            self.asleep, self.booting = asleep, booting
+            if asleep:
+                self.advertising, self.connections = False, 0
+            self._update_base_load(now)
 
     def _read(self, pin: int) -> int:
         role = self._role(pin)
@@ -172,5 +215,6 @@ class PinBank:
                 self.leds.append((now, name, False))
         self.circuit.test_load_on = False
         self.circuit.bolt.set_drive(now, 0, 0.0)
+        self.advertising, self.connections = False, 0
         self._update_base_load(now)
         self.browned_out = False

@@ -17,6 +17,8 @@ HARD_RESET = 2
 WDT_RESET = 3
 DEEPSLEEP_RESET = 4
 SOFT_RESET = 5
+EXT0_WAKE = 2
+TIMER_WAKE = 4
 
 _ctl = None
 _handlers = {}  # pin -> (handler, Pin)
@@ -158,10 +160,6 @@ class ADC:
     def read_uv(self):
         return int(_call("adc_uv %d" % self._id))
 
-    def read_u16(self):
-        # 11 dB attenuation spans about 0-3.1 V over the 12-bit range, scaled to 16 bits.
-        return min(65535, self.read_uv() * 65535 // 3_100_000)
-
 
 class WDT:
     def __init__(self, id=0, timeout=5000):
@@ -173,6 +171,19 @@ class WDT:
 
 def reset_cause():
     return int(_call("reset_cause"))
+
+
+def wake_reason():
+    return int(_call("wake_reason"))
+
+
+class RTC:
+    def memory(self, data=None):
+        # Kept by the harness through deep sleep, cleared by a power cut, as on an ESP32.
+        if data is None:
+            answer = _call("rtc_mem_get")
+            return b"" if answer == b"-" else bytes.fromhex(answer.decode())
+        _call("rtc_mem_set", bytes(data))
 
 
 def reset():
@@ -188,23 +199,6 @@ def unique_id():
     return bytes.fromhex(_call("unique_id").decode())
 
 
-def freq(hz=None):
-    return 240_000_000
-
-
-def idle():
-    pass
-
-
-def lightsleep(time_ms=0):
-    import time
-
-    time.sleep_ms(time_ms)
-
-
 def deepsleep(time_ms=0):
     _call("deepsleep %d" % time_ms)
-    sys.exit(0)
-
-
-sleep = lightsleep  # the old name, still on some ports
+    sys.exit(0)  # the harness powers the chip down and boots it again on the wake

@@ -1,0 +1,47 @@
+# The power policy between visits (the board file's power["policy"]; docs/battery.md).
+#
+# MicroPython on an ESP32 cannot light-sleep with the radio up, and awake with BLE on it draws
+# tens of mA: days, not months, on a battery. So a lock that must stay reachable all day
+# cycles: awake and advertising for a short window, then in deep sleep (microamps) until a
+# timer or the button wakes it, when it boots afresh with its state from flash and RTC memory.
+# A client finds the lock in its next window: the sleep is the latency the policy adds.
+# Anything going on keeps the lock awake: a connection, a motor run, a self-test, a console
+# command; the window counts from the last of them.
+
+import asyncio
+import time
+
+from micropython import const
+
+_CHECK_MS = const(50)
+
+
+class PowerPolicy:
+    def __init__(self, app, policy):
+        self._app = app
+        self.awake_ms = policy["awake_ms"] if policy else 0
+        self.sleep_ms = policy["sleep_ms"] if policy else 0  # 0: always awake
+        self.stay_awake = False  # the serial console's "power stay": bench work
+        self._last = time.ticks_ms()
+
+    def activity(self):
+        self._last = time.ticks_ms()
+
+    def _busy(self):
+        app = self._app
+        return self.stay_awake or app.charge.connections or app.lock.busy or app.busy
+
+    async def run(self):
+        if not self.sleep_ms:
+            return
+        while True:
+            await asyncio.sleep_ms(_CHECK_MS)
+            if self._busy():
+                self.activity()
+            elif time.ticks_diff(time.ticks_ms(), self._last) >= self.awake_ms:
+                self.sleep()
+
+    def sleep(self):
+        app = self._app
+        app.hw.rtc_memory(app.charge.sleep_state())
+        app.hw.deep_sleep(self.sleep_ms)  # does not return: the chip boots again on waking
