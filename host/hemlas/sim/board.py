@@ -43,7 +43,9 @@ class VirtualBoard:
     Args:
         board: name of a board file under boards/.
         flash_dir: the board's flash filesystem; a temporary directory if None.
-        heap_kb: the firmware's GC heap (an ESP32 with BLE active has about 96 KiB free).
+        heap_kb: the firmware's GC heap (an ESP32 with BLE active has about 96 KiB free). The
+            process gets this plus sim_heap, what the simulated machine, bluetooth and esp32
+            modules take (measured at start): C in flash on a board, MicroPython here.
         echo: called with every line the firmware prints that is not a console answer.
         heap_trace: collect garbage at every hardware call and keep the live-heap peak in
             heap_peak (for benchmarks: it slows the firmware down).
@@ -64,6 +66,7 @@ class VirtualBoard:
         if power_policy != "board":
             self.board["power"]["policy"] = power_policy
         self.heap_kb = heap_kb
+        self.sim_heap = 0  # bytes: measured by start()
         self._heap_trace = heap_trace
         self._echo = echo
         self._random = random.Random(seed)
@@ -124,6 +127,7 @@ class VirtualBoard:
         build.compile_firmware(self._build_dir / "fw")
         # The simulated machine is compiled too: a real board's machine is C and costs no heap.
         build.compile_modules(sorted(MPY_DIR.glob("*.py")), self._build_dir / "sim")
+        self.sim_heap = build.sim_modules_heap(self._build_dir / "sim")
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._server.bind(self._socket_path)
         self._server.listen(4)
@@ -204,7 +208,7 @@ class VirtualBoard:
         if self._heap_trace:
             env["HEMLAS_SIM_HEAP_TRACE"] = "1"
         self._proc = subprocess.Popen(
-            [build.micropython_executable(), "-X", f"heapsize={self.heap_kb}K",
+            [build.micropython_executable(), "-X", f"heapsize={self.heap_kb * 1024 + self.sim_heap}",
              str(self._build_dir / "fw" / "main.py")],
             cwd=self.flash_dir, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, bufsize=0,
