@@ -81,7 +81,7 @@ class Battery:
             return self.idle_mv
         if self.meter.has_load:
             loaded = await self.meter.loaded_mv()
-            self.charge.add(loaded * 1000 // self.meter.load_ohm, self.meter.load_ms)
+            self.charge.add(int(loaded * 1000 / self.meter.load_ohm), self.meter.load_ms)
             return loaded
         return self.loaded_mv or self.idle_mv  # last motor run's reading
 
@@ -98,6 +98,7 @@ class Battery:
             loaded = self.idle_mv  # the motor reading is the old battery's (docs/battery.md)
         if loaded < self._cfg["fresh_mv"]:
             self._log.append(wire.EVENT_SWAP_REFUSED, (self.idle_mv, loaded, key_id))
+            self._update(loaded)  # the cell in the lock now is this one, swap or not
             return wire.STATUS_BATTERY_DEPLETED
         used_mah = self.charge.swapped() // 1000
         self._log.append(wire.EVENT_BATTERY_SWAP, (self.idle_mv, loaded, used_mah, key_id))

@@ -42,7 +42,7 @@ class ChargeMeter:
 
     def add(self, ua, ms):
         """Count ua microamps drawn for ms milliseconds."""
-        self._rest += ua * ms
+        self._rest += int(ua * ms)  # board figures may be fractional
         whole = self._rest // _UA_MS_PER_UAH
         self.used_uah += whole
         self._rest -= whole * _UA_MS_PER_UAH
@@ -89,7 +89,7 @@ class ChargeMeter:
     def percent(self, voltage_pct):
         """Charge left by the count; the voltage's figure instead where it is low and lower
         (a cell that was not fresh when fitted, or colder than rated, ends early)."""
-        counted = self.remaining_uah() * 100 // self._capacity_uah
+        counted = (self.remaining_uah() * 100 + self._capacity_uah // 2) // self._capacity_uah
         if voltage_pct < _VOLTAGE_TRUSTED_PCT and voltage_pct < counted:
             return voltage_pct
         return counted

@@ -43,5 +43,5 @@ class PowerPolicy:
 
     def sleep(self):
         app = self._app
-        app.hw.rtc_memory(app.charge.sleep_state())
+        app.hw.rtc_memory(app.charge.sleep_state().encode())
         app.hw.deep_sleep(self.sleep_ms)  # does not return: the chip boots again on waking

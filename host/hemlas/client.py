@@ -36,7 +36,7 @@ CONNECT_RETRY_DELAYS_S = (
     1.0,  # then give a busy radio time to settle
 )
 RETRYABLE_CONNECT_ERRORS = (BleakError, asyncio.TimeoutError, EOFError)
-SCAN_TIMEOUT_S = 10.0  # a lock advertises every 0.1-0.5 s; ten seconds covers a weak signal
+SCAN_TIMEOUT_S = 20.0  # covers a power policy's sleep (esp32c3: 12 s) plus a weak signal
 CONNECT_TIMEOUT_S = 10.0
 REQUEST_TIMEOUT_S = 20.0  # a self-test takes ~4.5 s; a jammed lock's retry up to ~5 s
 

@@ -183,7 +183,7 @@ class RTC:
         if data is None:
             answer = _call("rtc_mem_get")
             return b"" if answer == b"-" else bytes.fromhex(answer.decode())
-        _call("rtc_mem_set", bytes(data))
+        _call("rtc_mem_set", data.encode() if isinstance(data, str) else bytes(data))
 
 
 def reset():
