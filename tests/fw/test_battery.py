@@ -99,5 +99,6 @@ def test_swap_registration_checks_the_new_cell_under_load_then_resets_the_count(
     assert asyncio.run(battery.register_swap(7)) == wire.STATUS_OK
     assert battery.charge.used_uah == 0 and battery.charge.swap_time > 0
     assert store.data["used_uah"] == 0
-    assert log.events[-1] == (wire.EVENT_BATTERY_SWAP, (3670, 3570, 100, 7))
+    assert log.events[-2:] == [(wire.EVENT_BATTERY_SWAP, (3670, 3570, 100, 7)),
+                               (wire.EVENT_BATTERY, (wire.BATTERY_OK, 3670, 3570))]
     assert battery.state == wire.BATTERY_OK and battery.percent == 100
