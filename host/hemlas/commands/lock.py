@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import asdict
 
@@ -12,7 +13,11 @@ from ..codes import BatteryState, EventType
 from ..errors import (BatteryCriticalError, LockDisconnectedError, LockError, LockNotFoundError,
                       LockTimeoutError)
 from ..firmware import wire
+from ..fleet.store import FleetStore, UnknownLockError
+from ..results import BatteryReading
 from .output import BATTERY_TEXT, CommandError, discharged_guidance, emit, state_name
+
+log = logging.getLogger(__name__)
 
 # When unlocking fails in these ways the battery may be fully discharged (the routine).
 _DISCHARGE_SYMPTOMS = (LockNotFoundError, LockTimeoutError, LockDisconnectedError, BatteryCriticalError)
@@ -32,9 +37,35 @@ def do_scan(args) -> None:
     emit(args, human or "no locks found", rows)
 
 
-async def _with_lock(lock_id: str, action, role: int = wire.ROLE_STAFF):
+async def _with_lock(lock_id: str, action, role: int = wire.ROLE_STAFF, source: str = "connection"):
+    """Run action on the lock; then store the battery reading of this connection in the fleet
+    store (the coordinators' battery overview is built from these)."""
     async with LockClient(lock_id, role=role) as lock:
-        return await action(lock)
+        result = None
+        try:
+            result = await action(lock)
+            return result
+        finally:  # also when the action failed: a refused unlock's reading matters most
+            reading = result if isinstance(result, BatteryReading) else None
+            if reading is None:
+                try:
+                    reading = await lock.battery()
+                except LockError as err:
+                    log.info("no battery reading from %s on this connection: %s", lock_id, err)
+            if reading is not None:
+                record_reading(lock_id, reading, source)
+
+
+def record_reading(lock_id: str, reading: BatteryReading, source: str) -> None:
+    """Keep a battery reading in the fleet store, if the lock is in it."""
+    with FleetStore() as store:
+        try:
+            store.record_battery_reading(
+                lock_id, idle_mv=reading.idle_mv, loaded_mv=reading.loaded_mv, state=int(reading.state),
+                percent=reading.percent, days_left=reading.days_left, charge_used_mah=reading.used_mah,
+                source=source)
+        except UnknownLockError:
+            log.info("lock %s is not in the fleet store: its battery reading is not kept", lock_id)
 
 
 def do_status(args) -> None:
@@ -70,12 +101,17 @@ def do_lock(args) -> None:
 
 
 def do_battery(args) -> None:
-    reading = _run(_with_lock(args.lock, lambda lock: lock.battery()))
+    reading = _run(_with_lock(args.lock, lambda lock: lock.battery(), source="battery"))
     percent = "unknown" if reading.percent is None else f"{reading.percent} %"
+    days = "not yet known" if reading.days_left is None else f"about {reading.days_left} days"
+    swapped = ("never registered" if reading.last_swap is None
+               else time.strftime("%Y-%m-%d", time.localtime(reading.last_swap)))
     emit(args, f"{args.lock}: battery {BATTERY_TEXT[reading.state]}; {reading.idle_mv} mV idle, "
-               f"{reading.loaded_mv} mV under load, about {percent} left",
+               f"{reading.loaded_mv} mV under load, about {percent} left ({reading.used_mah} mAh "
+               f"used since the last swap, {swapped}); {days} left at the recent rate",
          {"lock": args.lock, "state": BatteryState(reading.state).name, "idle_mv": reading.idle_mv,
-          "loaded_mv": reading.loaded_mv, "percent": reading.percent, "last_swap": reading.last_swap})
+          "loaded_mv": reading.loaded_mv, "percent": reading.percent, "last_swap": reading.last_swap,
+          "used_mah": reading.used_mah, "days_left": reading.days_left})
 
 
 def do_log(args) -> None:
