@@ -12,17 +12,19 @@ from hemlas.radio.config import ENV_VAR
 
 
 @contextlib.contextmanager
-def provisioned_lock(role: int = wire.ROLE_TECHNICIAN):
-    """Yields (VirtualBoard, StaffKey): the lock provisioned over its console, a key for it."""
+def provisioned_lock(role: int = wire.ROLE_TECHNICIAN, board: str = "virtual", power_policy="board"):
+    """Yields (VirtualBoard, StaffKey): the lock provisioned over its console, a key for it.
+    After provisioning the lock restarts and follows its power policy (it may sleep)."""
     from hemlas.fleet.store import FleetStore
     from hemlas.keyfile import StaffKey
     from hemlas.sim import VirtualBoard, VirtualRadio
 
     with tempfile.TemporaryDirectory() as home, VirtualRadio() as radio:
         os.environ[ENV_VAR] = radio.spec
-        vb = VirtualBoard(radio=radio)
+        vb = VirtualBoard(board, radio=radio, power_policy=power_policy)
         vb.start()
         try:
+            vb.command("power stay")  # awake for its console until it restarts
             with FleetStore(f"{home}/fleet.sqlite3") as store:
                 vb.provision(store)
                 now = int(time.time())

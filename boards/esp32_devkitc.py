@@ -61,7 +61,7 @@ BOARD = {
     },
     "power": {
         "active_ma": 45,  # DevKitC: CPU plus USB-serial chip and power LED
-        "adv_ma": 2,
+        "adv_ma": 2,  # at a 100 ms interval
         "conn_ma": 3,
         "sleep_ua": 12000,  # the AMS1117 and the USB-serial chip stay on in deep sleep
         "boot_ms": 300,

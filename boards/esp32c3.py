@@ -61,14 +61,16 @@ BOARD = {
     },
     "power": {
         "active_ma": 25,  # the C3 draws less than the classic ESP32
-        "adv_ma": 1,  # more while advertising at 500 ms
+        "adv_ma": 2,  # more while advertising, at a 100 ms interval (0.4 mA at 500 ms)
         "conn_ma": 3,
         "sleep_ua": 8,  # deep sleep: RTC timer and wake pin, plus a low-Iq regulator
         "boot_ms": 250,
         "led_ma": 5,
         # Between visits: awake and advertising 0.6 s, then 12 s of deep sleep. About half a
         # year on the cell, and a client waits up to ~13 s (benchmarks/power_policy.py).
-        "policy": {"awake_ms": 600, "sleep_ms": 12000},
+        # Windows advertise every 100 ms, so a scanning phone finds the lock and connects
+        # well inside one (at 500 ms a window would hold one advertisement).
+        "policy": {"awake_ms": 600, "sleep_ms": 12000, "adv_interval_ms": 100},
         "brownout_mv": 2300,
     },
     "ble": {

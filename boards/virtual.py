@@ -64,7 +64,7 @@ BOARD = {
     },
     "power": {
         "active_ma": 40,  # CPU running, radio idle
-        "adv_ma": 2,  # more while advertising at adv_interval_ms (TX bursts of ~130 mA, ~1.5 ms)
+        "adv_ma": 2,  # more while advertising, at a 100 ms interval (TX bursts of ~130 mA, ~1.5 ms)
         "conn_ma": 3,  # more while a client is connected (a connection event every ~30 ms)
         "sleep_ua": 25,  # deep sleep: the RTC timer, the button's wake pin, the regulator
         "boot_ms": 300,  # from a wake to MicroPython running main.py (ROM, bootloader, start-up)

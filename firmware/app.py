@@ -151,7 +151,10 @@ async def run(board, hw, start):
     lock_id = app.auth.lock_id
     from ble import BleLink  # after the hardware: a board's radio is the last thing up
 
-    link = BleLink(app, lock_id, board["model"], FIRMWARE_VERSION, board["ble"]["adv_interval_ms"])
+    # A power policy's short windows advertise faster than an always-awake lock needs to.
+    policy = board["power"].get("policy")
+    interval = policy.get("adv_interval_ms", 0) if policy else 0
+    link = BleLink(app, lock_id, board["model"], FIRMWARE_VERSION, interval or board["ble"]["adv_interval_ms"])
     link.start()
     app.battery.listener = link.battery_changed
     asyncio.create_task(link.run())

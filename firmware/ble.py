@@ -54,6 +54,7 @@ class BleLink:
         self._model = model
         self._firmware_version = firmware_version
         self._interval_us = interval_ms * 1000
+        app.charge.adv_interval_ms = interval_ms
         self._events = []
         self._flag = asyncio.ThreadSafeFlag()
         self._reassembler = wire.Reassembler()

@@ -18,6 +18,7 @@ _SAVE_EVERY_MS = const(3_600_000)  # flash wear against what a power cut may los
 _RATE_WINDOW_S = const(21_600)  # the usage rate is measured over six-hour windows...
 _RATE_WEIGHT = const(4)  # ...each counting a quarter: the rate follows about the last day
 _FIRST_RATE_S = const(600)  # before a whole window: the partial one, once this old
+_ADV_REFERENCE_MS = const(100)  # the interval the boards' adv_ma figure is given at
 _VOLTAGE_TRUSTED_PCT = const(20)  # below this the voltage curve is steep enough to trust
 
 
@@ -36,6 +37,7 @@ class ChargeMeter:
         self._window = store.get("rate_window") or [clock.now(), self.used_uah]
         self._rest = 0  # uA*ms not yet a whole uAh
         self.advertising = False
+        self.adv_interval_ms = 100
         self.connections = 0
         self._mark = time.ticks_ms()
         self._saved = self._mark
@@ -51,7 +53,11 @@ class ChargeMeter:
         """The current drawn now, by power state, outside motor runs and loads."""
         if self.connections:
             return self._awake_ua + self._conn_ua
-        return self._awake_ua + (self._adv_ua if self.advertising else 0)
+        if not self.advertising:
+            return self._awake_ua
+        # The board's figure is at a 100 ms interval: each advertising event costs the same
+        # charge, so the current goes with the events' rate.
+        return self._awake_ua + self._adv_ua * _ADV_REFERENCE_MS // self.adv_interval_ms
 
     def tick(self):
         """Count the time since the last tick at the present draw; save now and then."""

@@ -70,10 +70,11 @@ class BleBridge:
 
     def __init__(self, radio, address: str, send_event, radio_power=None):
         self._radio = radio
-        # radio_power(advertising, connections): the radio's power state changed (the board's
-        # energy account charges advertising and connections their own current).
+        # radio_power(advertising, connections, interval_ms): the radio's power state changed
+        # (the board's energy account charges advertising and connections their own current).
         self._radio_power = radio_power or (lambda advertising, connections: None)
         self._advertising = False
+        self._interval_ms = 100.0
         self._address = address
         self._send_event = send_event
         self._device: Device | None = None
@@ -135,6 +136,7 @@ class BleBridge:
         if op == "ble_advertise":
             self._radio.run(self._advertise(device, int(words[1]), _unhex(words[2]), _unhex(words[3]),
                                             words[4] == "1"))
+            self._interval_ms = int(words[1]) / 1000
             self._power_state(True)
             return "ok"
         if op == "ble_advertise_stop":
@@ -166,7 +168,7 @@ class BleBridge:
 
     def _power_state(self, advertising: bool) -> None:
         self._advertising = advertising
-        self._radio_power(advertising, len(self._connections))
+        self._radio_power(advertising, len(self._connections), self._interval_ms)
 
     # ---- on the radio's event loop ------------------------------------------------------
 

@@ -85,7 +85,8 @@ class VirtualBoard:
         self._socket_path = str(self._tmp / "hw.sock")
         self.pins = PinBank(self.board, time.monotonic(), self._send_irq, self.lock_id)
         self.ble = BleBridge(self.radio, self.address, self._send_event,
-                             lambda adv, conns: self.pins.set_radio(adv, conns, time.monotonic()))
+                             lambda adv, conns, interval_ms: self.pins.set_radio(
+                                 adv, conns, time.monotonic(), interval_ms))
         self._wake = threading.Event()  # a button press that ends a deep sleep
         self._sleep_generation = 0  # a power cut ends a sleep: its wake-up must not boot
         self.wakes = 0

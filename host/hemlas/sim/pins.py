@@ -38,6 +38,7 @@ class PinBank:
         self.led_on = {"green": False, "red": False}
         # Power states besides the pins: the radio's, and deep sleep's (kept by the board).
         self.advertising = False
+        self.adv_interval_ms = 100
         self.connections = 0
         self.asleep = False
         self.booting = False  # from a wake until the firmware runs: ROM and MicroPython start-up
@@ -144,13 +145,18 @@ class PinBank:
             leds = sum(1 for on in self.led_on.values() if on)
             radio = 0.0
             if not self.booting:
-                radio = power["conn_ma"] if self.connections else power["adv_ma"] if self.advertising else 0.0
+                if self.connections:
+                    radio = power["conn_ma"]
+                elif self.advertising:  # adv_ma is at 100 ms: the same charge per event
+                    radio = power["adv_ma"] * 100 / self.adv_interval_ms
             self.circuit.base_ma = power["active_ma"] + leds * power["led_ma"] + radio
         self.circuit.settle(now)
 
-    def set_radio(self, advertising: bool, connections: int, now: float) -> None:
+    def set_radio(self, advertising: bool, connections: int, now: float, interval_ms: float = 0) -> None:
         with self.lock:
             self.advertising, self.connections = advertising, connections
+            if interval_ms:
+                self.adv_interval_ms = interval_ms
             self._update_base_load(now)
 
     def set_sleep(self, asleep: bool, now: float, booting: bool = False) -> None:
