@@ -11,7 +11,7 @@ import pytest
 
 from fleet_helpers import issue
 from hemlas.client import LockClient
-from hemlas.commands.swap import SwapFlow, SwapHooks, SwapInterrupted
+from hemlas.commands.swap_flow import SwapFlow, SwapHooks, SwapInterrupted
 from hemlas.errors import LockDisconnectedError
 from hemlas.firmware import wire
 

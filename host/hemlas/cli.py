@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.handler(args)
     except HemlasError as err:
-        if getattr(args, "json", False):
+        if getattr(args, "json", False) and not getattr(err, "answered", False):
             print(json.dumps({"error": str(err)}))
         print(f"hemlas: {err}", file=sys.stderr)
         return 1

@@ -10,7 +10,14 @@ from ..settings import service_desk
 
 
 class CommandError(HemlasError):
-    """A command could not do what was asked; printed as `hemlas: message`, exit code 1."""
+    """A command could not do what was asked; printed as `hemlas: message`, exit code 1.
+
+    answered: the command already printed its whole answer (with --json, its one document),
+    so only the exit code and the stderr line remain to be given."""
+
+    def __init__(self, message: str, answered: bool = False):
+        super().__init__(message)
+        self.answered = answered
 
 
 def emit(args, human: str, data) -> None:
@@ -31,9 +38,10 @@ BATTERY_TEXT = {
 }
 
 
-def discharged_guidance(reason: str) -> str:
-    """What the routine tells staff when a lock cannot be unlocked from the app."""
-    return f"""The lock could not be unlocked: {reason}.
+def discharged_guidance(reason: str, what: str = "The lock could not be unlocked") -> str:
+    """What the routine tells staff when a lock cannot be unlocked from the app (or, with
+    another `what`, when a lock's battery may be fully discharged before a swap)."""
+    return f"""{what}: {reason}.
 The battery may be fully discharged.
   * Do NOT swap the battery yourself: a fully discharged battery can build up gas pressure.
   * Check with the button self-test: press the lock unit's push button.

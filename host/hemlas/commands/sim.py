@@ -122,9 +122,11 @@ def do_demo(args) -> None:
 
 
 _SIM_HELP = """Virtual lock console. Firmware (serial) commands: status, lock, unlock, battery, selftest,
-log [FROM [N]], mem. Hands on the board: press, battery fresh|low|discharged, jam [AT], unjam,
-bolt POSITION, cut (power off), power (power on), leds. With several locks, start a line with
-the lock's number (1, 2, ...). quit ends."""
+log [FROM [N]], mem, swap (register a new battery), power [stay|auto]. Hands on the board:
+press, battery fresh|low|discharged (the cell's charge), replace fresh|low|discharged (a
+battery swap: power off, another cell in, power on), jam [AT], unjam, bolt POSITION,
+cut (power off), on (power on), leds. With several locks, start a line with the lock's
+number (1, 2, ...). quit ends."""
 
 
 def do_sim(args) -> None:
@@ -198,8 +200,11 @@ def _hands(vb, words):
     if op == "cut":
         vb.power_cut()
         return {"power": False}
-    if op == "power":
+    if op == "on":
         return vb.power_on()
+    if op == "replace":
+        vb.swap_battery(rest[0] if rest else "fresh")
+        return {"replaced": rest[0] if rest else "fresh", "ready": vb.wait_ready()}
     if op == "leds":
         return {"leds": vb.led_timeline()}
     return vb.command(" ".join(words))
