@@ -29,6 +29,7 @@ class Lock:
         self._moving = False
         self.state = wire.LOCK_UNKNOWN
         self.last_travel_ms = 0
+        self._runs = 0  # motor runs so far (each one's charge is worth a flash write)
 
     def read_sensors(self):
         """State after boot, from the sensors: never assumed from what was stored."""
@@ -61,12 +62,14 @@ class Lock:
         if self._moving:
             return wire.STATUS_BUSY  # the running move completes; it is not reversed midway
         self._moving = True
+        runs = self._runs
         try:
             async with self._power:
                 return await self._move(target, key_id)
         finally:
             self._moving = False
-            self._battery.charge.save()  # a motor run is most of a day's charge: keep it
+            if self._runs != runs:
+                self._battery.charge.save()  # a motor run is most of a day's charge: keep it
 
     async def _move(self, target, key_id):
         if self._at(target):
@@ -152,6 +155,7 @@ class Lock:
             await self._motor.stop()
         elapsed = time.ticks_diff(time.ticks_ms(), start)
         self._battery.charge.add(cfg["run_ma"] * 1000, elapsed)  # the board's running current
+        self._runs += 1
         return reached, elapsed, meter_total // meter_count if meter_count else 0
 
     def _battery_mv(self):

@@ -67,3 +67,28 @@ def test_soc_for_a_loaded_reading_inverts_the_model():
     circuit = Circuit.for_board(load_board("virtual"), 0.0)
     soc = circuit.soc_for_loaded_mv(2950)
     assert circuit.loaded_mv_under_test_load(soc) == pytest.approx(2950, abs=2)
+
+
+def test_each_power_state_draws_its_board_current():
+    from hemlas.sim.pins import PinBank
+
+    board = load_board("esp32c3")
+    power = board["power"]
+    pins = PinBank(board, 0.0, lambda pin: None)
+    cell = pins.circuit.cell
+
+    def drawn_mah(seconds, at):  # x10: mA over a tenth of an hour
+        before = cell.used_mah
+        pins.advance(at + seconds)
+        return cell.used_mah - before
+
+    assert 10 * drawn_mah(360, 0) == pytest.approx(power["active_ma"], rel=1e-3)  # awake, radio idle
+    pins.set_radio(True, 0, 360, interval_ms=500)  # advertising at 500 ms: a fifth of the 100 ms figure
+    assert 10 * drawn_mah(360, 360) == pytest.approx(power["active_ma"] + power["adv_ma"] / 5, rel=1e-3)
+    pins.set_radio(False, 1, 720)
+    assert 10 * drawn_mah(360, 720) == pytest.approx(power["active_ma"] + power["conn_ma"], rel=1e-3)
+    pins.set_sleep(True, 1080)  # deep sleep: the radio is off with the CPU
+    assert 10 * drawn_mah(360, 1080) == pytest.approx(power["sleep_ua"] / 1000, rel=1e-3)
+    pins.set_sleep(False, 1440)
+    pins.set_powered(False, 1440)  # the battery is out
+    assert 10 * drawn_mah(360, 1440) == 0

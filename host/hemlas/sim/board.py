@@ -154,6 +154,7 @@ class VirtualBoard:
             if self._powered:
                 raise VirtualBoardError("the board is already powered")
             self._powered = True
+            self.pins.set_powered(True, time.monotonic())
         self._pending_cause = cause
         self._spawn()
         return self.wait_ready()
@@ -166,6 +167,7 @@ class VirtualBoard:
             self.pins.rtc_memory = b""  # RTC memory needs power too
             self.pins.set_sleep(False, time.monotonic())
         self._kill()
+        self.pins.set_powered(False, time.monotonic())
 
     def swap_battery(self, state: str = "fresh") -> None:
         """A technician's battery swap: the old cell out (the power goes), another one in (a new

@@ -41,6 +41,7 @@ class PinBank:
         self.adv_interval_ms = 100
         self.connections = 0
         self.asleep = False
+        self.powered = True  # False: the battery is out, nothing draws current
         self.booting = False  # from a wake until the firmware runs: ROM and MicroPython start-up
         self.rtc_memory = b""  # kept through deep sleep, lost with power
         self.wake_ext0: tuple[int, int] | None = None  # (pin, level) that ends a deep sleep
@@ -139,7 +140,9 @@ class PinBank:
         """The current of the power state the firmware is in, besides the motor and test load."""
         self.circuit.advance(now)  # the time so far at the old draw
         power = self.board["power"]
-        if self.asleep:
+        if not self.powered:
+            self.circuit.base_ma = 0.0
+        elif self.asleep:
             self.circuit.base_ma = power["sleep_ua"] / 1000
         else:
             leds = sum(1 for on in self.led_on.values() if on)
@@ -157,6 +160,11 @@ class PinBank:
             self.advertising, self.connections = advertising, connections
             if interval_ms:
                 self.adv_interval_ms = interval_ms
+            self._update_base_load(now)
+
+    def set_powered(self, powered: bool, now: float) -> None:
+        with self.lock:
+            self.powered = powered
             self._update_base_load(now)
 
     def set_sleep(self, asleep: bool, now: float, booting: bool = False) -> None:
