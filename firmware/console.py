@@ -6,6 +6,7 @@
 import gc
 import json
 import sys
+import time
 from binascii import unhexlify
 
 import asyncio
@@ -40,6 +41,7 @@ class Console:
             "mem": self._mem,
             "swap": self._swap,
             "power": self._power,
+            "trace": self._trace,
             "provision": self._provision,
             "reprovision": self._reprovision,
         }
@@ -185,6 +187,13 @@ class Console:
     async def _restart(self):
         await asyncio.sleep_ms(100)  # let the answer out first
         self._app.hw.restart()
+
+    async def _trace(self, args):
+        # trace [FROM]: the hardware trace (hwtrace.py) from sequence FROM, 16 events an answer.
+        # "now" (ticks_ms) lets the reader place the events in its own time.
+        tracer = self._app.hw.trace
+        events = tracer.read(int(args[0]) if args else 0, _MAX_LOG_READ)
+        return {"now": time.ticks_ms(), "next": tracer.count, "events": events}
 
     async def _mem(self, args):
         gc.collect()

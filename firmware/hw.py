@@ -3,12 +3,14 @@
 # touches a pin at import time.
 
 import asyncio
+import time
 
 import esp32
 import machine
 from machine import ADC, PWM, Pin
 from micropython import const
 
+import hwtrace
 from battery import adc_uv_to_mv
 
 _DUTY_FULL = const(65535)
@@ -16,21 +18,32 @@ _BRAKE_MS = const(20)  # short both windings briefly so the bolt stops at once, 
 
 
 class Led:
-    def __init__(self, pin_no, active_high=True):
+    def __init__(self, pin_no, active_high, tracer, kind):
         self._on_level = 1 if active_high else 0
         self._pin = Pin(pin_no, Pin.OUT, value=1 - self._on_level)
+        self._trace = tracer
+        self._kind = kind
+        self._lit = False
 
     def on(self):
         self._pin.value(self._on_level)
+        self._record(True)
 
     def off(self):
         self._pin.value(1 - self._on_level)
+        self._record(False)
+
+    def _record(self, lit):
+        if lit != self._lit:
+            self._lit = lit
+            self._trace.add(self._kind, 1 if lit else 0)
 
 
 class HBridge:
     """A DC motor on two H-bridge inputs: +1 drives the bolt out (lock), -1 in (unlock)."""
 
-    def __init__(self, pin_a, pin_b, motor):
+    def __init__(self, pin_a, pin_b, motor, tracer):
+        self._trace = tracer
         self._duty = _DUTY_FULL * motor["duty_pct"] // 100
         if motor["pwm"]:
             pwm_a = PWM(Pin(pin_a, Pin.OUT, value=0), freq=motor["pwm_freq"], duty_u16=0)
@@ -53,6 +66,7 @@ class HBridge:
 
     def drive(self, direction):
         self.direction = direction
+        self._trace.add(hwtrace.MOTOR, 1 if direction > 0 else 2 if direction < 0 else 0)
         if direction > 0:
             self._set(self._duty, 0)
         elif direction < 0:
@@ -63,12 +77,15 @@ class HBridge:
     def off(self):
         self.direction = 0
         self._set(0, 0)
+        self._trace.add(hwtrace.MOTOR, 0)
 
     async def stop(self):
         self._set(_DUTY_FULL, _DUTY_FULL)  # brake
+        self._trace.add(hwtrace.MOTOR, 3)
         self.direction = 0
         await asyncio.sleep_ms(_BRAKE_MS)
         self._set(0, 0)  # coast: no current at rest
+        self._trace.add(hwtrace.MOTOR, 0)
 
 
 class LimitSwitches:
@@ -100,7 +117,8 @@ class CurrentSense:
 class Button:
     """A debounced push button: the IRQ only sets a flag; wait_press() does the rest."""
 
-    def __init__(self, pin_no, active_low=True, debounce_ms=30):
+    def __init__(self, pin_no, active_low, tracer, debounce_ms=30):
+        self._trace = tracer
         self._pressed_level = 0 if active_low else 1
         self.active_low = active_low
         self._debounce_ms = debounce_ms
@@ -129,8 +147,10 @@ class Button:
         """Return once the button has been quiet for the debounce time and reads pressed."""
         while True:
             await self._flag.wait()
+            first_edge = time.ticks_ms()  # within a scheduling delay of the edge itself
             if self._woke:
                 self._woke = False
+                self._trace.add(hwtrace.BUTTON, 1, first_edge)
                 return
             edges = -1
             while edges != self._edges:  # contact bounce or noise: wait for it to stop
@@ -138,6 +158,7 @@ class Button:
                 await asyncio.sleep_ms(self._debounce_ms)
             self._flag.clear()  # those edges were all the same bounce
             if self.is_pressed():
+                self._trace.add(hwtrace.BUTTON, 1, first_edge)
                 return
 
     def discard_presses(self):
@@ -192,7 +213,8 @@ class Hardware:
         pins = board["pins"]
         motor = board["motor"]
         atten = board["adc"]["atten"]
-        self.motor = HBridge(pins["motor_a"], pins["motor_b"], motor)
+        self.trace = hwtrace.Trace()
+        self.motor = HBridge(pins["motor_a"], pins["motor_b"], motor, self.trace)
         self.limits = LimitSwitches(
             pins["limit_locked"], pins["limit_unlocked"], board["limit_active_low"]
         )
@@ -200,9 +222,9 @@ class Hardware:
         self.sense = CurrentSense(sense_pin, motor, atten) if sense_pin is not None else None
         if not self.limits.present and self.sense is None:
             raise ValueError("board has neither limit switches nor motor current sense")
-        self.button = Button(pins["button"], board["button_active_low"])
-        self.green = Led(pins["led_green"], board["led_active_high"])
-        self.red = Led(pins["led_red"], board["led_active_high"])
+        self.button = Button(pins["button"], board["button_active_low"], self.trace)
+        self.green = Led(pins["led_green"], board["led_active_high"], self.trace, hwtrace.GREEN)
+        self.red = Led(pins["led_red"], board["led_active_high"], self.trace, hwtrace.RED)
         self.meter = BatteryMeter(pins["battery_adc"], pins["battery_load"], board["adc"], board["load"])
         self.watchdog = Watchdog(board["wdt_ms"])
 

@@ -253,3 +253,23 @@ def test_a_dead_cell_browns_out_the_board_under_load(boot_board):
     assert [e[1:] for e in timeline][:2] == [("green", True), ("green", False)]
     assert not _phases(timeline, "red"), "no red blink: the sign of a fully discharged battery"
     assert _events(vb, wire.EVENT_BOOT)[-1][3][0] == 2  # HARD_RESET (brownout)
+
+
+def test_the_firmware_trace_agrees_with_the_board(boot_board):
+    """The hardware trace the bench suite reads over serial tells the same timings as the
+    virtual board's own LED and motor records."""
+    vb = boot_board(bolt=0.0)
+    press = vb.press_button()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len([e for e in vb.led_timeline(press) if e[1] == "red"]) < 2:
+        time.sleep(0.05)
+    assert vb.command("lock")["result"] == wire.STATUS_OK
+    answer = vb.command("trace")
+    events = [(ticks, kind, value) for _seq, ticks, kind, value in answer["events"]]
+    kinds = [(kind, value) for _t, kind, value in events]
+    assert kinds[:5] == [(3, 1), (1, 1), (1, 0), (2, 1), (2, 0)]  # press, green on/off, one red blink
+    assert (4, 1) in kinds and kinds[-1] == (4, 0)  # the motor out, then off
+    green_on, green_off = events[1][0], events[2][0]
+    board_green = [t for t, led, _on in vb.led_timeline(press) if led == "green"]
+    assert abs((green_off - green_on) / 1000 - (board_green[1] - board_green[0])) < 0.05
+    assert answer["next"] == len(answer["events"])
