@@ -23,7 +23,7 @@ from selftest import BLINK_ON_MS, run_selftest
 from store import Store, replace_file
 
 _FEED_DIVISOR = const(4)  # feed the watchdog four times per timeout: one late feed is no reset
-FIRMWARE_VERSION = "0.3.0"
+FIRMWARE_VERSION = "0.4.0"
 
 
 class App:
@@ -40,6 +40,7 @@ class App:
         self.lock = Lock(hw.motor, hw.limits, hw.sense, self.battery, log, store, board["motor"], self.power)
         self.policy = PowerPolicy(self, board["power"].get("policy"))
         self.busy = False  # a self-test is running
+        self.firmware_version = FIRMWARE_VERSION
 
     async def register_battery_swap(self, key_id=0):
         async with self.power:  # the test load never overlaps a motor run

@@ -117,6 +117,7 @@ class Console:
             "battery": app.battery.state,
             "next_seq": app.log.next_seq,
             "board": app.board["name"],
+            "firmware": app.firmware_version,
             "lock_id": app.auth.lock_id,
             "provisioned": app.auth.provisioned,
             "clock": app.clock.now(),

@@ -8,7 +8,7 @@ import sys
 
 from . import __version__
 from .boards import board_names, load_board
-from .commands import fleet, keys, lock, report, sim, swap
+from .commands import flash, fleet, keys, lock, report, sim, swap
 from .commands.output import emit
 from .errors import HemlasError
 
@@ -51,6 +51,8 @@ COMMANDS = {
     "log": (lock.do_log, "a lock's event log",
             lambda cmd: (_lock_arg(cmd), cmd.add_argument("--since", type=int, default=0,
                                                           help="first sequence number"))),
+    "flash": (flash.do_flash, "flash the firmware onto a unit over its serial port, and provision it",
+              flash.add_arguments),
     "battery-swap": (swap.do_battery_swap, "the routine's battery swap: check, confirm, register, "
                      "verify with locks and unlocks", swap.add_arguments),
 }

@@ -1,0 +1,45 @@
+"""`hemlas flash`: put the firmware on a unit over its serial port and provision it."""
+
+from __future__ import annotations
+
+import sys
+
+from ..boards import board_names
+from ..fleet.store import FleetStore
+from ..flashing import FlashError, flash
+from .output import CommandError, emit
+
+_BAR = 30
+
+
+def add_arguments(cmd) -> None:
+    cmd.add_argument("--port", required=True, help="the unit's serial port (e.g. /dev/ttyUSB0, or what `hemlas sim` prints)")
+    cmd.add_argument("--board", required=True, choices=board_names())
+    cmd.add_argument("--lock-id", help="the id to give a new unit (default: a random HL-XXXXXX)")
+    cmd.add_argument("--reprovision", action="store_true",
+                     help="give a provisioned unit a new secret (every key issued for it stops working)")
+
+
+def _progress(name: str, done: int, total: int) -> None:
+    filled = _BAR * done // total if total else _BAR
+    sys.stderr.write(f"\r  [{'#' * filled}{'.' * (_BAR - filled)}] {100 * done // max(total, 1):3d} %  {name:16}")
+    if done >= total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def do_flash(args) -> None:
+    with FleetStore() as store:
+        try:
+            report = flash(args.port, args.board, store, lock_id=args.lock_id, reprovision=args.reprovision,
+                           progress=None if args.json else _progress)
+        except FlashError as err:
+            raise CommandError(str(err)) from err
+    what = {"new": "provisioned as a new lock", "kept": "kept its identity and secret",
+            "reprovisioned": "given a new secret: every key issued for it before no longer works"}
+    emit(args, f"{report.lock_id}: {len(report.files)} files ({report.bytes} bytes) flashed and verified on "
+               f"{args.port} in {report.seconds:.1f} s; {what[report.provisioning]}; firmware "
+               f"{report.firmware_version} on {report.micropython}, up and answering",
+         {"lock": report.lock_id, "board": report.board, "firmware": report.firmware_version,
+          "micropython": report.micropython, "provisioning": report.provisioning, "files": report.files,
+          "bytes": report.bytes, "seconds": round(report.seconds, 2)})

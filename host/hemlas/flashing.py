@@ -1,0 +1,177 @@
+"""Flashing a lock unit over its serial port with mpremote, and provisioning it (docs/flashing.md).
+
+The order makes a broken-off flash harmless and a second run the fix: the old main.py goes
+first (a half-flashed unit then boots to the REPL instead of running a mix of old and new
+modules), every module is written and checked by its SHA-256 on the device, main.py comes last.
+The fleet store hears of a unit only once the unit confirmed its new secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mpremote.transport import TransportError, TransportExecError
+from mpremote.transport_serial import SerialTransport
+from serial import SerialException
+
+from . import provisioning
+from .boards import board_path, load_board
+from .errors import HemlasError
+from .serialconsole import SerialConsole, SerialConsoleError
+from .sim import build
+
+# (file name, bytes written, bytes in all): called as a file is copied.
+Progress = Callable[[str, int, int], None]
+_CHUNK = 1024  # bytes per raw-REPL write: fewer round trips than mpremote's default 256
+
+
+class FlashError(HemlasError):
+    """The unit could not be flashed; the message says what to do."""
+
+
+@dataclass
+class FlashReport:
+    lock_id: str
+    board: str
+    firmware_version: str
+    micropython: str
+    provisioning: str  # "new", "kept" or "reprovisioned"
+    files: list[str] = field(default_factory=list)
+    bytes: int = 0
+    seconds: float = 0.0
+    ready: dict = field(default_factory=dict)
+
+
+def firmware_image(board_name: str, out_dir: Path) -> list[tuple[str, bytes]]:
+    """The files a unit gets, in the order they are written: modules, the board file, main.py."""
+    load_board(board_name)  # a clear error for an unknown board before anything is built
+    compiled = build.compile_firmware(out_dir)
+    files = [(p.name, p.read_bytes()) for p in compiled if p.name != "main.py"]
+    files.append(("board.py", board_path(board_name).read_bytes()))
+    files.extend((p.name, p.read_bytes()) for p in compiled if p.name == "main.py")
+    return files
+
+
+def flash(port: str, board_name: str, store, *, lock_id: str | None = None, reprovision: bool = False,
+          progress: Progress | None = None, ready_timeout: float = 30.0) -> FlashReport:
+    """Flash the firmware for board_name onto the unit on port, and provision it into store.
+
+    Raises:
+        FlashError: the port could not be used or went away, the unit runs an incompatible
+            MicroPython, a file did not verify, or the unit's identity conflicts with the store.
+    """
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="hemlas-flash-") as out:
+        files = firmware_image(board_name, Path(out))
+    transport = _open(port)
+    try:
+        implementation, version = _check_micropython(transport, files)
+        current_id, provisioned = _identity(transport)
+        plan = _plan(store, current_id, provisioned, lock_id, reprovision)
+        report = FlashReport(lock_id or current_id or "", board_name, "", implementation, plan)
+        if transport.fs_exists("main.py"):
+            transport.fs_rmfile("main.py")
+        total = sum(len(data) for _, data in files)
+        done = 0
+        for name, data in files:
+            step = done
+
+            def on_chunk(written: int, _size: int, name=name, step=step) -> None:
+                if progress:
+                    progress(name, step + written, total)
+
+            transport.fs_writefile(name, data, chunk_size=_CHUNK, progress_callback=on_chunk)
+            if transport.fs_hashfile(name, "sha256") != hashlib.sha256(data).digest():
+                raise FlashError(f"{name} did not verify on the unit (its SHA-256 differs): run the command again")
+            done += len(data)
+            report.files.append(name)
+        report.bytes = total
+        transport.exec_raw_no_follow("import machine\nmachine.reset()")  # boot the new firmware
+    except (TransportError, TransportExecError, SerialException, OSError) as err:
+        raise FlashError(f"the connection to {port} was lost while flashing ({err}); "
+                         "nothing was recorded: reconnect the unit and run the command again") from err
+    finally:
+        _close(transport)
+    report.ready = _provision_and_confirm(port, store, board_name, report, plan, ready_timeout)
+    report.lock_id = report.ready.get("lock_id", report.lock_id)
+    report.firmware_version = report.ready.get("firmware", "")
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _open(port: str) -> SerialTransport:
+    try:
+        return SerialTransport(port, baudrate=115200)
+    except (TransportError, SerialException, OSError) as err:
+        raise FlashError(f"cannot open {port}: {err}") from err
+
+
+def _close(transport: SerialTransport) -> None:
+    try:
+        transport.close()
+    except (SerialException, OSError):
+        pass  # the port is gone already
+
+
+def _check_micropython(transport: SerialTransport, files) -> tuple[str, int]:
+    """Interrupt the running firmware, enter the raw REPL, check the .mpy version matches."""
+    transport.enter_raw_repl(soft_reset=False)
+    name, version, mpy = json.loads(transport.eval(
+        "__import__('json').dumps([__import__('sys').implementation.name, "
+        "'.'.join(str(v) for v in __import__('sys').implementation.version[:3]), "
+        "getattr(__import__('sys').implementation, '_mpy', 0)])", parse=False))
+    ours = next(data for fname, data in files if fname.endswith(".mpy"))[1]
+    if name != "micropython" or (mpy & 0xFF) != ours:
+        raise FlashError(f"the unit runs {name} {version} (.mpy v{mpy & 0xFF}); this firmware is built "
+                         f"as .mpy v{ours}: flash a matching MicroPython with esptool first (docs/flashing.md)")
+    return f"{name} {version}", mpy
+
+
+def _identity(transport: SerialTransport) -> tuple[str | None, bool]:
+    """The unit's lock id (if it has one) and whether it holds a secret. The secret itself is
+    never read: only its presence."""
+    lock_id = None
+    if transport.fs_exists("identity.json"):
+        try:
+            lock_id = json.loads(transport.fs_readfile("identity.json")).get("lock_id")
+        except (ValueError, AttributeError):
+            lock_id = None  # unreadable: as good as none (provisioning writes a new one)
+    return lock_id, transport.fs_exists("secret.bin")
+
+
+def _plan(store, current_id: str | None, provisioned: bool, lock_id: str | None, reprovision: bool) -> str:
+    """"new", "kept" or "reprovisioned"; a FlashError for an identity the store cannot vouch for."""
+    if reprovision:
+        return "reprovisioned" if provisioned else "new"
+    if not provisioned:
+        return "new"
+    if lock_id and lock_id != current_id:
+        raise FlashError(f"the unit is already provisioned as {current_id}: give --reprovision to make it "
+                         f"{lock_id} (every key issued for {current_id} stops working)")
+    if current_id is None or not any(lock.lock_id == current_id for lock in store.locks()):
+        raise FlashError(f"the unit is provisioned as {current_id or 'an unknown lock'}, which this fleet "
+                         "store does not know, so its keys cannot be issued here: give --reprovision "
+                         "to give it a new secret")
+    return "kept"
+
+
+def _provision_and_confirm(port: str, store, board_name: str, report: FlashReport, plan: str,
+                           timeout: float) -> dict:
+    try:
+        with SerialConsole(port) as console:
+            ready = console.ready_or_status(timeout)
+            if plan in ("new", "reprovisioned"):
+                provisioning.provision(console.command, store, board_name, ready.get("firmware", ""),
+                                       report.lock_id or None, reprovision=plan == "reprovisioned")
+                ready = console.ready_or_status(timeout)  # it restarts with its identity
+            if not ready.get("provisioned"):
+                raise FlashError(f"the unit {ready.get('lock_id')} came up without its secret")
+            return ready
+    except SerialConsoleError as err:
+        raise FlashError(f"{err}; the files are on the unit: run the command again to finish") from err
