@@ -3,7 +3,8 @@
 The firmware process finds the simulated `machine` (sim/mpy/machine.py) on its module path.
 Each pin, PWM and ADC call is a line over a Unix socket to this harness, which advances the
 physical model (physics.Circuit) to the moment of the call and answers from it. The flash
-filesystem is a directory, kept across restarts; the serial console is the process's stdio.
+filesystem is a directory, kept across restarts; the serial console is the process's stdio,
+or, with serial=True, a pty that behaves to mpremote as an ESP32's serial port (sim/serial.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from ..boards import board_path, load_board
 from ..errors import VirtualBoardError
 from . import build
+from . import serial as serial_io
 from .ble import BleBridge
 from .pins import PinBank
 from .radio import VirtualRadio
@@ -35,6 +37,9 @@ _WATCHDOG_POLL_S = 0.05
 _RESET_CAUSE = {"power_on": 1, "hard": 2, "watchdog": 3, "deepsleep": 4, "soft": 5}
 
 MPY_DIR = Path(__file__).parent / "mpy"
+_BOOT_SCRIPT = "_boot.py"  # serial mode's boot (sim/mpy/_boot.py): run as a script, not compiled
+_RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+_FRIENDLY_BANNER = b'Type "help()" for more information.'
 
 
 class VirtualBoard:
@@ -52,12 +57,20 @@ class VirtualBoard:
         radio: the virtual radio to join (several locks share one); a radio of its own if None.
         lock_id: the id provision() gives the lock; random ("HL-" + 6 hex digits) if None.
             Until provisioned over the console, the lock calls itself after its chip id.
+        serial: the console is a serial port (a pty, its path in serial_port) that behaves to
+            mpremote like an ESP32 running MicroPython: REPL, raw REPL and raw-paste, Ctrl-C,
+            soft and hard reset, the flash behind `mpremote fs`. The board boots as one does:
+            boot.py, then main.py from the flash, then the REPL. Off: the console is the
+            process's stdin/stdout and the firmware runs from the build directory.
+        factory_image: in serial mode, flash the firmware (install_firmware()) at start();
+            False starts a blank unit, which boots to the REPL.
     """
 
     def __init__(self, board: str = "virtual", flash_dir: str | Path | None = None,
                  heap_kb: int = 96, echo=None, seed: int | None = None, heap_trace: bool = False,
                  radio: VirtualRadio | None = None, lock_id: str | None = None,
-                 power_policy: dict | None | str = "board"):
+                 power_policy: dict | None | str = "board", serial: bool = False,
+                 factory_image: bool = True):
         self.board_name = board
         self.board = load_board(board)
         # "board": the board file's own power policy; None (always awake) or a dict of
@@ -109,6 +122,14 @@ class VirtualBoard:
         self.crashed: str | None = None
         self._wdt_deadline: float | None = None
         self._wdt_timeout = 0.0
+        self.serial = serial
+        self._factory_image = factory_image
+        self.serial_port: str | None = None  # the port's device path, in serial mode
+        self._port: serial_io.SerialPort | None = None
+        self._console_fd: int | None = None  # the running process's pty (serial mode)
+        self._console_lock = threading.Lock()
+        self._repl_mode = "friendly"  # the REPL's mode ("raw" after Ctrl-A): a soft reset keeps it
+        self._at_repl = threading.Event()  # the REPL is up (no program running)
 
     # ---- life cycle -------------------------------------------------------------------
 
@@ -121,14 +142,19 @@ class VirtualBoard:
 
     def start(self) -> dict:
         """Flash the board file, start the hardware server and power the board on."""
-        shutil.copyfile(board_path(self.board_name), self.flash_dir / "board.py")
-        if self._policy_override != "board":
-            with open(self.flash_dir / "board.py", "a") as f:
-                f.write(f"\nBOARD[\"power\"][\"policy\"] = {self._policy_override!r}  # the virtual board's override\n")
+        if not self.serial:
+            self._flash_board_file()
         build.compile_firmware(self._build_dir / "fw")
         # The simulated machine is compiled too: a real board's machine is C and costs no heap.
-        build.compile_modules(sorted(MPY_DIR.glob("*.py")), self._build_dir / "sim")
+        build.compile_modules(sorted(p for p in MPY_DIR.glob("*.py") if p.name != _BOOT_SCRIPT),
+                              self._build_dir / "sim")
         self.sim_heap = build.sim_modules_heap(self._build_dir / "sim")
+        if self.serial:
+            build.compile_modules([MPY_DIR / _BOOT_SCRIPT], self._build_dir / "sim", keep_source={_BOOT_SCRIPT})
+            if self._factory_image:
+                self.install_firmware()
+            self._port = serial_io.SerialPort(self._from_port)
+            self.serial_port = self._port.path
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._server.bind(self._socket_path)
         self._server.listen(4)
@@ -136,9 +162,28 @@ class VirtualBoard:
         threading.Thread(target=self._watchdog_loop, daemon=True).start()
         return self.power_on()
 
+    def _flash_board_file(self) -> None:
+        shutil.copyfile(board_path(self.board_name), self.flash_dir / "board.py")
+        if self._policy_override != "board":
+            with open(self.flash_dir / "board.py", "a") as f:
+                f.write(f"\nBOARD[\"power\"][\"policy\"] = {self._policy_override!r}  # the virtual board's override\n")
+
+    def install_firmware(self) -> list[str]:
+        """Flash the unit as the factory does: the compiled firmware (.mpy, main.py as source)
+        and the board file, into the flash directory. Returns the file names. (Pipe mode runs
+        the firmware from the build directory and needs only the board file in the flash.)"""
+        names = []
+        for path in build.compile_firmware(self._build_dir / "fw"):
+            shutil.copyfile(path, self.flash_dir / path.name)
+            names.append(path.name)
+        self._flash_board_file()
+        return names + ["board.py"]
+
     def close(self) -> None:
         self._closing = True
         self._kill()
+        if self._port:
+            self._port.close()
         if self._server:
             self._server.close()
         if self._own_radio:
@@ -157,6 +202,8 @@ class VirtualBoard:
             self.pins.set_powered(True, time.monotonic())
         self._pending_cause = cause
         self._spawn()
+        if self.serial:
+            return self._wait_boot()
         return self.wait_ready()
 
     def power_cut(self) -> None:
@@ -200,6 +247,9 @@ class VirtualBoard:
             return self.pins.circuit.cell.used_mah
 
     def _spawn(self) -> None:
+        if self.serial:
+            self._spawn_serial()
+            return
         self.reset_cause = _RESET_CAUSE[self._pending_cause]
         self._pending_cause = "hard"
         self._ready.clear()
@@ -273,13 +323,21 @@ class VirtualBoard:
             name_lock = self._command_locks.setdefault(name, threading.Lock())
         with name_lock:
             proc = self._proc
-            if not self.running or proc is None or proc.stdin is None:
+            if self.serial:
+                if not self.running or not self._ready.is_set():
+                    raise VirtualBoardError("the firmware is not running (the board is at its REPL or resetting)",
+                                            "\n".join(self.output[-20:]))
+            elif not self.running or proc is None or proc.stdin is None:
                 raise VirtualBoardError("the firmware is not running", "\n".join(self.output[-20:]))
             while not replies.empty():
                 replies.get_nowait()  # a late answer to an earlier, timed-out command
             try:
-                proc.stdin.write(line.encode() + b"\n")
-                proc.stdin.flush()
+                if self.serial:
+                    self._to_console(line.encode() + b"\n")
+                else:
+                    assert proc is not None and proc.stdin is not None
+                    proc.stdin.write(line.encode() + b"\n")
+                    proc.stdin.flush()
             except OSError as err:
                 raise VirtualBoardError(f"the firmware died before {line!r}") from err
             deadline = time.monotonic() + timeout
@@ -296,26 +354,30 @@ class VirtualBoard:
     def _read_output(self, proc: subprocess.Popen) -> None:
         assert proc.stdout is not None
         for raw in proc.stdout:
-            text = raw.decode(errors="replace").rstrip("\n")
-            if text.startswith("@{"):
-                try:
-                    answer = json.loads(text[1:])
-                except ValueError:
-                    self.output.append(text)
-                    continue
-                if "ready" in answer:
-                    self._ready_info = answer
-                    self._ready.set()
-                else:
-                    with self._lock:
-                        replies = self._replies.setdefault(str(answer.get("cmd")), queue.Queue())
-                    replies.put(answer)
-                continue
-            self.output.append(text)
-            if self._echo:
-                self._echo(text)
+            self._take_line(raw.decode(errors="replace").rstrip("\n"))
         code = proc.wait()
         self._on_exit(proc, code)
+
+    def _take_line(self, text: str) -> None:
+        """One line the firmware printed: a console answer, its ready line, or other output."""
+        if text.startswith("@{"):
+            try:
+                answer = json.loads(text[1:])
+            except ValueError:
+                self.output.append(text)
+                return
+            if "ready" in answer:
+                self._ready_info = answer
+                self._at_repl.clear()
+                self._ready.set()
+            else:
+                with self._lock:
+                    replies = self._replies.setdefault(str(answer.get("cmd")), queue.Queue())
+                replies.put(answer)
+            return
+        self.output.append(text)
+        if self._echo:
+            self._echo(text)
 
     def _on_exit(self, proc: subprocess.Popen, code: int) -> None:
         if proc is self._proc:
@@ -332,6 +394,13 @@ class VirtualBoard:
             self._deep_sleep(self.pins.sleep_ms or 0)
         elif requested:
             self._pending_cause = requested
+            self._spawn()
+        elif self.serial and (code >= 0 or code == -signal.SIGINT):
+            # The interpreter ended on its own: Ctrl-D or sys.exit() at the REPL, which a board
+            # answers with a soft reset. (Also 1: a second Ctrl-C before the first was taken; -SIGINT:
+            # a Ctrl-C in the instant the unix port had no handler: on a board both are no more
+            # than a KeyboardInterrupt, here the nearest the harness can give is a soft reset.)
+            self._pending_cause = "soft"
             self._spawn()
         elif code != 0:
             self.exit_code = code
@@ -362,6 +431,162 @@ class VirtualBoard:
             self.wakes += 1
             self._pending_cause = "deepsleep"
             self._spawn()
+
+    # ---- serial mode: the board's serial port --------------------------------------------
+
+    def _spawn_serial(self) -> None:
+        """Boot as a board does: sim/mpy/_boot.py runs boot.py and main.py from the flash, then
+        the unix port's REPL (-i) takes the console, on a pty of its own."""
+        cause = self._pending_cause
+        self.reset_cause = _RESET_CAUSE[cause]
+        self._pending_cause = "hard"
+        self._ready.clear()
+        self._at_repl.clear()
+        if cause != "soft":
+            self._wdt_deadline = None  # an ESP32's watchdog, once started, outlives a soft reset
+        raw = cause == "soft" and self._repl_mode == "raw"  # a board's REPL mode outlives it too
+        self._repl_mode = "raw" if raw else "friendly"
+        if cause == "soft" and self._port:
+            self._port.send(b"MPY: soft reboot\r\n")
+        env = dict(os.environ)
+        # The boot imports the simulated modules from sim, then makes the flash "/" and sys.path
+        # a board's: the firmware lives in the flash, as on a board.
+        env["MICROPYPATH"] = f"{self._build_dir / 'sim'}:.frozen:"
+        env["HEMLAS_SIM_SOCKET"] = self._socket_path
+        env["HOME"] = str(self._tmp)  # the unix REPL keeps its line history in $HOME
+        env.pop("HEMLAS_SIM_REPL", None)
+        if raw:
+            env["HEMLAS_SIM_REPL"] = "raw"  # boot.py only, as a board after a raw REPL soft reset
+        if self._heap_trace:
+            env["HEMLAS_SIM_HEAP_TRACE"] = "1"
+        master, slave = serial_io.console_pty()
+        if raw:
+            os.write(master, b"\x01")  # the unix REPL starts friendly: Ctrl-A is waiting for it
+        try:
+            proc = subprocess.Popen(
+                [build.micropython_executable(), "-X", f"heapsize={self.heap_kb * 1024 + self.sim_heap}",
+                 "-i", str(self._build_dir / "sim" / _BOOT_SCRIPT)],
+                cwd=self.flash_dir, env=env, stdin=slave, stdout=slave, stderr=slave,
+                start_new_session=True,  # the harness's terminal signals are not the board's
+            )
+        finally:
+            os.close(slave)
+        with self._console_lock:
+            self._proc = proc
+            self._console_fd = master
+        self.boots += 1
+        threading.Thread(target=self._read_serial, args=(proc, master, raw), daemon=True).start()
+
+    def _read_serial(self, proc: subprocess.Popen, master: int, raw: bool) -> None:
+        """The process's output: to the serial port (cooked), and line by line to the console
+        watcher (answers, ready line). Ends when the process has gone."""
+        cook = serial_io.Cooker()
+        partial = b""
+        # Restarting into the raw REPL, the unix port prints its friendly banner before it reads
+        # the Ctrl-A: a board goes straight to the raw REPL, so that banner is held back.
+        held: bytearray | None = bytearray() if raw else None
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:
+                break  # EIO: the process and every descriptor of its pty are gone
+            if not data:
+                break
+            lines = (partial + data).split(b"\n")
+            partial = lines.pop()
+            for line in lines:
+                self._watch_repl(line)
+                self._take_line(line.decode(errors="replace").rstrip("\r"))
+            if held is not None:
+                held += data
+                end = held.find(_RAW_BANNER)
+                if end < 0:
+                    continue
+                start = held.rfind(b"MicroPython ", 0, end)
+                data = bytes(held[:start] + held[end:]) if start >= 0 else bytes(held)
+                held = None
+            if self._port:
+                self._port.send(cook(data))
+        with self._console_lock:
+            if self._console_fd == master:
+                self._console_fd = None
+            os.close(master)
+        code = proc.wait()
+        self._on_exit(proc, code)
+
+    def _watch_repl(self, line: bytes) -> None:
+        """Follow the REPL's mode from its banners, as pyexec_mode_kind is on a board."""
+        if line.endswith(_RAW_BANNER.rstrip(b"\n")):
+            self._repl_mode = "raw"
+        elif _FRIENDLY_BANNER in line:
+            self._repl_mode = "friendly"
+        else:
+            return
+        self._ready.clear()  # the firmware is not running: commands go nowhere
+        self._at_repl.set()
+
+    def _from_port(self, data: bytes) -> None:
+        """What a tool writes to the serial port, to the board: Ctrl-C is a KeyboardInterrupt
+        while Python code runs, a character at the REPL's prompt (serial_io.interrupt_armed)."""
+        with self._console_lock:
+            proc = self._proc
+            if self._console_fd is None or proc is None or proc.poll() is not None:
+                return  # the board is resetting: what arrives now is lost, as on a board
+            while data:
+                cut = data.find(b"\x03")
+                if cut < 0:
+                    self._write_console(data)
+                    return
+                self._write_console(data[:cut])
+                if serial_io.interrupt_armed(proc.pid):
+                    try:
+                        proc.send_signal(signal.SIGINT)
+                    except OSError:
+                        pass
+                else:
+                    self._write_console(b"\x03")
+                data = data[cut + 1:]
+
+    def _to_console(self, data: bytes) -> None:
+        with self._console_lock:
+            if self._console_fd is None:
+                raise OSError("the board is resetting")
+            self._write_console(data)
+
+    def _write_console(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view and self._console_fd is not None:
+            try:
+                view = view[os.write(self._console_fd, view):]
+            except OSError:
+                return  # the process went: the rest is lost, as bytes into a resetting board
+
+    def _wait_boot(self, timeout: float = _READY_TIMEOUT_S) -> dict:
+        """Serial mode's power-on: until the firmware's ready line or the REPL (a blank unit,
+        a main.py that ended); the ready line, or {} at the REPL."""
+        deadline = time.monotonic() + timeout
+        while not (self._ready.is_set() or self._at_repl.is_set()):
+            if time.monotonic() > deadline:
+                raise VirtualBoardError("the board did not boot", "\n".join(self.output[-20:]))
+            time.sleep(0.01)
+        return self._ready_info if self._ready.is_set() else {}
+
+    @property
+    def at_repl(self) -> bool:
+        """Serial mode: the REPL is up (blank unit, interrupted or finished main.py)."""
+        return self._at_repl.is_set()
+
+    def _end_interpreter(self, conn: socket.socket) -> None:
+        """_boot saw a SystemExit from boot.py or main.py: a board leaves the interpreter for a
+        soft reset (or the reset or deep sleep the firmware asked for). The unix port would go on
+        to its REPL, so the harness ends the process; _on_exit boots it again."""
+        with self._lock:
+            if not self.pins.restart_requested:
+                self.pins.restart_requested = "soft"
+        conn.sendall(b"0\n")
+        proc = self._proc
+        if proc and proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
 
     # ---- the hardware server ------------------------------------------------------------
 
@@ -394,6 +619,9 @@ class VirtualBoard:
                 heap, _, text = text.partition(";")
                 self.heap_peak = max(self.heap_peak, int(heap.split()[1]))
             words = text.split()
+            if words == ["exit"] and self.serial:
+                self._end_interpreter(conn)
+                continue
             if words and words[-1].startswith("#"):  # raw data follows the line
                 data = reader.read(int(words[-1][1:]))
                 words[-1] = data.hex() or "-"
