@@ -34,6 +34,7 @@ from .radio import VirtualRadio
 _READY_TIMEOUT_S = 15.0  # boot on the unix port takes ~50 ms; generous for a loaded CI machine
 _COMMAND_TIMEOUT_S = 30.0  # the longest command, a self-test, takes under 5 s
 _WATCHDOG_POLL_S = 0.05
+_INTERRUPT_WAIT_S = 0.5  # serial mode: input after a Ctrl-C waits this long for the interrupt
 _RESET_CAUSE = {"power_on": 1, "hard": 2, "watchdog": 3, "deepsleep": 4, "soft": 5}
 
 MPY_DIR = Path(__file__).parent / "mpy"
@@ -80,6 +81,7 @@ class VirtualBoard:
             self.board["power"]["policy"] = power_policy
         self.heap_kb = heap_kb
         self.sim_heap = 0  # bytes: measured by start()
+        self.boot_heap = 0  # bytes the serial mode's boot holds under main.py: measured by start()
         self._heap_trace = heap_trace
         self._echo = echo
         self._random = random.Random(seed)
@@ -130,6 +132,7 @@ class VirtualBoard:
         self._console_lock = threading.Lock()
         self._repl_mode = "friendly"  # the REPL's mode ("raw" after Ctrl-A): a soft reset keeps it
         self._at_repl = threading.Event()  # the REPL is up (no program running)
+        self._interrupt_deadline = 0.0  # input waits until then for a Ctrl-C to be taken
 
     # ---- life cycle -------------------------------------------------------------------
 
@@ -151,6 +154,8 @@ class VirtualBoard:
         self.sim_heap = build.sim_modules_heap(self._build_dir / "sim")
         if self.serial:
             build.compile_modules([MPY_DIR / _BOOT_SCRIPT], self._build_dir / "sim", keep_source={_BOOT_SCRIPT})
+            self.boot_heap = serial_io.boot_heap(build.micropython_executable(), self._build_dir / "sim",
+                                                 self._build_dir / "sim" / _BOOT_SCRIPT)
             if self._factory_image:
                 self.install_firmware()
             self._port = serial_io.SerialPort(self._from_port)
@@ -464,7 +469,8 @@ class VirtualBoard:
             os.write(master, b"\x01")  # the unix REPL starts friendly: Ctrl-A is waiting for it
         try:
             proc = subprocess.Popen(
-                [build.micropython_executable(), "-X", f"heapsize={self.heap_kb * 1024 + self.sim_heap}",
+                [build.micropython_executable(), "-X",
+                 f"heapsize={self.heap_kb * 1024 + self.sim_heap + self.boot_heap}",
                  "-i", str(self._build_dir / "sim" / _BOOT_SCRIPT)],
                 cwd=self.flash_dir, env=env, stdin=slave, stdout=slave, stderr=slave,
                 start_new_session=True,  # the harness's terminal signals are not the board's
@@ -527,13 +533,23 @@ class VirtualBoard:
 
     def _from_port(self, data: bytes) -> None:
         """What a tool writes to the serial port, to the board: Ctrl-C is a KeyboardInterrupt
-        while Python code runs, a character at the REPL's prompt (serial_io.interrupt_armed)."""
-        with self._console_lock:
-            proc = self._proc
-            if self._console_fd is None or proc is None or proc.poll() is not None:
-                return  # the board is resetting: what arrives now is lost, as on a board
-            while data:
-                cut = data.find(b"\x03")
+        while Python code runs, a character at the REPL's prompt (serial_io.interrupt_armed).
+
+        After a Ctrl-C that interrupted code, what follows waits until the interpreter has
+        taken the interrupt (its handler is gone: the REPL is up), for at most half a second.
+        The unix port may run on for tens of milliseconds before it raises KeyboardInterrupt,
+        and a firmware that reads its console in that time eats what was meant for the REPL:
+        mpremote sends Ctrl-A right behind its Ctrl-C, and on a pty waits for the raw REPL
+        forever. (A board has the same race; it is seldom lost there.)"""
+        proc = self._proc
+        if proc is None:
+            return
+        while data:
+            self._wait_for_interrupt(proc)
+            cut = data.find(b"\x03")
+            with self._console_lock:
+                if self._console_fd is None or proc is not self._proc or proc.poll() is not None:
+                    return  # the board is resetting: what arrives now is lost, as on a board
                 if cut < 0:
                     self._write_console(data)
                     return
@@ -541,11 +557,18 @@ class VirtualBoard:
                 if serial_io.interrupt_armed(proc.pid):
                     try:
                         proc.send_signal(signal.SIGINT)
+                        self._interrupt_deadline = time.monotonic() + _INTERRUPT_WAIT_S
                     except OSError:
                         pass
                 else:
                     self._write_console(b"\x03")
-                data = data[cut + 1:]
+            data = data[cut + 1:]
+
+    def _wait_for_interrupt(self, proc: subprocess.Popen) -> None:
+        while (time.monotonic() < self._interrupt_deadline and proc.poll() is None
+               and serial_io.interrupt_armed(proc.pid)):
+            time.sleep(0.002)
+        self._interrupt_deadline = 0.0
 
     def _to_console(self, data: bytes) -> None:
         with self._console_lock:

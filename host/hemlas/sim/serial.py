@@ -13,15 +13,57 @@ the two the harness does what the board's UART driver and stdout do (hemlas.sim.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import select
 import signal
+import subprocess
+import tempfile
 import termios
 import threading
 import tty
 from collections.abc import Callable
+from pathlib import Path
 
 _UNREAD_WAIT_S = 0.5  # how long output waits for a reader before the port counts as unattended
+
+
+# main.py for the boot's heap cost: what the firmware finds imported when its first line runs.
+_HEAP_PROBE = "import gc, asyncio, machine, bluetooth, esp32\ngc.collect()\nprint(gc.mem_alloc())\n"
+
+
+def boot_heap(micropython: str, sim_dir: Path, boot_script: Path) -> int:
+    """Bytes of GC heap the serial mode's boot (sim/mpy/_boot.py) holds while main.py runs.
+
+    On an ESP32 the boot is frozen bytecode and C, and costs the firmware's heap nothing; here
+    the script's bytecode, and what it sets up, stay on the heap under main.py. Measured as the
+    difference between main.py run under the boot and run directly (pipe mode), both importing
+    the same modules, so the harness adds exactly this to the heap. Cached per boot and sim build.
+    """
+    stamp = sim_dir / "boot_heap"
+    digest = hashlib.sha256(boot_script.read_bytes() + b"".join(
+        p.read_bytes() for p in sorted(sim_dir.glob("*.mpy")))).hexdigest()[:16]
+    if stamp.is_file():
+        cached_digest, _, cached = stamp.read_text().partition(" ")
+        if cached_digest == digest:
+            return int(cached)
+    env = {**os.environ, "MICROPYPATH": f"{sim_dir}:.frozen:"}
+    env.pop("HEMLAS_SIM_REPL", None)
+    with tempfile.TemporaryDirectory() as flash:
+        (Path(flash) / "main.py").write_text(_HEAP_PROBE)
+        figures = []
+        for args in (["main.py"], ["-i", str(boot_script)]):
+            result = subprocess.run([micropython, "-X", "heapsize=1M", *args], cwd=flash, env=env,
+                                    stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+            words = result.stdout.split()
+            if not words or not words[0].isdigit():
+                raise RuntimeError(f"could not measure the boot's heap: {result.stdout}{result.stderr}")
+            figures.append(int(words[0]))
+    cost = max(0, figures[1] - figures[0])
+    scratch = stamp.with_name(f".boot_heap.{os.getpid()}")
+    scratch.write_text(f"{digest} {cost}")
+    os.replace(scratch, stamp)
+    return cost
 
 
 def console_pty() -> tuple[int, int]:
