@@ -29,6 +29,7 @@ from .sim import build
 # (file name, bytes written, bytes in all): called as a file is copied.
 Progress = Callable[[str, int, int], None]
 _CHUNK = 1024  # bytes per raw-REPL write: fewer round trips than mpremote's default 256
+_READ_TIMEOUT_S = 1.0  # per read; mpremote gives up after 10 s without a character
 
 
 class FlashError(HemlasError):
@@ -93,12 +94,17 @@ def flash(port: str, board_name: str, store, *, lock_id: str | None = None, repr
             report.files.append(name)
         report.bytes = total
         transport.exec_raw_no_follow("import machine\nmachine.reset()")  # boot the new firmware
-    except (TransportError, TransportExecError, SerialException, OSError) as err:
+        transport.exit_raw_repl()
+        report.ready = _provision_and_confirm(SerialConsole(port, opened=transport.serial), store,
+                                              board_name, report, plan, ready_timeout)
+    except TransportExecError as err:
+        raise FlashError(f"the unit failed a command while flashing: {err.error_output.strip()}; "
+                         "nothing was recorded: run the command again") from err
+    except (TransportError, SerialException, OSError) as err:
         raise FlashError(f"the connection to {port} was lost while flashing ({err}); "
                          "nothing was recorded: reconnect the unit and run the command again") from err
     finally:
         _close(transport)
-    report.ready = _provision_and_confirm(port, store, board_name, report, plan, ready_timeout)
     report.lock_id = report.ready.get("lock_id", report.lock_id)
     report.firmware_version = report.ready.get("firmware", "")
     report.seconds = time.monotonic() - started
@@ -107,7 +113,9 @@ def flash(port: str, board_name: str, store, *, lock_id: str | None = None, repr
 
 def _open(port: str) -> SerialTransport:
     try:
-        return SerialTransport(port, baudrate=115200)
+        # A read timeout: without one mpremote waits forever on a port whose board lost power
+        # but whose USB-serial bridge (or pty) stays, instead of reporting a pulled cable.
+        return SerialTransport(port, baudrate=115200, timeout=_READ_TIMEOUT_S)
     except (TransportError, SerialException, OSError) as err:
         raise FlashError(f"cannot open {port}: {err}") from err
 
@@ -120,8 +128,9 @@ def _close(transport: SerialTransport) -> None:
 
 
 def _check_micropython(transport: SerialTransport, files) -> tuple[str, int]:
-    """Interrupt the running firmware, enter the raw REPL, check the .mpy version matches."""
-    transport.enter_raw_repl(soft_reset=False)
+    """Interrupt the running firmware, soft-reset into the raw REPL (a clean heap, main.py not
+    run), check the .mpy version matches."""
+    transport.enter_raw_repl(soft_reset=True)
     name, version, mpy = json.loads(transport.eval(
         "__import__('json').dumps([__import__('sys').implementation.name, "
         "'.'.join(str(v) for v in __import__('sys').implementation.version[:3]), "
@@ -161,17 +170,16 @@ def _plan(store, current_id: str | None, provisioned: bool, lock_id: str | None,
     return "kept"
 
 
-def _provision_and_confirm(port: str, store, board_name: str, report: FlashReport, plan: str,
+def _provision_and_confirm(console: SerialConsole, store, board_name: str, report: FlashReport, plan: str,
                            timeout: float) -> dict:
     try:
-        with SerialConsole(port) as console:
-            ready = console.ready_or_status(timeout)
-            if plan in ("new", "reprovisioned"):
-                provisioning.provision(console.command, store, board_name, ready.get("firmware", ""),
-                                       report.lock_id or None, reprovision=plan == "reprovisioned")
-                ready = console.ready_or_status(timeout)  # it restarts with its identity
-            if not ready.get("provisioned"):
-                raise FlashError(f"the unit {ready.get('lock_id')} came up without its secret")
-            return ready
+        ready = console.wait_ready(timeout)
+        if plan in ("new", "reprovisioned"):
+            provisioning.provision(console.command, store, board_name, ready.get("firmware", ""),
+                                   report.lock_id or None, reprovision=plan == "reprovisioned")
+            ready = console.wait_ready(timeout)  # it restarts with its identity
+        if not ready.get("provisioned"):
+            raise FlashError(f"the unit {ready.get('lock_id')} came up without its secret")
+        return ready
     except SerialConsoleError as err:
         raise FlashError(f"{err}; the files are on the unit: run the command again to finish") from err

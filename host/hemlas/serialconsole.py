@@ -26,10 +26,12 @@ class SerialConsoleError(HemlasError):
 
 
 class SerialConsole:
-    def __init__(self, port: str, baudrate: int = 115200):
+    def __init__(self, port: str, baudrate: int = 115200, opened: serial.Serial | None = None):
+        """opened: a port already open (e.g. mpremote's), to read a reset's ready line on."""
         self.port = port
         try:
-            self._serial = serial.Serial(port, baudrate, timeout=0.1, exclusive=True)
+            self._serial = opened or serial.Serial(port, baudrate, timeout=0.1, exclusive=True)
+            self._serial.timeout = 0.1
         except (serial.SerialException, OSError) as err:
             raise SerialConsoleError(f"cannot open {port}: {err}") from err
         self.output: list[str] = []
@@ -60,9 +62,10 @@ class SerialConsole:
 
     def _answers(self, deadline: float):
         for line in self._lines(deadline):
-            if line.startswith("@{"):
+            start = line.find("@{")  # after whatever a reset left on the line (raw REPL's EOFs)
+            if start >= 0:
                 try:
-                    yield json.loads(line[1:])
+                    yield json.loads(line[start + 1:])
                     continue
                 except ValueError:
                     pass
