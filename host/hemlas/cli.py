@@ -8,7 +8,7 @@ import sys
 
 from . import __version__
 from .boards import board_names, load_board
-from .commands import flash, fleet, keys, lock, report, sim, swap
+from .commands import flash, fleet, hil, keys, lock, report, sim, swap
 from .commands.output import emit
 from .errors import HemlasError
 
@@ -53,6 +53,7 @@ COMMANDS = {
                                                           help="first sequence number"))),
     "flash": (flash.do_flash, "flash the firmware onto a unit over its serial port, and provision it",
               flash.add_arguments),
+    "hil": (hil.do_hil, "run the bench suite (hil_tests/) against a unit or a virtual board", hil.add_arguments),
     "battery-swap": (swap.do_battery_swap, "the routine's battery swap: check, confirm, register, "
                      "verify with locks and unlocks", swap.add_arguments),
 }

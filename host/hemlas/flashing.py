@@ -111,6 +111,20 @@ def flash(port: str, board_name: str, store, *, lock_id: str | None = None, repr
     return report
 
 
+def reset_unit(port: str, timeout: float = 30.0) -> dict:
+    """A hard reset over serial (machine.reset() from the raw REPL); the ready line after it."""
+    transport = _open(port)
+    try:
+        transport.enter_raw_repl(soft_reset=True)
+        transport.exec_raw_no_follow("import machine\nmachine.reset()")
+        transport.exit_raw_repl()
+        return SerialConsole(port, opened=transport.serial).wait_ready(timeout)
+    except (TransportError, SerialException, OSError) as err:
+        raise FlashError(f"could not reset the unit on {port}: {err}") from err
+    finally:
+        _close(transport)
+
+
 def _open(port: str) -> SerialTransport:
     try:
         # A read timeout: without one mpremote waits forever on a port whose board lost power

@@ -1,0 +1,40 @@
+"""`hemlas hil`: the bench suite (hil_tests/) against a unit, with its JUnit and HTML reports."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .output import CommandError
+
+SUITE = Path(__file__).resolve().parents[3] / "hil_tests"  # beside host/ in the checkout
+
+
+def add_arguments(cmd) -> None:
+    cmd.add_argument("--target", default="sim", help="sim (a virtual board) or serial:PORT (a unit on the bench)")
+    cmd.add_argument("--ble", help="the unit's BLE address (serial targets)")
+    cmd.add_argument("--board", help="its board file (default: virtual for sim, esp32c3 for a unit)")
+    cmd.add_argument("--report-dir", default=".", help="where the JUnit XML and the HTML report go")
+
+
+def do_hil(args) -> None:
+    import pytest
+
+    if not SUITE.is_dir():
+        raise CommandError(f"the bench suite is not here ({SUITE}): run hemlas hil from a hemlås checkout")
+    out = Path(args.report_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    name = args.target.replace(":", "-").replace("/", "_")
+    argv = [str(SUITE), "-p", "no:cacheprovider", "--rootdir", str(SUITE), "--target", args.target,
+            "--junitxml", str(out / f"hil-{name}.xml"), "--unit-report", str(out / f"hil-{name}.html"),
+            "-o", "junit_family=xunit1"]
+    if args.ble:
+        argv += ["--ble", args.ble]
+    if args.board:
+        argv += ["--board", args.board]
+    if args.target != "sim":
+        argv.append("-s")  # the technician answers the suite's questions at the terminal
+    code = pytest.main(argv)
+    print(f"reports: {out / f'hil-{name}.html'}, {out / f'hil-{name}.xml'}", file=sys.stderr)
+    if code != 0:
+        raise CommandError(f"the bench suite failed (pytest exit code {int(code)}): see the reports")
