@@ -190,6 +190,13 @@ class VirtualBoard:
         if self._port:
             self._port.close()
         if self._server:
+            # Wake the accept() first: a thread blocked in it would otherwise outlive close()
+            # and accept on whatever socket reuses the descriptor -- the next board's, which
+            # it would then serve with this board's (closed) radio.
+            try:
+                self._server.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._server.close()
         if self._own_radio:
             self.radio.close()
@@ -619,6 +626,9 @@ class VirtualBoard:
             try:
                 conn, _ = self._server.accept()
             except OSError:
+                return
+            if self._closing:
+                conn.close()
                 return
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
