@@ -26,8 +26,7 @@ RUNS = 5
 def main() -> None:
     fresh, reflash = [], []
     size = 0
-    # One board, wiped between runs (a second serial-mode board in one process meets a harness
-    # bug noted in issue 6).
+    # One board, wiped between runs: a new unit each time, without a board's start-up.
     with tempfile.TemporaryDirectory() as home:
         flash_dir = Path(home) / "flash"
         vb = VirtualBoard(serial=True, factory_image=False, power_policy=None, flash_dir=flash_dir)

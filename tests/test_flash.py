@@ -2,8 +2,7 @@
 
 One unit goes through a technician's whole bench life in one test: a fresh flash, a re-flash
 that keeps it, a re-provisioning, a cable pulled mid-copy and the run that recovers it, a
-fleet store that does not know it, and the command line. (One board on purpose: see the
-issue 6 note on a second serial-mode board with a radio in the same test process.)
+fleet store that does not know it, and the command line.
 """
 
 from __future__ import annotations
