@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from hemlas.fleet.store import FleetStore
-from hemlas.keyfile import KeyFile, StaffKey
+from hemlas.keyfile import StaffKey
 from hemlas.serialconsole import SerialConsole
 
 
@@ -122,4 +122,4 @@ class BenchUnit(Unit):
         self.store.close()
 
 
-__all__ = ["Unit", "VirtualUnit", "BenchUnit", "KeyFile"]
+__all__ = ["Unit", "VirtualUnit", "BenchUnit"]

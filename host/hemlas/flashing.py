@@ -72,7 +72,7 @@ def flash(port: str, board_name: str, store, *, lock_id: str | None = None, repr
         files = firmware_image(board_name, Path(out))
     transport = _open(port)
     try:
-        implementation, version = _check_micropython(transport, files)
+        implementation, _mpy = _check_micropython(transport, files)
         current_id, provisioned = _identity(transport)
         plan = _plan(store, current_id, provisioned, lock_id, reprovision)
         report = FlashReport(lock_id or current_id or "", board_name, "", implementation, plan)

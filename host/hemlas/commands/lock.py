@@ -14,7 +14,7 @@ from ..errors import (BatteryCriticalError, LockDisconnectedError, LockError, Lo
                       LockTimeoutError)
 from ..firmware import wire
 from ..fleet.store import FleetStore, UnknownLockError
-from ..results import BatteryReading
+from ..results import BatteryReading, SwapRegistration
 from .output import BATTERY_TEXT, CommandError, discharged_guidance, emit, state_name
 
 log = logging.getLogger(__name__)
@@ -56,14 +56,20 @@ async def _with_lock(lock_id: str, action, role: int = wire.ROLE_STAFF, source: 
                 record_reading(lock_id, reading, source)
 
 
+def store_reading(store: FleetStore, lock_id: str, reading: BatteryReading | SwapRegistration,
+                  source: str) -> None:
+    """Put a lock's reading in the store (a swap registration carries no charge figures)."""
+    store.record_battery_reading(
+        lock_id, idle_mv=reading.idle_mv, loaded_mv=reading.loaded_mv, state=int(reading.state),
+        percent=getattr(reading, "percent", None), days_left=getattr(reading, "days_left", None),
+        charge_used_mah=getattr(reading, "used_mah", None), source=source)
+
+
 def record_reading(lock_id: str, reading: BatteryReading, source: str) -> None:
     """Keep a battery reading in the fleet store, if the lock is in it."""
     with FleetStore() as store:
         try:
-            store.record_battery_reading(
-                lock_id, idle_mv=reading.idle_mv, loaded_mv=reading.loaded_mv, state=int(reading.state),
-                percent=reading.percent, days_left=reading.days_left, charge_used_mah=reading.used_mah,
-                source=source)
+            store_reading(store, lock_id, reading, source)
         except UnknownLockError:
             log.info("lock %s is not in the fleet store: its battery reading is not kept", lock_id)
 

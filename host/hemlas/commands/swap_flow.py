@@ -32,6 +32,7 @@ from ..fleet.store import FleetStore
 from ..fleet.swaps import VERIFY_CYCLES
 from ..results import BatteryReading
 from .fleet import when
+from .lock import store_reading
 from .output import CommandError, discharged_guidance
 
 # The routine's symptoms of a fully discharged battery: the lock does not answer at all.
@@ -326,10 +327,7 @@ class SwapFlow:
         return None if number is None else self.store.customer(number)
 
     def _record(self, lock_id: str, reading) -> None:
-        self.store.record_battery_reading(
-            lock_id, idle_mv=reading.idle_mv, loaded_mv=reading.loaded_mv, state=int(reading.state),
-            percent=getattr(reading, "percent", None), days_left=getattr(reading, "days_left", None),
-            charge_used_mah=getattr(reading, "used_mah", None), source="swap")
+        store_reading(self.store, lock_id, reading, "swap")
 
     def _discharged(self, lock_id: str, customer: CustomerRecord | None,
                     reading: BatteryReading | None, error: Exception | None,
