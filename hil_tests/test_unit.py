@@ -44,6 +44,7 @@ def test_flashed_and_provisioned(lock, figure):
     figure("files", len(report.files))
     figure("bytes", report.bytes)
     figure("flash and provision (s)", round(lock.flash_seconds, 1))
+    figure("confirmed over", report.confirmed["by"])  # "ble", or "serial" on a host without a radio
 
 
 def test_boots_and_advertises(lock, figure):

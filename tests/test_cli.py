@@ -69,6 +69,13 @@ def test_sim_with_three_locks_is_seen_by_another_process():
                               capture_output=True, text=True, timeout=60, env=env)
         assert scan.returncode == 0, scan.stderr
         assert {row["lock_id"] for row in json.loads(scan.stdout)} == ids
+        # Each lock's serial port, as `hemlas sim` prints it, is one mpremote can use
+        # (mpremote stops the firmware, as on a board: the lock is at the REPL afterwards).
+        port = info["locks"][2]["port"]
+        ls = subprocess.run([sys.executable, "-m", "mpremote", "connect", port, "fs", "ls"],
+                            capture_output=True, text=True, timeout=60)
+        assert ls.returncode == 0, ls.stderr
+        assert "main.py" in ls.stdout and "identity.json" in ls.stdout
         sim.stdin.write("2 status\nquit\n")
         sim.stdin.flush()
         out, _ = sim.communicate(timeout=30)

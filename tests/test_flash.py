@@ -19,11 +19,12 @@ from hemlas.errors import AuthError
 from hemlas.firmware import wire
 from hemlas.fleet.store import FleetStore
 from hemlas.flashing import FlashError, flash
+from hemlas.radio.config import ENV_VAR
 
 pytestmark = pytest.mark.virtual_board
 
 
-def test_a_unit_through_the_bench(boot_board, radio, fleet, tmp_path, capsys):
+def test_a_unit_through_the_bench(boot_board, radio, fleet, tmp_path, capsys, monkeypatch):
     unit = boot_board(serial=True, factory_image=False, power_policy=None, radio=radio)
 
     # A fresh unit: flashed with a progress bar, verified, provisioned, recorded.
@@ -35,6 +36,7 @@ def test_a_unit_through_the_bench(boot_board, radio, fleet, tmp_path, capsys):
     assert set(first.files) <= on_flash and "secret.bin" in on_flash
     assert steps[-1] == (first.bytes, first.bytes)
     assert fleet.lock(first.lock_id).board == "virtual"
+    assert first.confirmed["by"] == "ble" and first.confirmed["address"] == unit.address  # heard on the air
     assert unit.command("status")["lock_id"] == first.lock_id
 
     # Re-flashed: the same identity and secret; a key issued before still works.
@@ -49,6 +51,14 @@ def test_a_unit_through_the_bench(boot_board, radio, fleet, tmp_path, capsys):
     assert (again.provisioning, again.lock_id) == ("kept", first.lock_id)
     assert fleet.lock_secret(first.lock_id) == secret
     asyncio.run(status())
+
+    # Without a radio the unit is confirmed over serial alone, and says so; unless BLE was asked for.
+    monkeypatch.setenv(ENV_VAR, f"virtual:{tmp_path}/no-radio.sock")
+    no_radio = flash(unit.serial_port, "virtual", fleet)
+    assert no_radio.confirmed["by"] == "serial" and "no virtual radio" in no_radio.confirmed["why"]
+    with pytest.raises(FlashError, match="flashed and provisioned and answers over serial, but no Bluetooth radio"):
+        flash(unit.serial_port, "virtual", fleet, ble=True)
+    monkeypatch.setenv(ENV_VAR, radio.spec)
 
     # Re-provisioned: a new secret, and the old keys stop working.
     renewed = flash(unit.serial_port, "virtual", fleet, reprovision=True)
@@ -83,5 +93,19 @@ def test_a_unit_through_the_bench(boot_board, radio, fleet, tmp_path, capsys):
     captured = capsys.readouterr()
     answer = json.loads(captured.out.strip().splitlines()[-1]) if captured.out.strip() else pytest.fail(f"no answer: {captured}")
     assert answer["lock"] == "HL-BENCH1" and answer["provisioning"] == "reprovisioned"
+    assert answer["confirmed"]["by"] == "ble"
     assert cli.main(["flash", "--port", "/dev/hemlas-no-such-port", "--board", "virtual"]) == 1
     assert "cannot open" in capsys.readouterr().err
+
+
+def test_a_unit_not_heard_on_the_air_fails_the_flash(boot_board, radio, fleet):
+    """Flashed and provisioned, answering over serial, but its advertisement never reaches the
+    technician's radio (here: it is on another radio, as a unit with a broken antenna is)."""
+    from hemlas.sim import VirtualRadio
+
+    with VirtualRadio() as elsewhere:
+        unit = boot_board(serial=True, factory_image=False, power_policy=None, radio=elsewhere)
+        with pytest.raises(FlashError, match="not heard advertising within 2 s"):
+            flash(unit.serial_port, "virtual", fleet, ble_timeout=2.0)
+        # It is provisioned (the store rightly has it); the error is about the unit, not the flash.
+        assert fleet.lock(unit.command("status")["lock_id"]) is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -13,7 +14,19 @@ def boards_dir() -> Path:
     return Path(str(resources.files("hemlas.boardfiles")))
 
 
+FIRMWARE_DIR_ENV = "HEMLAS_FIRMWARE_DIR"
+
+
 def firmware_dir() -> Path:
+    """The firmware sources every build uses (the virtual board, `hemlas flash`): the package's
+    own, or the directory HEMLAS_FIRMWARE_DIR names -- a build under test, such as a branch's
+    firmware/ or a deliberately broken copy the bench suite must catch."""
+    override = os.environ.get(FIRMWARE_DIR_ENV, "").strip()
+    if override:
+        path = Path(override)
+        if not (path / "main.py").is_file():
+            raise BoardError(f"{FIRMWARE_DIR_ENV}={override} holds no firmware (no main.py)")
+        return path
     return Path(str(resources.files("hemlas.firmware")))
 
 

@@ -16,14 +16,14 @@ import time
 
 from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
-from bleak.exc import BleakError
+from bleak.exc import BleakBluetoothNotAvailableError, BleakError
 
 from .codes import STATUS_TEXT, BatteryState, LockState, Status
 from .results import (BatteryReading, EventRecord, FoundLock, LockStatus, MoveResult,
                       SelfTestResult, SwapRegistration)
 from .errors import (AuthError, BatteryCriticalError, BatteryDepletedError, LockAuthenticityError, LockBusyError,
                      LockDisconnectedError, LockError, LockJammedError, LockNotFoundError,
-                     LockStatusError, LockTimeoutError, NoKeyError, ProtocolError)
+                     LockStatusError, LockTimeoutError, NoKeyError, ProtocolError, RadioUnavailableError)
 from .firmware import wire
 from .keyfile import KeyFile, StaffKey
 from .radio import config
@@ -56,8 +56,11 @@ def _is_lock(advertisement) -> bool:
 
 async def scan(timeout: float = 5.0) -> list[FoundLock]:
     """Every lock advertising within timeout, by lock id."""
-    found = await BleakScanner.discover(timeout=timeout, return_adv=True,
-                                        service_uuids=[wire.LOCK_SERVICE_UUID], **config.scanner_kwargs())
+    try:
+        found = await BleakScanner.discover(timeout=timeout, return_adv=True,
+                                            service_uuids=[wire.LOCK_SERVICE_UUID], **config.scanner_kwargs())
+    except _NO_RADIO_ERRORS as err:
+        raise RadioUnavailableError(_radio_detail(err)) from err
     locks = {}
     for device, adv in found.values():
         if _is_lock(adv) and adv.local_name:
@@ -71,12 +74,48 @@ async def find_lock(lock_id: str, timeout: float = SCAN_TIMEOUT_S) -> BLEDevice:
     Raises:
         LockNotFoundError: no such lock advertised within timeout.
     """
-    device = await BleakScanner.find_device_by_filter(
-        lambda d, adv: adv.local_name == lock_id and _is_lock(adv), timeout=timeout,
-        service_uuids=[wire.LOCK_SERVICE_UUID], **config.scanner_kwargs())
+    return (await find_advertising(lock_id, timeout))[0]
+
+
+async def find_advertising(lock_id: str, timeout: float = SCAN_TIMEOUT_S) -> tuple[BLEDevice, FoundLock]:
+    """The advertising lock with this id, and what its advertisement said.
+
+    Raises:
+        LockNotFoundError: no such lock advertised within timeout.
+        RadioUnavailableError: there is no radio to scan with.
+    """
+    seen: dict = {}
+
+    def is_it(device, adv) -> bool:
+        if adv.local_name == lock_id and _is_lock(adv):
+            seen["found"] = FoundLock(lock_id, device.address, adv.rssi)
+            return True
+        return False
+
+    try:
+        device = await BleakScanner.find_device_by_filter(
+            is_it, timeout=timeout, service_uuids=[wire.LOCK_SERVICE_UUID], **config.scanner_kwargs())
+    except _NO_RADIO_ERRORS as err:
+        raise RadioUnavailableError(_radio_detail(err)) from err
     if device is None:
         raise LockNotFoundError(lock_id, timeout)
-    return device
+    return device, seen["found"]
+
+
+# What bleak raises when the host has no radio to scan with: BlueZ's D-Bus socket missing
+# (FileNotFoundError), no adapter or Bluetooth switched off.
+_NO_RADIO_ERRORS = (BleakBluetoothNotAvailableError, FileNotFoundError, ConnectionRefusedError)
+
+
+def _radio_detail(err: Exception) -> str:
+    virtual = config.virtual_radio_socket()
+    if virtual and isinstance(err, OSError):
+        return f"nothing answers on the virtual radio's socket {virtual}"
+    if isinstance(err, FileNotFoundError):
+        return "no BlueZ D-Bus socket"
+    if err.args and isinstance(err.args[0], str):
+        return err.args[0]  # bleak's BleakBluetoothNotAvailableError carries (message, reason)
+    return str(err) or type(err).__name__
 
 
 class LockClient:

@@ -24,6 +24,15 @@ class LockError(HemlasError):
     """Something went wrong talking to a lock."""
 
 
+class RadioUnavailableError(LockError):
+    """No Bluetooth radio to scan with: no adapter, Bluetooth off, or no BlueZ on this host."""
+
+    def __init__(self, detail: str):
+        super().__init__(f"no Bluetooth radio is available ({detail}): switch Bluetooth on, or set "
+                         "HEMLAS_RADIO to the virtual radio `hemlas sim` prints")
+        self.detail = detail
+
+
 class LockNotFoundError(LockError):
     def __init__(self, lock_id: str, timeout: float):
         super().__init__(f"lock {lock_id} not found within {timeout:.0f} s")

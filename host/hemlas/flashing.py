@@ -8,6 +8,7 @@ The fleet store hears of a unit only once the unit confirmed its new secret.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import tempfile
@@ -20,9 +21,9 @@ from mpremote.transport import TransportError, TransportExecError
 from mpremote.transport_serial import SerialTransport
 from serial import SerialException
 
-from . import provisioning
+from . import client, provisioning
 from .boards import board_path, load_board
-from .errors import HemlasError
+from .errors import HemlasError, LockNotFoundError, RadioUnavailableError
 from .serialconsole import SerialConsole, SerialConsoleError
 from .sim import build
 
@@ -47,6 +48,8 @@ class FlashReport:
     bytes: int = 0
     seconds: float = 0.0
     ready: dict = field(default_factory=dict)
+    # How the unit was seen running: {"by": "ble", "address", "rssi"} or {"by": "serial", "why"}.
+    confirmed: dict = field(default_factory=dict)
 
 
 def firmware_image(board_name: str, out_dir: Path) -> list[tuple[str, bytes]]:
@@ -60,8 +63,13 @@ def firmware_image(board_name: str, out_dir: Path) -> list[tuple[str, bytes]]:
 
 
 def flash(port: str, board_name: str, store, *, lock_id: str | None = None, reprovision: bool = False,
-          progress: Progress | None = None, ready_timeout: float = 30.0) -> FlashReport:
+          progress: Progress | None = None, ready_timeout: float = 30.0, ble: bool | None = None,
+          ble_timeout: float = client.SCAN_TIMEOUT_S) -> FlashReport:
     """Flash the firmware for board_name onto the unit on port, and provision it into store.
+
+    The unit is confirmed by its ready line over serial and then, unless ble is False, by its
+    advertisement over the radio (HEMLAS_RADIO's). ble None: over BLE where a radio is
+    available, over serial alone otherwise; True: a radio is required.
 
     Raises:
         FlashError: the port could not be used or went away, the unit runs an incompatible
@@ -107,8 +115,27 @@ def flash(port: str, board_name: str, store, *, lock_id: str | None = None, repr
         _close(transport)
     report.lock_id = report.ready.get("lock_id", report.lock_id)
     report.firmware_version = report.ready.get("firmware", "")
+    report.confirmed = _confirm_advertising(report.lock_id, ble, ble_timeout)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _confirm_advertising(lock_id: str, ble: bool | None, timeout: float) -> dict:
+    """The unit heard advertising its lock id over the radio. It is flashed and provisioned by
+    now (the store has it, rightly): a failure here is a unit that does not reach the air."""
+    if ble is False:
+        return {"by": "serial", "why": "BLE confirmation not asked for"}
+    try:
+        _device, found = asyncio.run(client.find_advertising(lock_id, timeout))
+    except RadioUnavailableError as err:
+        if ble:
+            raise FlashError(f"{lock_id} is flashed and provisioned and answers over serial, but {err}") from err
+        return {"by": "serial", "why": str(err)}
+    except LockNotFoundError as err:
+        raise FlashError(f"{lock_id} is flashed and provisioned and answers over serial, but was not heard "
+                         f"advertising within {timeout:.0f} s: check its antenna and supply, then run "
+                         "`hemlas hil` on it") from err
+    return {"by": "ble", "address": found.address, "rssi": found.rssi}
 
 
 def reset_unit(port: str, timeout: float = 30.0) -> dict:

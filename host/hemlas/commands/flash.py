@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from ..boards import board_names
@@ -18,6 +19,9 @@ def add_arguments(cmd) -> None:
     cmd.add_argument("--lock-id", help="the id to give a new unit (default: a random HL-XXXXXX)")
     cmd.add_argument("--reprovision", action="store_true",
                      help="give a provisioned unit a new secret (every key issued for it stops working)")
+    cmd.add_argument("--ble", action=argparse.BooleanOptionalAction, default=None,
+                     help="confirm the unit advertises over BLE (default: where a radio is available; "
+                          "--no-ble: over serial only)")
 
 
 def _progress(name: str, done: int, total: int) -> None:
@@ -32,14 +36,17 @@ def do_flash(args) -> None:
     with FleetStore() as store:
         try:
             report = flash(args.port, args.board, store, lock_id=args.lock_id, reprovision=args.reprovision,
-                           progress=None if args.json else _progress)
+                           progress=None if args.json else _progress, ble=args.ble)
         except FlashError as err:
             raise CommandError(str(err)) from err
     what = {"new": "provisioned as a new lock", "kept": "kept its identity and secret",
             "reprovisioned": "given a new secret: every key issued for it before no longer works"}
+    seen = report.confirmed
+    heard = (f"advertising as {seen['address']} (RSSI {seen['rssi']} dBm)" if seen["by"] == "ble"
+             else f"confirmed over serial only: {seen['why']}")
     emit(args, f"{report.lock_id}: {len(report.files)} files ({report.bytes} bytes) flashed and verified on "
                f"{args.port} in {report.seconds:.1f} s; {what[report.provisioning]}; firmware "
-               f"{report.firmware_version} on {report.micropython}, up and answering",
+               f"{report.firmware_version} on {report.micropython}, up and {heard}",
          {"lock": report.lock_id, "board": report.board, "firmware": report.firmware_version,
           "micropython": report.micropython, "provisioning": report.provisioning, "files": report.files,
-          "bytes": report.bytes, "seconds": round(report.seconds, 2)})
+          "bytes": report.bytes, "seconds": round(report.seconds, 2), "confirmed": seen})

@@ -139,7 +139,9 @@ def do_sim(args) -> None:
     try:
         for i in range(args.locks):
             flash = f"{args.flash}/{i + 1}" if args.flash and args.locks > 1 else args.flash
-            vb = VirtualBoard(args.board, flash_dir=flash, radio=radio,
+            # serial=True: each lock has a serial port that mpremote and `hemlas flash` use
+            # as they would a USB-connected ESP32's.
+            vb = VirtualBoard(args.board, flash_dir=flash, radio=radio, serial=True,
                               echo=lambda line, n=i + 1: print(f"[{n} fw] {line}"))
             if args.battery:
                 vb.set_battery(args.battery)
@@ -148,8 +150,11 @@ def do_sim(args) -> None:
             boards.append(vb)
         print(json.dumps({"radio": radio.spec, "store": store.url.render_as_string(hide_password=True), "locks": [
             {"n": i + 1, "lock_id": vb.lock_id, "address": vb.address, "board": vb.board_name,
-             "flash": str(vb.flash_dir)} for i, vb in enumerate(boards)]}))
+             "port": vb.serial_port, "flash": str(vb.flash_dir)} for i, vb in enumerate(boards)]}))
         print(f"Clients: export {ENV_VAR}={radio.spec}")
+        for i, vb in enumerate(boards):
+            print(f"Lock {i + 1} ({vb.lock_id}) serial port: {vb.serial_port}  "
+                  f"(mpremote connect {vb.serial_port}; hemlas flash --port {vb.serial_port} --board {vb.board_name})")
         print(_SIM_HELP, flush=True)
         _console(boards)
     except KeyboardInterrupt:
