@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer,
+from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer,
                         LargeBinary, MetaData, SmallInteger, String, false, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -28,6 +28,7 @@ NAME_LENGTH = 200
 ADDRESS_LENGTH = 300
 SOURCE_LENGTH = 16
 REASON_LENGTH = 500
+NOTE_LENGTH = 1000
 
 # A swap's outcome and how far its flow got (see BatterySwap).
 SWAP_PENDING = "pending"
@@ -204,6 +205,69 @@ class SwapCycle(Base):
     travel_ms: Mapped[int] = mapped_column(Integer)
     loaded_mv: Mapped[int | None] = mapped_column(Integer)
     at: Mapped[int] = mapped_column(BigInteger)
+
+
+class LockEvent(Base):
+    """One record of a lock's own event log, as synced to the host: the visit record.
+
+    (lock_id, log_epoch, seq) is the key, so a record synced twice -- two clients, or a sync
+    cut off and resumed -- is stored once. ``log_epoch`` counts the times the lock's log
+    started again from sequence number 1 (its flash erased): the numbers repeat, the events
+    do not. ``at`` is the lock's clock; ``key_id`` the key that moved the bolt (lock and unlock
+    events), kept apart from ``fields`` so visits can be found by index.
+    """
+
+    __tablename__ = "lock_events"
+    __table_args__ = (
+        Index("ix_lock_events_lock_id_at", "lock_id", "at"),
+    )
+
+    lock_id: Mapped[str] = mapped_column(ForeignKey("locks.lock_id"), primary_key=True)
+    log_epoch: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[int] = mapped_column(SmallInteger)
+    key_id: Mapped[int | None] = mapped_column(BigInteger)
+    fields: Mapped[list] = mapped_column(JSON)
+    synced_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class LockSync(Base):
+    """How far each lock's event log has been synced.
+
+    ``next_seq`` is the first sequence number not yet in lock_events for ``log_epoch``; every
+    record below it is stored (or was gone from the lock before any sync reached it: counted in
+    ``lost_events``). It only moves forward, in the transaction that stores the records.
+    """
+
+    __tablename__ = "lock_sync"
+
+    lock_id: Mapped[str] = mapped_column(ForeignKey("locks.lock_id"), primary_key=True)
+    log_epoch: Mapped[int] = mapped_column(Integer)
+    next_seq: Mapped[int] = mapped_column(BigInteger)
+    lock_next_seq: Mapped[int] = mapped_column(BigInteger)  # what the lock said at the last sync
+    lost_events: Mapped[int] = mapped_column(BigInteger)
+    synced_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class ManualVisit(Base):
+    """A visit registered by hand because the lock failed (the routine: the physical key, and a
+    note saying why). Never rewritten."""
+
+    __tablename__ = "manual_visits"
+    __table_args__ = (
+        CheckConstraint("out_at IS NULL OR out_at >= at", name="window"),
+        Index("ix_manual_visits_customer_number_at", "customer_number", "at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    visit_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_number: Mapped[str] = mapped_column(ForeignKey("customers.customer_number"))
+    person: Mapped[str] = mapped_column(String(PERSON_LENGTH))
+    at: Mapped[int] = mapped_column(BigInteger)
+    out_at: Mapped[int | None] = mapped_column(BigInteger)
+    note: Mapped[str] = mapped_column(String(NOTE_LENGTH))
+    registered_at: Mapped[int] = mapped_column(BigInteger)
 
 
 @dataclass(frozen=True)
