@@ -211,8 +211,8 @@ REQUIRED_ROLE = {
     OP_UNLOCK: ROLE_STAFF,
     OP_BATTERY: ROLE_STAFF,
     OP_SET_CLOCK: ROLE_STAFF,  # forward only, a little, below admin
+    OP_LOG_READ: ROLE_STAFF,  # every connection syncs the visit record (docs/security.md)
     OP_SELFTEST: ROLE_TECHNICIAN,
-    OP_LOG_READ: ROLE_TECHNICIAN,
     OP_BATTERY_SWAP: ROLE_TECHNICIAN,
     OP_REVOKE: ROLE_ADMIN,
     OP_KEY_POLICY: ROLE_ADMIN,

@@ -8,7 +8,7 @@ import sys
 
 from . import __version__
 from .boards import board_names, load_board
-from .commands import flash, fleet, hil, keys, lock, report, sim, swap
+from .commands import flash, fleet, hil, keys, lock, report, sim, swap, visits
 from .commands.output import emit
 from .errors import HemlasError
 
@@ -51,6 +51,9 @@ COMMANDS = {
     "log": (lock.do_log, "a lock's event log",
             lambda cmd: (_lock_arg(cmd), cmd.add_argument("--since", type=int, default=0,
                                                           help="first sequence number"))),
+    "sync": (lock.do_sync, "sync a lock's event log (the visit record) into the fleet store", _lock_arg),
+    "visits": (visits.do_visits, "a customer's visits (from the locks' logs, and manual ones); "
+               "`visits register-manual CUSTOMER` when the lock failed", visits.add_arguments),
     "flash": (flash.do_flash, "flash the firmware onto a unit over its serial port, and provision it",
               flash.add_arguments),
     "hil": (hil.do_hil, "run the bench suite (hil_tests/) against a unit or a virtual board", hil.add_arguments),

@@ -408,22 +408,37 @@ class LockClient:
         """Every event from from_seq on, oldest first, page by page."""
         records: list[EventRecord] = []
         while True:
-            body = await self.request(wire.OP_LOG_READ, struct.pack(
-                wire.REQUEST_FORMATS[wire.OP_LOG_READ], from_seq, wire.MAX_LOG_RECORDS))
-            head = struct.calcsize(wire.RESPONSE_FORMATS[wire.OP_LOG_READ])
-            status, next_seq, count = struct.unpack_from(wire.RESPONSE_FORMATS[wire.OP_LOG_READ], body)
-            if status != Status.OK:
-                self._raise_status(status)
-            offset = head
-            for _ in range(count):
-                size = wire.record_size(body, offset)
-                if not size:
-                    raise ProtocolError(self.lock_id, Status.MALFORMED, "corrupt event record")
-                records.append(EventRecord(*wire.decode_record(body, offset)))
-                offset += size
-            if count == 0 or records[-1].seq + 1 >= next_seq:
+            next_seq, page = await self.read_log_page(from_seq)
+            records += page
+            if not page or page[-1].seq + 1 >= next_seq:
                 return records
-            from_seq = records[-1].seq + 1
+            from_seq = page[-1].seq + 1
+
+    async def read_log_page(self, from_seq: int) -> tuple[int, list[EventRecord]]:
+        """One LOG_READ: the lock's next sequence number, and up to wire.MAX_LOG_RECORDS events
+        from from_seq on (from its oldest, if from_seq is older than that), oldest first.
+
+        Raises:
+            ProtocolError: a record does not decode, or the records are not in sequence.
+        """
+        body = await self.request(wire.OP_LOG_READ, struct.pack(
+            wire.REQUEST_FORMATS[wire.OP_LOG_READ], from_seq, wire.MAX_LOG_RECORDS))
+        head = struct.calcsize(wire.RESPONSE_FORMATS[wire.OP_LOG_READ])
+        status, next_seq, count = struct.unpack_from(wire.RESPONSE_FORMATS[wire.OP_LOG_READ], body)
+        if status != Status.OK:
+            self._raise_status(status)
+        records: list[EventRecord] = []
+        offset = head
+        for _ in range(count):
+            size = wire.record_size(body, offset)
+            if not size:
+                raise ProtocolError(self.lock_id, Status.MALFORMED, "corrupt event record")
+            record = EventRecord(*wire.decode_record(body, offset))
+            if record.seq < from_seq or record.seq >= next_seq or (records and record.seq <= records[-1].seq):
+                raise ProtocolError(self.lock_id, Status.MALFORMED, "event records out of sequence")
+            records.append(record)
+            offset += size
+        return next_seq, records
 
 
 __all__ = ["LockClient", "scan", "find_lock", "LockError", "FoundLock", "LockStatus", "MoveResult",

@@ -1,9 +1,10 @@
-"""Field commands over BLE: scan, status, lock, unlock, battery, log."""
+"""Field commands over BLE: scan, status, lock, unlock, battery, log, sync."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from dataclasses import asdict
 
@@ -13,8 +14,9 @@ from ..codes import BatteryState, EventType
 from ..errors import (BatteryCriticalError, LockDisconnectedError, LockError, LockNotFoundError,
                       LockTimeoutError)
 from ..firmware import wire
-from ..fleet.store import FleetStore, UnknownLockError
+from ..fleet.store import FleetError, FleetStore, UnknownLockError
 from ..results import BatteryReading, SwapRegistration
+from ..sync import SyncResult, sync_log
 from .output import BATTERY_TEXT, CommandError, discharged_guidance, emit, state_name
 
 log = logging.getLogger(__name__)
@@ -38,8 +40,9 @@ def do_scan(args) -> None:
 
 
 async def _with_lock(lock_id: str, action, role: int = wire.ROLE_STAFF, source: str = "connection"):
-    """Run action on the lock; then store the battery reading of this connection in the fleet
-    store (the coordinators' battery overview is built from these)."""
+    """Run action on the lock; then, on the same connection, store its battery reading (the
+    coordinators' battery overview is built from these) and sync its event log (the visit
+    record) into the fleet store."""
     async with LockClient(lock_id, role=role) as lock:
         result = None
         try:
@@ -54,6 +57,26 @@ async def _with_lock(lock_id: str, action, role: int = wire.ROLE_STAFF, source: 
                     log.info("no battery reading from %s on this connection: %s", lock_id, err)
             if reading is not None:
                 record_reading(lock_id, reading, source)
+            with FleetStore() as store:
+                await sync_quietly(lock, store)
+
+
+async def sync_quietly(lock: LockClient, store: FleetStore) -> SyncResult | None:
+    """Sync the lock's event log into the store, as every connection does. A failure never
+    fails the caller's unlock or lock: it is said, and the next connection resumes the sync."""
+    try:
+        result = await sync_log(lock, store)
+    except UnknownLockError:
+        log.info("lock %s is not in the fleet store: its event log is not synced", lock.lock_id)
+        return None
+    except (LockError, FleetError) as err:
+        print(f"hemlas: the event log of {lock.lock_id} was not fully synced ({err}); "
+              "the next connection goes on from where this one stopped", file=sys.stderr)
+        return None
+    if result.lost:
+        print(f"hemlas: {result.lost} event(s) of {lock.lock_id} were gone from the lock before "
+              "they could be synced", file=sys.stderr)
+    return result
 
 
 def store_reading(store: FleetStore, lock_id: str, reading: BatteryReading | SwapRegistration,
@@ -120,8 +143,23 @@ def do_battery(args) -> None:
           "used_mah": reading.used_mah, "days_left": reading.days_left})
 
 
+def do_sync(args) -> None:
+    async def action(lock):
+        with FleetStore() as store:
+            return await sync_log(lock, store)
+
+    try:
+        result = _run(_with_lock(args.lock, action))
+    except FleetError as err:
+        raise CommandError(str(err)) from err
+    emit(args, f"{args.lock}: {result.stored} new event(s) synced, {result.duplicates} already in the "
+               f"store, {result.lost} gone from the lock before a sync reached them"
+               + ("; its log had started again (a new log epoch)" if result.restarted else ""),
+         asdict(result))
+
+
 def do_log(args) -> None:
-    records = _run(_with_lock(args.lock, lambda lock: lock.read_log(args.since), wire.ROLE_TECHNICIAN))
+    records = _run(_with_lock(args.lock, lambda lock: lock.read_log(args.since)))
     lines = []
     for r in records:
         name = EventType(r.type).name.lower() if r.type in EventType._value2member_map_ else str(r.type)

@@ -1,7 +1,8 @@
 """The fleet store: which locks exist, their secrets, and the keys issued for them.
 
 Customers and lock assignments (customers.py), battery readings and the battery report
-(batteries.py) and battery swaps (swaps.py) are parts of the same :class:`FleetStore`.
+(batteries.py), battery swaps (swaps.py) and the synced event logs and visits (visits.py) are
+parts of the same :class:`FleetStore`.
 
 SQLite in the user's data directory by default; any SQLAlchemy URL (PostgreSQL for a
 municipality) otherwise. The schema is Alembic's: every open runs ``upgrade head``.
@@ -37,6 +38,7 @@ from .customers import CustomerExistsError, CustomerMixin, LockAssignedError, Un
 from .models import (BOARD_LENGTH, FIRMWARE_VERSION_LENGTH, LOCK_ID_LENGTH, PERSON_LENGTH,
                      IssuedKey, IssuedKeyRow, KeyRecord, Lock, LockAssignment, LockRecord)
 from .swaps import SwapMixin, UnknownSwapError
+from .visits import VisitMixin
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,7 @@ def default_url() -> URL:
     return _as_url(str(Path(platformdirs.user_data_dir("hemlas", appauthor=False)) / STORE_FILE))
 
 
-class FleetStore(CustomerMixin, BatteryMixin, SwapMixin):
+class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin):
     """The fleet store, migrated to the newest schema on open.
 
     Every method runs in its own short transaction and returns plain frozen records.
