@@ -11,10 +11,11 @@ overflows PostgreSQL's signed INTEGER in 2038.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 
-from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer,
-                        LargeBinary, MetaData, SmallInteger, String, false, text)
+from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index,
+                        Integer, LargeBinary, MetaData, SmallInteger, String, false, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Column sizes. Migrations spell their values out: a migration is history, and must not change
@@ -29,6 +30,9 @@ ADDRESS_LENGTH = 300
 SOURCE_LENGTH = 16
 REASON_LENGTH = 500
 NOTE_LENGTH = 1000
+PROVIDER_LENGTH = 200  # a home-care provider's (hemtjänstanordnare's) name
+NFC_TAG_LENGTH = 64
+LIFECYCLE_ACTION_LENGTH = 16
 
 # A swap's outcome and how far its flow got (see BatterySwap).
 SWAP_PENDING = "pending"
@@ -107,6 +111,8 @@ class Customer(Base):
     name: Mapped[str] = mapped_column(String(NAME_LENGTH))
     address: Mapped[str | None] = mapped_column(String(ADDRESS_LENGTH))
     created_at: Mapped[int] = mapped_column(BigInteger)
+    # The provider serving the customer now (0004); each mount records its own copy.
+    provider: Mapped[str | None] = mapped_column(String(PROVIDER_LENGTH))
 
 
 class LockAssignment(Base):
@@ -270,6 +276,107 @@ class ManualVisit(Base):
     registered_at: Mapped[int] = mapped_column(BigInteger)
 
 
+# ---- NFC tags, lock lifecycle, compensation (0004; nfc.py, lifecycle.py, compensation.py) ----
+
+# What a lifecycle record says happened. "unassign" ends a placement outside the routine
+# (FleetStore.unassign_lock: bench work, data repair), so even that change leaves a record.
+LIFECYCLE_ACTIONS = ("mount", "move", "key_signed_out", "dismantle", "key_returned", "unassign")
+HOUR_SOURCES = ("cli", "csv")
+SOURCE_REF_LENGTH = 300  # a file name and line number
+ROW_KEY_LENGTH = 64  # a SHA-256 in hex
+
+
+class NfcTag(Base):
+    """An NFC tag at a customer's home, from before the smart locks. Registered, then
+    deactivated (who and when) before a lock may be mounted; after that it may be taken down.
+    The partial unique indexes keep one active tag per customer and per tag id."""
+
+    __tablename__ = "nfc_tags"
+    __table_args__ = (
+        CheckConstraint("(deactivated_at IS NULL) = (deactivated_by IS NULL)",
+                        name="deactivated"),
+        CheckConstraint("deactivated_at IS NULL OR deactivated_at >= registered_at",
+                        name="window"),
+        Index("uq_nfc_tags_active_customer_number", "customer_number", unique=True,
+              sqlite_where=text("deactivated_at IS NULL"),
+              postgresql_where=text("deactivated_at IS NULL")),
+        Index("uq_nfc_tags_active_tag", "tag", unique=True,
+              sqlite_where=text("deactivated_at IS NULL"),
+              postgresql_where=text("deactivated_at IS NULL")),
+        {"sqlite_autoincrement": True},
+    )
+
+    nfc_tag_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_number: Mapped[str] = mapped_column(ForeignKey("customers.customer_number"))
+    tag: Mapped[str] = mapped_column(String(NFC_TAG_LENGTH))  # the tag's own id
+    registered_at: Mapped[int] = mapped_column(BigInteger)
+    registered_by: Mapped[str] = mapped_column(String(PERSON_LENGTH))
+    deactivated_at: Mapped[int | None] = mapped_column(BigInteger)
+    deactivated_by: Mapped[str | None] = mapped_column(String(PERSON_LENGTH))
+
+
+class LockLifecycle(Base):
+    """One change in a lock's life (mount, move, key signed out, dismantle, key returned):
+    who, when, what. Append-only: the store adds rows and never changes or deletes one.
+
+    ``assignment_id`` is the placement (lock_assignments row) the record belongs to: a mount
+    opens one, a dismantle ends it, and the key custody in between is checked per placement.
+    ``at`` is when it happened (it may be back-dated), ``recorded_at`` when it was entered.
+    ``provider`` is the provider serving the customer at that moment, so a compensation report
+    does not change when the customer changes provider later.
+    """
+
+    __tablename__ = "lock_lifecycle"
+    __table_args__ = (
+        CheckConstraint("action IN ('mount', 'move', 'key_signed_out', 'dismantle', "
+                        "'key_returned', 'unassign')", name="action"),
+        # The compensation report: one provider's mounts in a month, by index.
+        Index("ix_lock_lifecycle_provider_action_at", "provider", "action", "at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    record_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    lock_id: Mapped[str] = mapped_column(ForeignKey("locks.lock_id"), index=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("lock_assignments.assignment_id"),
+                                               index=True)
+    action: Mapped[str] = mapped_column(String(LIFECYCLE_ACTION_LENGTH))
+    customer_number: Mapped[str] = mapped_column(ForeignKey("customers.customer_number"))
+    address: Mapped[str | None] = mapped_column(String(ADDRESS_LENGTH))
+    person: Mapped[str] = mapped_column(String(PERSON_LENGTH))
+    at: Mapped[int] = mapped_column(BigInteger)
+    provider: Mapped[str | None] = mapped_column(String(PROVIDER_LENGTH))
+    note: Mapped[str | None] = mapped_column(String(NOTE_LENGTH))
+    recorded_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class CompensationHour(Base):
+    """One hour a provider registered on the intervention "Uppstart smarta lås".
+
+    These come from the provider's own registrations (typed in, or a CSV export) to be checked
+    against the locks mounted, so the customer and lock are not foreign keys: an hour for a
+    customer or lock the store does not know is exactly a mismatch the report must show.
+    ``row_key`` (unique) identifies the registration, so importing a file again adds nothing.
+    """
+
+    __tablename__ = "compensation_hours"
+    __table_args__ = (
+        CheckConstraint("source IN ('cli', 'csv')", name="source"),
+        Index("ix_compensation_hours_provider_day", "provider", "day"),
+        {"sqlite_autoincrement": True},
+    )
+
+    hour_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(PROVIDER_LENGTH))
+    customer_number: Mapped[str] = mapped_column(String(CUSTOMER_NUMBER_LENGTH))
+    lock_id: Mapped[str | None] = mapped_column(String(LOCK_ID_LENGTH))
+    day: Mapped[datetime.date] = mapped_column(Date)  # the date the hour is registered for
+    registered_by: Mapped[str] = mapped_column(String(PERSON_LENGTH))
+    registered_at: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(SOURCE_LENGTH))
+    source_ref: Mapped[str | None] = mapped_column(String(SOURCE_REF_LENGTH))  # file:line
+    row_key: Mapped[str] = mapped_column(String(ROW_KEY_LENGTH), unique=True)
+
+
 @dataclass(frozen=True)
 class LockRecord:
     """A provisioned lock. Deliberately without its secret."""
@@ -321,6 +428,7 @@ class CustomerRecord:
     name: str
     address: str | None
     created_at: int
+    provider: str | None = None
 
 
 @dataclass(frozen=True)
@@ -388,3 +496,109 @@ class BatteryWarning:
     days_left: int | None
     reading_at: int | None
     last_swap_at: int | None
+
+
+# ---- NFC tags, lock lifecycle, compensation (0004) -------------------------------------------
+
+@dataclass(frozen=True)
+class NfcTagRecord:
+    nfc_tag_id: int
+    customer_number: str
+    tag: str
+    registered_at: int
+    registered_by: str
+    deactivated_at: int | None
+    deactivated_by: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.deactivated_at is None
+
+
+@dataclass(frozen=True)
+class LifecycleRecord:
+    """One change in a lock's life (see LockLifecycle)."""
+
+    record_id: int
+    lock_id: str
+    assignment_id: int
+    action: str  # one of LIFECYCLE_ACTIONS
+    customer_number: str
+    address: str | None
+    person: str
+    at: int
+    provider: str | None
+    note: str | None
+    recorded_at: int
+
+
+@dataclass(frozen=True)
+class DismantleRecord:
+    """A dismantling and the keys it revoked (pushed to the lock at its next admin connection)."""
+
+    record: LifecycleRecord
+    revoked_key_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class HourRecord:
+    """One registered "Uppstart smarta lås" hour."""
+
+    hour_id: int
+    provider: str
+    customer_number: str
+    lock_id: str | None
+    day: datetime.date
+    registered_by: str
+    registered_at: int
+    source: str  # "cli" or "csv"
+    source_ref: str | None
+
+
+@dataclass(frozen=True)
+class HourImport:
+    """What a CSV import did: lines read, hours added, and hours that were already there."""
+
+    lines: int
+    added: tuple[HourRecord, ...]
+    already_present: int
+
+
+@dataclass(frozen=True)
+class CompensationMount:
+    """A mount in the report's month, and the registered hour matched to it (None: missing)."""
+
+    record_id: int
+    lock_id: str
+    customer_number: str
+    customer_name: str | None
+    address: str | None
+    at: int
+    person: str
+    hour_id: int | None
+
+
+@dataclass(frozen=True)
+class CompensationHourLine:
+    """A registered hour in the report's month, and the mount it pays for (None: no mount)."""
+
+    hour: HourRecord
+    customer_name: str | None
+    record_id: int | None
+    reason: str | None  # why it matches no mount
+
+
+@dataclass(frozen=True)
+class CompensationReport:
+    """One provider's month: mounts beside registered hours, and every mismatch."""
+
+    provider: str
+    month: str  # "YYYY-MM"
+    mounts: tuple[CompensationMount, ...]
+    hours: tuple[CompensationHourLine, ...]
+    unmatched_mounts: tuple[CompensationMount, ...]
+    unmatched_hours: tuple[CompensationHourLine, ...]
+
+    @property
+    def balanced(self) -> bool:
+        return not self.unmatched_mounts and not self.unmatched_hours
