@@ -16,42 +16,10 @@ import pytest
 from hemlas.firmware import wire
 from hemlas.fleet.store import FleetError, FleetStore, UnknownCustomerError
 from hemlas.fleet.visits import MANUAL, MAX_VISIT_S, MERGE_GAP_S, pair_visits
-from hemlas.results import EventRecord
 from hemlas.sync import sync_log
+from log_helpers import PagedLog
 
 T0 = 1_790_000_000  # 2026-09-21, a fixed clock for the store's rows
-
-
-class PagedLog:
-    """A lock's log as BLE serves it: records numbered from 1, the oldest pruned away."""
-
-    def __init__(self, lock_id: str):
-        self.lock_id = lock_id
-        self.records: list[EventRecord] = []
-        self.next_seq = 1
-        self.reads = 0
-        self.cut_after_reads: int | None = None  # raise as a dropped link at that read
-
-    def append(self, at: int, kind: int, fields=()) -> EventRecord:
-        record = EventRecord(self.next_seq, at, kind, tuple(fields))
-        self.records.append(record)
-        self.next_seq += 1
-        return record
-
-    def prune(self, keep: int) -> None:
-        self.records = self.records[-keep:]
-
-    def erase(self) -> None:
-        """The unit's flash erased: a new log, numbered from 1 again."""
-        self.records, self.next_seq = [], 1
-
-    async def read_log_page(self, from_seq: int):
-        await asyncio.sleep(0)  # a radio round trip: another client's sync may run meanwhile
-        self.reads += 1
-        if self.cut_after_reads is not None and self.reads > self.cut_after_reads:
-            raise ConnectionResetError("link lost")
-        page = [r for r in self.records if r.seq >= from_seq][:wire.MAX_LOG_RECORDS]
-        return self.next_seq, page
 
 
 class CutStore:

@@ -32,7 +32,7 @@ from ..fleet.store import FleetStore
 from ..fleet.swaps import VERIFY_CYCLES
 from ..results import BatteryReading
 from .fleet import when
-from .lock import store_reading
+from .lock import store_reading, sync_quietly
 from .output import CommandError, discharged_guidance
 
 # The routine's symptoms of a fully discharged battery: the lock does not answer at all.
@@ -229,6 +229,7 @@ class SwapFlow:
         try:
             async with self._factory(lock_id, self._scan_timeout) as client:
                 reading = await client.battery()
+                await sync_quietly(client, self.store)  # as every connection does (docs/visits.md)
         except _SILENT as err:
             return None, err
         except BatteryCriticalError as err:
@@ -251,7 +252,9 @@ class SwapFlow:
                         raise
                     await asyncio.sleep(RECONNECT_DELAY_S)
                     continue
-                return await work(client)
+                result = await work(client)
+                await sync_quietly(client, self.store)
+                return result
 
     async def _register_and_verify(self, client: LockClient, swap: SwapRecord,
                                    customer: CustomerRecord | None,
