@@ -34,9 +34,12 @@ from ..firmware import wire
 from ._common import (_UINT32_MAX, FleetError, UnknownLockError, _check_text, _check_time,
                       _current_customer, _get_lock, _lock_record, _now)
 from .batteries import BatteryMixin
+from .compensation import CompensationError, CompensationMixin, HourImportError
 from .customers import CustomerExistsError, CustomerMixin, LockAssignedError, UnknownCustomerError
+from .lifecycle import KeyCustodyError, LifecycleError, LifecycleMixin, LockNotMountedError
 from .models import (BOARD_LENGTH, FIRMWARE_VERSION_LENGTH, LOCK_ID_LENGTH, PERSON_LENGTH,
                      IssuedKey, IssuedKeyRow, KeyRecord, Lock, LockAssignment, LockRecord)
+from .nfc import CustomerHasLockError, NfcMixin, NfcTagActiveError, NfcTagError
 from .swaps import SwapMixin, UnknownSwapError
 from .visits import VisitMixin
 
@@ -53,7 +56,10 @@ _ADMIN_CLOCK_SLACK_S = 300
 
 __all__ = ["ADMIN_PERSON", "CustomerExistsError", "FleetError", "FleetStore", "LockAssignedError",
            "LockExistsError", "UnknownCustomerError", "UnknownKeyError", "UnknownLockError",
-           "UnknownSwapError", "default_url"]
+           "UnknownSwapError", "default_url",
+           # NFC tags, lock lifecycle, compensation (nfc.py, lifecycle.py, compensation.py)
+           "CompensationError", "CustomerHasLockError", "HourImportError", "KeyCustodyError",
+           "LifecycleError", "LockNotMountedError", "NfcTagActiveError", "NfcTagError"]
 
 
 class LockExistsError(FleetError):
@@ -76,7 +82,8 @@ def default_url() -> URL:
     return _as_url(str(Path(platformdirs.user_data_dir("hemlas", appauthor=False)) / STORE_FILE))
 
 
-class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin):
+class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, LifecycleMixin,
+                 CompensationMixin):
     """The fleet store, migrated to the newest schema on open.
 
     Every method runs in its own short transaction and returns plain frozen records.
