@@ -44,7 +44,7 @@ def _list(args) -> None:
     if args.at or args.note or args.person or args.out_at:
         raise CommandError("--at, --out, --note and --by are for `hemlas visits register-manual`")
     now = int(time.time())
-    end = parse_time(args.end, now)
+    end = parse_time(args.end, now + 1)  # up to and including this second
     start = parse_time(args.start, end - 7 * _DAY)
     if start >= end:
         raise CommandError("--from must be before --to")
