@@ -60,16 +60,18 @@ def test_customers_add_and_list(store_path, capsys):
     code, out, _ = _run(capsys, "customers", "list", "--json")
     assert code == 0
     assert json.loads(out) == [{"customer_number": "0042", "name": "Karin Berg",
-                                "address": "Storgatan 1", "locks": []}]
+                                "address": "Storgatan 1", "provider": None, "locks": [],
+                                "nfc_tag": None}]
 
 
-def test_locks_assign_and_list(fleet_with_batteries, capsys):
-    code, out, err = _run(capsys, "locks", "assign", "HL-OK", "0099")
+def test_locks_mount_and_list(fleet_with_batteries, capsys):
+    code, out, err = _run(capsys, "locks", "mount", "HL-OK", "0099", "--by", "Fitter")
     assert code == 1 and err.startswith("hemlas: customer 0099 is not in the fleet store")
-    assert _run(capsys, "customers", "add", "0099", "--name", "Olle")[0] == 0
-    code, out, _ = _run(capsys, "locks", "assign", "HL-OK", "0099")
-    assert code == 0 and out.strip() == "lock HL-OK assigned to customer 0099 (Olle)"
-    code, out, err = _run(capsys, "locks", "assign", "HL-LOW", "0099")
+    assert _run(capsys, "customers", "add", "0099", "--name", "Olle", "--address", "Vägen 3",
+                "--provider", "Omsorg AB")[0] == 0
+    code, out, _ = _run(capsys, "locks", "mount", "HL-OK", "0099", "--by", "Fitter")
+    assert code == 0 and out.startswith("lock HL-OK mounted for customer 0099 (Olle) at Vägen 3")
+    code, out, err = _run(capsys, "locks", "mount", "HL-LOW", "0099", "--by", "Fitter")
     assert code == 1 and "already assigned to customer 0042" in err
     code, out, _ = _run(capsys, "locks", "list", "--json")
     rows = {r["lock"]: r for r in json.loads(out)}
@@ -79,9 +81,12 @@ def test_locks_assign_and_list(fleet_with_batteries, capsys):
     code, out, _ = _run(capsys, "locks", "list")
     assert code == 0 and "HL-CRIT" in out and "no reading" in out
     code, out, _ = _run(capsys, "customers", "list")
-    assert "0042" in out and "HL-LOW" in out and "no lock" not in out
-    code, out, _ = _run(capsys, "locks", "unassign", "HL-OK")
-    assert code == 0 and "taken from customer 0099" in out
+    assert "0042" in out and "HL-LOW" in out and "Omsorg AB" in out
+    assert _run(capsys, "locks", "key-out", "HL-OK", "--by", "Fitter")[0] == 0
+    code, out, _ = _run(capsys, "locks", "dismantle", "HL-OK", "--by", "Fitter")
+    assert code == 0 and "dismantled at customer 0099" in out
+    code, out, _ = _run(capsys, "locks", "list", "--json")
+    assert {r["lock"]: r for r in json.loads(out)}["HL-OK"]["customer_number"] is None
 
 
 def test_report_batteries_json_lists_exactly_the_locks_needing_attention(fleet_with_batteries,

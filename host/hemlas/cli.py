@@ -8,7 +8,7 @@ import sys
 
 from . import __version__
 from .boards import board_names, load_board
-from .commands import flash, fleet, hil, keys, lock, report, sim, swap, visits
+from .commands import compensation, flash, fleet, hil, keys, lock, report, sim, swap, visits
 from .commands.output import emit
 from .errors import HemlasError
 
@@ -65,10 +65,13 @@ COMMANDS = {
 # name: (help, function adding the subcommands)
 GROUPS = {
     "keys": ("issue, list and revoke staff keys", keys.add_arguments),
-    "customers": ("add and list customers", fleet.add_customer_arguments),
-    "locks": ("place locks with customers; list locks with their battery state",
-              fleet.add_lock_arguments),
-    "report": ("reports over the fleet: batteries", report.add_arguments),
+    "customers": ("add and list customers, their provider and NFC tags",
+                  fleet.add_customer_arguments),
+    "locks": ("mount, move and dismantle locks (key custody, history); list locks with their "
+              "battery state", fleet.add_lock_arguments),
+    "compensation": ("the \"Uppstart smarta lås\" hours providers registered",
+                     compensation.add_arguments),
+    "report": ("reports over the fleet: batteries, compensation", report.add_arguments),
 }
 
 

@@ -1,4 +1,5 @@
-"""Reports over the fleet store: `hemlas report batteries`, the coordinators' start page.
+"""Reports over the fleet store: `hemlas report batteries`, the coordinators' start page, and
+`hemlas report compensation`, a provider's month of mounted locks beside its registered hours.
 
 The battery report lists every lock someone must look at (CRITICAL, LOW, or not heard from),
 most urgent first: as a terminal table, JSON, CSV, or a self-contained HTML page with each
@@ -16,9 +17,10 @@ from dataclasses import asdict
 from datetime import datetime
 
 from ..fleet.batteries import DEFAULT_STALE_AFTER_S
-from ..fleet.models import BatteryReadingRecord, BatteryWarning
+from ..fleet.models import (BatteryReadingRecord, BatteryWarning, CompensationHourLine,
+                            CompensationMount, CompensationReport)
 from ..fleet.store import FleetStore
-from .fleet import battery_name, when
+from .fleet import battery_name, when, write_csv
 from .output import CommandError, emit
 
 TREND_DAYS = 180  # the plots show half a year: a battery lasts about a year
@@ -167,6 +169,73 @@ def _trend_svg(lock_id: str, readings: list[BatteryReadingRecord], swaps: list[i
     return svg[svg.index("<svg"):]  # without the XML prolog and doctype, to sit inside HTML
 
 
+# ---- Compensation ----------------------------------------------------------------------------
+
+_COMPENSATION_FIELDS = ["kind", "status", "date", "at", "customer_number", "customer_name",
+                        "lock_id", "address", "record_id", "hour_id", "person", "source",
+                        "reason"]
+
+
+def do_report_compensation(args) -> None:
+    with FleetStore() as store:
+        report = store.compensation_report(args.provider, args.month)
+    mounts = [_mount_row(m) for m in report.mounts]
+    hours = [_hour_row(h) for h in report.hours]
+    human = _compensation_table(report)
+    if args.csv:
+        write_csv(args.csv, _COMPENSATION_FIELDS, mounts + hours)
+        human += f"\nwritten: {args.csv}"
+    emit(args, human, {
+        "provider": report.provider, "month": report.month, "locks_mounted": len(mounts),
+        "hours_registered": len(hours), "balanced": report.balanced, "mounts": mounts,
+        "hours": hours, "unmatched_mounts": [r for r in mounts if r["status"] != "matched"],
+        "unmatched_hours": [r for r in hours if r["status"] != "matched"]})
+
+
+def _mount_row(m: CompensationMount) -> dict:
+    return {"kind": "mount", "status": "matched" if m.hour_id else "no registered hour",
+            "date": time.strftime("%Y-%m-%d", time.localtime(m.at)), "at": m.at,
+            "customer_number": m.customer_number, "customer_name": m.customer_name,
+            "lock_id": m.lock_id, "address": m.address, "record_id": m.record_id,
+            "hour_id": m.hour_id, "person": m.person, "source": None, "reason": None}
+
+
+def _hour_row(h: CompensationHourLine) -> dict:
+    hour = h.hour
+    return {"kind": "hour", "status": "matched" if h.record_id else "no mounted lock",
+            "date": hour.day.isoformat(), "at": None, "customer_number": hour.customer_number,
+            "customer_name": h.customer_name, "lock_id": hour.lock_id, "address": None,
+            "record_id": h.record_id, "hour_id": hour.hour_id, "person": hour.registered_by,
+            "source": hour.source + (f" {hour.source_ref}" if hour.source_ref else ""),
+            "reason": h.reason}
+
+
+def _compensation_table(report: CompensationReport) -> str:
+    matched = len(report.mounts) - len(report.unmatched_mounts)
+    lines = [f"Compensation \"Uppstart smarta lås\": {report.provider}, {report.month}",
+             f"locks mounted: {len(report.mounts)}   hours registered: {len(report.hours)}   "
+             f"matched: {matched}"]
+    if report.balanced:
+        lines.append("no mismatches: one registered hour for every lock mounted")
+    else:
+        lines.append(f"mismatches: {len(report.unmatched_mounts) + len(report.unmatched_hours)}")
+        for m in report.unmatched_mounts:
+            lines.append(f"  MOUNTED, NO HOUR   {when(m.at)}  lock {m.lock_id}  "
+                         f"{_customer(m.customer_number, m.customer_name)}, {m.address or '-'}")
+        for h in report.unmatched_hours:
+            lines.append(f"  HOUR, NO MOUNT     {h.hour.day}        hour #{h.hour.hour_id}  "
+                         f"{_customer(h.hour.customer_number, h.customer_name)}: {h.reason}")
+    if report.mounts:
+        lines.append("mounts:")
+        lines += [f"  {when(m.at)}  lock {m.lock_id:12} {_customer(m.customer_number, m.customer_name)}"
+                  f"  " + (f"hour #{m.hour_id}" if m.hour_id else "NO HOUR") for m in report.mounts]
+    return "\n".join(lines)
+
+
+def _customer(number: str, name: str | None) -> str:
+    return f"customer {number}" + (f" {name}" if name else "")
+
+
 def add_arguments(sub) -> None:
     """The `report` subcommands, for the CLI's parser."""
     batteries = sub.add_parser("batteries", help="locks whose battery needs attention")
@@ -176,3 +245,11 @@ def add_arguments(sub) -> None:
     batteries.add_argument("--csv", metavar="FILE", help="also write the list as CSV")
     batteries.add_argument("--json", action="store_true", help="machine-readable output")
     batteries.set_defaults(handler=do_report_batteries)
+    compensation = sub.add_parser("compensation", help="a provider's month: locks mounted beside "
+                                                       "the \"Uppstart smarta lås\" hours "
+                                                       "registered, with every mismatch")
+    compensation.add_argument("--provider", required=True)
+    compensation.add_argument("--month", required=True, help="YYYY-MM")
+    compensation.add_argument("--csv", metavar="FILE", help="also write every line as CSV")
+    compensation.add_argument("--json", action="store_true", help="machine-readable output")
+    compensation.set_defaults(handler=do_report_compensation)

@@ -201,8 +201,8 @@ def past_time(what: str, at: int | None, now: int | None) -> int:
     at = now if at is None else at
     _check_time(what, at)
     if at > now:
-        raise FleetError(f"{what} {local_time(at)} is in the future: a record says what has "
-                         f"happened; give the time it happened (or leave it out for now)")
+        raise FleetError(f"{local_time(at)} is in the future: a record says what has "
+                         f"happened; give the time it happened (--at), or none for now")
     return at
 
 
