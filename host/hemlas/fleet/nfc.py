@@ -199,10 +199,10 @@ def past_time(what: str, at: int | None, now: int | None) -> int:
     says what happened, and a time ahead of the clock is a typing error."""
     now = _now(now)
     at = now if at is None else at
-    _check_time(what, at)
-    if at > now:
+    if isinstance(at, int) and not isinstance(at, bool) and at > now:
         raise FleetError(f"{local_time(at)} is in the future: a record says what has "
                          f"happened; give the time it happened (--at), or none for now")
+    _check_time(what, at)
     return at
 
 
