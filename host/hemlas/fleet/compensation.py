@@ -198,12 +198,20 @@ class CompensationMixin:
                 .where(CompensationHour.provider == provider, CompensationHour.day >= first,
                        CompensationHour.day < after)
                 .order_by(CompensationHour.day, CompensationHour.hour_id)).all()
-        if not mounts and not hours and provider not in self.providers():
+            known = bool(mounts or hours) or _known_provider(session, provider)
+        if not known:
             known = ", ".join(self.providers()) or "none yet"
             raise CompensationError(f"no customer, mount or hour names provider {provider!r} "
                                     f"(known providers: {known}); check the spelling")
         return _match(provider, f"{first:%Y-%m}", mounts,
                       [(hour_record(h), name) for h, name in hours])
+
+
+def _known_provider(session: Session, provider: str) -> bool:
+    """Whether any customer, mount or hour names the provider (a typo names none)."""
+    return any(session.scalar(select(column).where(column == provider).limit(1)) is not None
+               for column in (Customer.provider, LockLifecycle.provider,
+                              CompensationHour.provider))
 
 
 def month_bounds(month: str) -> tuple[datetime.date, datetime.date, int, int]:
