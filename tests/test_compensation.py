@@ -1,4 +1,4 @@
-"""Compensation: one "Uppstart smarta lås" hour per mounted lock, checked per provider and month."""
+"""Compensation: one "Uppstart smarta lås" hour per mounted lock, per provider and month."""
 
 import csv
 import datetime as dt

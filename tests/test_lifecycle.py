@@ -8,7 +8,7 @@ import secrets
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 from hemlas.cli import main
 from hemlas.firmware import wire
@@ -16,6 +16,7 @@ from hemlas.fleet import (FleetError, FleetStore, LockAssignedError, UnknownCust
                           UnknownLockError)
 from hemlas.fleet.lifecycle import (UNRECORDED_PERSON, KeyCustodyError, LifecycleError,
                                     LockNotMountedError)
+from hemlas.fleet.models import Base
 from hemlas.fleet.store import MIGRATIONS_DIR
 from hemlas.sync import sync_log
 from log_helpers import PagedLog
@@ -304,6 +305,21 @@ def test_a_store_from_before_0004_gets_the_history_of_its_placements(tmp_path):
         with pytest.raises(Exception, match="no such table"):
             conn.execute(text("SELECT * FROM lock_lifecycle"))
     engine.dispose()
+
+
+def test_the_0004_constraints_carry_the_models_names(store, db):
+    """A later migration alters or drops a constraint by name: the name in the database must be
+    the one the models give (the naming convention must not prefix it twice)."""
+    engine = create_engine(f"sqlite:///{db}")
+    found = {table: sorted(c["name"] for c in inspect(engine).get_check_constraints(table))
+             for table in ("nfc_tags", "lock_lifecycle", "compensation_hours")}
+    engine.dispose()
+    assert found == {"nfc_tags": ["ck_nfc_tags_deactivated", "ck_nfc_tags_window"],
+                     "lock_lifecycle": ["ck_lock_lifecycle_action"],
+                     "compensation_hours": ["ck_compensation_hours_source"]}
+    model = {c.name for t in ("nfc_tags", "lock_lifecycle", "compensation_hours")
+             for c in Base.metadata.tables[t].constraints if c.name and c.name.startswith("ck_")}
+    assert model == {name for names in found.values() for name in names}
 
 
 def test_record_fields_are_trimmed(store):

@@ -78,7 +78,7 @@ def test_a_customer_with_a_lock_gets_no_tag(store):
         store.register_nfc_tag("1001", "T-1", "Coordinator", T0 + 2 * DAY)
     assert str(refused.value) == ("customer 1001 has lock HL-1 mounted: a customer with a smart "
                                   "lock gets no NFC tag (the lock registers visit time)")
-    with pytest.raises(CustomerHasLockError):  # also back-dated to before the mount: it is there now
+    with pytest.raises(CustomerHasLockError):  # back-dated to before the mount: it is there now
         store.register_nfc_tag("1001", "T-1", "Coordinator", T0)
     _dismantle(store, "HL-1", T0 + 10 * DAY)
     with pytest.raises(CustomerHasLockError, match="had lock HL-1 mounted at that time"):

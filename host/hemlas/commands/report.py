@@ -227,8 +227,9 @@ def _compensation_table(report: CompensationReport) -> str:
                          f"{_customer(h.hour.customer_number, h.customer_name)}: {h.reason}")
     if report.mounts:
         lines.append("mounts:")
-        lines += [f"  {when(m.at)}  lock {m.lock_id:12} {_customer(m.customer_number, m.customer_name)}"
-                  f"  " + (f"hour #{m.hour_id}" if m.hour_id else "NO HOUR") for m in report.mounts]
+        lines += [f"  {when(m.at)}  lock {m.lock_id:12} "
+                  f"{_customer(m.customer_number, m.customer_name)}  "
+                  + (f"hour #{m.hour_id}" if m.hour_id else "NO HOUR") for m in report.mounts]
     return "\n".join(lines)
 
 

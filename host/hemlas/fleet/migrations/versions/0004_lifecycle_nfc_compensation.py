@@ -28,7 +28,8 @@ _BACKFILL_PERSON = "(not recorded before schema 0004)"
 
 
 def upgrade() -> None:
-    # Sizes and names written out: this is the schema as it was at 0004.
+    # Sizes and names written out: this is the schema as it was at 0004. op.f(): a check
+    # constraint's name is final as written (the naming convention would prefix it again).
     with op.batch_alter_table("customers") as batch:
         batch.add_column(sa.Column("provider", sa.String(200), nullable=True))
     op.create_table(
@@ -41,9 +42,9 @@ def upgrade() -> None:
         sa.Column("deactivated_at", sa.BigInteger(), nullable=True),
         sa.Column("deactivated_by", sa.String(200), nullable=True),
         sa.CheckConstraint("(deactivated_at IS NULL) = (deactivated_by IS NULL)",
-                           name="ck_nfc_tags_deactivated"),
+                           name=op.f("ck_nfc_tags_deactivated")),
         sa.CheckConstraint("deactivated_at IS NULL OR deactivated_at >= registered_at",
-                           name="ck_nfc_tags_window"),
+                           name=op.f("ck_nfc_tags_window")),
         sa.ForeignKeyConstraint(["customer_number"], ["customers.customer_number"],
                                 name="fk_nfc_tags_customer_number_customers"),
         sa.PrimaryKeyConstraint("nfc_tag_id", name="pk_nfc_tags"),
@@ -67,7 +68,8 @@ def upgrade() -> None:
         sa.Column("note", sa.String(1000), nullable=True),
         sa.Column("recorded_at", sa.BigInteger(), nullable=False),
         sa.CheckConstraint("action IN ('mount', 'move', 'key_signed_out', 'dismantle', "
-                           "'key_returned', 'unassign')", name="ck_lock_lifecycle_action"),
+                           "'key_returned', 'unassign')",
+                           name=op.f("ck_lock_lifecycle_action")),
         sa.ForeignKeyConstraint(["lock_id"], ["locks.lock_id"],
                                 name="fk_lock_lifecycle_lock_id_locks"),
         sa.ForeignKeyConstraint(["assignment_id"], ["lock_assignments.assignment_id"],
@@ -93,7 +95,8 @@ def upgrade() -> None:
         sa.Column("source", sa.String(16), nullable=False),
         sa.Column("source_ref", sa.String(300), nullable=True),
         sa.Column("row_key", sa.String(64), nullable=False),
-        sa.CheckConstraint("source IN ('cli', 'csv')", name="ck_compensation_hours_source"),
+        sa.CheckConstraint("source IN ('cli', 'csv')",
+                           name=op.f("ck_compensation_hours_source")),
         sa.PrimaryKeyConstraint("hour_id", name="pk_compensation_hours"),
         sa.UniqueConstraint("row_key", name="uq_compensation_hours_row_key"),
         sqlite_autoincrement=True,
