@@ -14,6 +14,7 @@ from hemlas.cli import main
 from hemlas.firmware import wire
 from hemlas.fleet import (FleetError, FleetStore, LockAssignedError, UnknownCustomerError,
                           UnknownLockError)
+from hemlas.fleet import lifecycle
 from hemlas.fleet.lifecycle import (UNRECORDED_PERSON, KeyCustodyError, LifecycleError,
                                     LockNotMountedError)
 from hemlas.fleet.models import Base
@@ -305,6 +306,20 @@ def test_a_store_from_before_0004_gets_the_history_of_its_placements(tmp_path):
         with pytest.raises(Exception, match="no such table"):
             conn.execute(text("SELECT * FROM lock_lifecycle"))
     engine.dispose()
+
+
+def test_a_racing_second_mount_is_refused_by_the_schema(store, monkeypatch):
+    store.mount_lock("HL-1", "1001", None, "Fitter", T0 + DAY)
+    real = lifecycle._state
+
+    def stale(session, lock_id):  # what a concurrent request read before the first committed
+        return lifecycle._State(None, [], real(session, lock_id).last_at)
+
+    monkeypatch.setattr(lifecycle, "_state", stale)
+    with pytest.raises(LifecycleError, match="placed by another request at the same moment"):
+        store.mount_lock("HL-1", "1002", None, "Fitter", T0 + 2 * DAY)
+    monkeypatch.undo()
+    assert [r.customer_number for r in store.lock_history("HL-1")] == ["1001"]
 
 
 def test_the_0004_constraints_carry_the_models_names(store, db):

@@ -26,6 +26,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from sqlalchemy import false, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ._common import (FleetError, _check_optional_text, _check_text, _get_lock, _lock_record,
@@ -360,7 +361,11 @@ def _open(session: Session, lock_id: str, customer: Customer, address: str | Non
     placement = LockAssignment(lock_id=lock_id, customer_number=customer.customer_number,
                                assigned_at=at)
     session.add(placement)
-    session.flush()  # the placement's id, for the record
+    try:
+        session.flush()  # the placement's id, for the record
+    except IntegrityError as err:  # the partial unique index: another request won the race
+        raise LifecycleError(lock_id, f"lock {lock_id} was placed by another request at the "
+                                      f"same moment; see: hemlas locks history {lock_id}") from err
     return _add(session, _State(placement, [], at), "mount", customer, address, person, at, note,
                 now)
 
