@@ -54,7 +54,7 @@ def upgrade() -> None:
         sa.Column("out_at", sa.BigInteger(), nullable=True),
         sa.Column("note", sa.String(1000), nullable=False),
         sa.Column("registered_at", sa.BigInteger(), nullable=False),
-        sa.CheckConstraint("out_at IS NULL OR out_at >= at", name="ck_manual_visits_window"),
+        sa.CheckConstraint("out_at IS NULL OR out_at >= at", name=op.f("ck_manual_visits_window")),
         sa.ForeignKeyConstraint(["customer_number"], ["customers.customer_number"],
                                 name="fk_manual_visits_customer_number_customers"),
         sa.PrimaryKeyConstraint("visit_id", name="pk_manual_visits"),
