@@ -1,5 +1,7 @@
 """Fixtures shared by the host-side tests."""
 
+import itertools
+
 import pytest
 
 from hemlas.sim import VirtualBoard
@@ -48,3 +50,73 @@ def radio(monkeypatch):
     with VirtualRadio() as radio:
         monkeypatch.setenv(ENV_VAR, radio.spec)
         yield radio
+
+
+# ---- PostgreSQL: the fleet store's other backend ---------------------------------------------
+
+POSTGRES_URL_ENV = "HEMLAS_TEST_POSTGRES_URL"  # a server to use (a database the tests may fill)
+_DATABASE_NUMBERS = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server for the fleet store's tests: HEMLAS_TEST_POSTGRES_URL's, or a
+    throwaway cluster (initdb, pg_ctl) on a Unix socket; skipped, saying why, without one."""
+    import os
+    import pwd
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    try:
+        import psycopg  # noqa: F401  (the driver SQLAlchemy's postgresql+psycopg URL loads)
+    except ImportError:
+        pytest.skip("PostgreSQL tests need the psycopg driver (pip install 'psycopg[binary]')")
+    if os.environ.get(POSTGRES_URL_ENV):
+        yield os.environ[POSTGRES_URL_ENV]
+        return
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip(f"no PostgreSQL server: set {POSTGRES_URL_ENV} or install PostgreSQL (initdb, pg_ctl)")
+    # Its own directory in the system's temp dir: pytest's is private to this user.
+    base = Path(tempfile.mkdtemp(prefix="hemlas-pg-"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root: as its own user, where there is one
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("PostgreSQL will not run as root and there is no 'postgres' user to run it as")
+        run_as = ["runuser", "-u", "postgres", "--"]
+        os.chown(base, user.pw_uid, user.pw_gid)
+    data, socket_dir = base / "data", base
+    subprocess.run(run_as + [initdb, "-D", str(data), "-U", "hemlas", "--auth=trust", "-E", "UTF8"],
+                   check=True, capture_output=True)
+    subprocess.run(run_as + [pg_ctl, "-D", str(data), "-w", "-l", str(base / "server.log"), "-o",
+                             f"-k {socket_dir} -c listen_addresses=''", "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://hemlas@/postgres?host={socket_dir}"
+    finally:
+        subprocess.run(run_as + [pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A new, empty database on the PostgreSQL server, for one test."""
+    import os
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"hemlas_test_{os.getpid()}_{next(_DATABASE_NUMBERS)}"
+    server = make_url(postgres_server)
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    yield server.set(database=name).render_as_string(hide_password=False)
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

@@ -12,8 +12,10 @@ import asyncio
 import os
 
 import pytest
+from sqlalchemy import delete
 
 from hemlas.firmware import wire
+from hemlas.fleet.models import LockEvent, LockSync
 from hemlas.fleet.store import FleetError, FleetStore, UnknownCustomerError
 from hemlas.fleet.visits import MANUAL, MAX_VISIT_S, MERGE_GAP_S, pair_visits
 from hemlas.sync import sync_log
@@ -47,9 +49,17 @@ class CutStore:
         return self._store.store_log_page(*args, **kwargs)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """Each test on both of the store's backends (PostgreSQL is skipped, saying why, without a server)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "fleet.sqlite3")
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture
-def store(tmp_path):
-    with FleetStore(str(tmp_path / "fleet.sqlite3")) as store:
+def store(store_url):
+    with FleetStore(store_url) as store:
         store.add_lock("HL-000001", "virtual", "1.0", os.urandom(32), now=T0)
         store.add_customer("1001", "Customer One", "Storgatan 1", now=T0)
         store.assign_lock("HL-000001", "1001", now=T0)
@@ -94,10 +104,9 @@ def test_a_sync_cut_at_every_point_then_resumed_loses_and_doubles_nothing(store,
     for point in range(1, pages + 1):
         # The link lost before read number `point`; the process killed at store number `point`.
         for how in ("link", "store"):
-            with FleetStore(str(store.url.database)) as fresh:
-                for lock_event_table in ("lock_events", "lock_sync"):
-                    with fresh._transaction() as session:
-                        session.execute(__import__("sqlalchemy").text(f"DELETE FROM {lock_event_table}"))
+            with store._transaction() as session:  # the store as it was before any sync
+                session.execute(delete(LockEvent))
+                session.execute(delete(LockSync))
             log.reads, log.cut_after_reads = 0, (point - 1 if how == "link" else None)
             cut = CutStore(store, point if how == "store" else 0, inside)
             with pytest.raises((ConnectionResetError, KeyboardInterrupt)):
@@ -112,16 +121,42 @@ def test_a_sync_cut_at_every_point_then_resumed_loses_and_doubles_nothing(store,
     assert cuts == 2 * pages
 
 
-def test_two_clients_syncing_the_same_lock_interleaved_double_nothing(store, tmp_path):
+def test_two_clients_syncing_the_same_lock_interleaved_double_nothing(store, store_url):
     log = _busy_log(store, events=60)
 
     async def both():
-        with FleetStore(str(store.url.database)) as other:
+        with FleetStore(store_url) as other:
             return await asyncio.gather(sync_log(log, store), sync_log(log, other))
 
     a, b = asyncio.run(both())
     assert a.stored + b.stored == 60
     assert a.duplicates + b.duplicates >= 60 - 8  # they did overlap: one met the other's rows
+    assert _stored(store) == _expected(log)
+
+
+def test_two_clients_in_parallel_threads_double_nothing(store, store_url):
+    """Real concurrency: two threads, two connections, each its own transactions."""
+    import threading
+
+    log = _busy_log(store, events=200)
+    results, errors = [], []
+    start = threading.Barrier(2)
+
+    def client():
+        try:
+            with FleetStore(store_url) as mine:
+                start.wait(30)
+                results.append(asyncio.run(sync_log(log, mine)))
+        except Exception as err:  # reported below, with the thread's error
+            errors.append(err)
+
+    threads = [threading.Thread(target=client) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    assert sum(r.stored for r in results) == 200 and all(r.lost == 0 for r in results)
     assert _stored(store) == _expected(log)
 
 

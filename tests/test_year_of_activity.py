@@ -182,16 +182,40 @@ class Year:
                 assert result.lost == 0
 
 
-@pytest.fixture(scope="module")
-def year(tmp_path_factory):
-    path = tmp_path_factory.mktemp("year") / "fleet.sqlite3"
-    with FleetStore(str(path)) as store:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def year(request, tmp_path_factory):
+    """The year, once per backend (PostgreSQL skipped, saying why, without a server)."""
+    if request.param == "sqlite":
+        url = str(tmp_path_factory.mktemp("year") / "fleet.sqlite3")
+    else:
+        url = _postgres_database(request.getfixturevalue("postgres_server"))
+    with FleetStore(url) as store:
         sim = Year(store, random.Random(2025))
         sim.setup()
         for d in range(365):
             sim.day(d)
         sim.sync_all()
         yield sim
+    if request.param == "postgresql":
+        _postgres_admin(request.getfixturevalue("postgres_server"), "DROP DATABASE IF EXISTS {} WITH (FORCE)")
+
+
+def _postgres_admin(server: str, statement: str) -> str:
+    """Run statement (naming this run's year database) on the server; that database's URL."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"hemlas_year_{os.getpid()}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(statement.format(f'"{name}"')))
+    admin.dispose()
+    return make_url(server).set(database=name).render_as_string(hide_password=False)
+
+
+def _postgres_database(server: str) -> str:
+    _postgres_admin(server, "DROP DATABASE IF EXISTS {} WITH (FORCE)")
+    return _postgres_admin(server, "CREATE DATABASE {}")
 
 
 def _expected_compensation(sim: Year, provider: str, month: str):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +53,7 @@ ROLES = (wire.ROLE_STAFF, wire.ROLE_TECHNICIAN, wire.ROLE_ADMIN)
 # The host's admin key starts this long before "now": a lock whose RTC runs a few minutes
 # slow must still accept it, not least to have its clock set.
 _ADMIN_CLOCK_SLACK_S = 300
+_MIGRATION_LOCK = threading.Lock()
 
 
 __all__ = ["ADMIN_PERSON", "CustomerExistsError", "FleetError", "FleetStore", "LockAssignedError",
@@ -121,7 +123,9 @@ class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, L
         config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
         where = self._where
         try:
-            with self._engine.begin() as connection:
+            # Alembic's `context` and `op` are module-level proxies: two upgrades at once in
+            # one process (stores opened in two threads) would run in each other's context.
+            with _MIGRATION_LOCK, self._engine.begin() as connection:
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except CommandError as err:
