@@ -8,6 +8,7 @@ roughly bytes x 10 / 115200 s more (printed beside), plus its own boot times.
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import subprocess
@@ -18,18 +19,21 @@ from pathlib import Path
 
 from hemlas.fleet.store import FleetStore
 from hemlas.flashing import flash
-from hemlas.sim import VirtualBoard
+from hemlas.radio.config import ENV_VAR
+from hemlas.sim import VirtualBoard, VirtualRadio
 
 RUNS = 5
 
 
 def main() -> None:
     fresh, reflash = [], []
-    size = 0
-    # One board, wiped between runs: a new unit each time, without a board's start-up.
-    with tempfile.TemporaryDirectory() as home:
+    size, confirmed = 0, set()
+    # One board, wiped between runs: a new unit each time, without a board's start-up. A
+    # virtual radio, so each flash ends by hearing the unit advertise, as at a bench with one.
+    with tempfile.TemporaryDirectory() as home, VirtualRadio() as radio:
+        os.environ[ENV_VAR] = radio.spec
         flash_dir = Path(home) / "flash"
-        vb = VirtualBoard(serial=True, factory_image=False, power_policy=None, flash_dir=flash_dir)
+        vb = VirtualBoard(serial=True, factory_image=False, power_policy=None, flash_dir=flash_dir, radio=radio)
         vb.start()
         try:
             for run in range(RUNS):
@@ -42,12 +46,14 @@ def main() -> None:
                     report = flash(vb.serial_port, "virtual", store)
                     fresh.append(report.seconds)
                     size = report.bytes
+                    confirmed.add(report.confirmed["by"])
                     reflash.append(flash(vb.serial_port, "virtual", store).seconds)
         finally:
             vb.close()
     print(f"flash + verify + provision a blank unit: median {statistics.median(fresh):.2f} s "
           f"(min {min(fresh):.2f}, max {max(fresh):.2f}; {RUNS} runs; {size} bytes, "
-          f"+{size * 10 / 115200:.1f} s of wire time at 115200 baud on a real unit)")
+          f"+{size * 10 / 115200:.1f} s of wire time at 115200 baud on a real unit; confirmed over "
+          f"{', '.join(sorted(confirmed))})")
     print(f"re-flash a provisioned unit (identity kept): median {statistics.median(reflash):.2f} s")
     start = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "pytest", str(Path(__file__).parents[1] / "hil_tests"), "-q",

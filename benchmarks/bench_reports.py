@@ -160,16 +160,21 @@ def main() -> None:
     parser.add_argument("--locks", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=5_000_000)
     parser.add_argument("--keep", help="build the store in this directory and keep it")
+    parser.add_argument("--url", help="an empty database to build the store in instead of SQLite "
+                                      "(e.g. postgresql+psycopg://user@/hemlas_bench?host=/run/postgresql)")
     args = parser.parse_args()
     rng = random.Random(7)
     with tempfile.TemporaryDirectory(prefix="hemlas-bench-") as tmp:
         path = Path(args.keep or tmp) / "fleet.sqlite3"
-        if path.exists():
+        if path.exists() and not args.url:
             path.unlink()
-        print(f"building a fleet store of {args.locks} locks and {args.events} events at {path}", flush=True)
-        with FleetStore(str(path)) as store:
+        where = args.url or str(path)
+        with FleetStore(where) as store:
+            print(f"building a fleet store of {args.locks} locks and {args.events} events in "
+                  f"{store.url.render_as_string(hide_password=True)}", flush=True)
             fleet = build(store, args.locks, args.events, rng)
-            print(f"store file: {path.stat().st_size / 2**20:.0f} MiB")
+            if not args.url:
+                print(f"store file: {path.stat().st_size / 2**20:.0f} MiB")
             customer, lock_id = fleet["numbers"][4242 % args.locks], fleet["lock_ids"][4242 % args.locks]
             month_start = int(dt.datetime(2025, 10, 1).timestamp())
             month_end = int(dt.datetime(2025, 11, 1).timestamp())
