@@ -58,9 +58,8 @@ def _list(args) -> None:
             writer.writerows(rows)
     lines = [f"visits of customer {args.words[0]}, {_when(start)} to {_when(end)}: {len(rows)}"]
     for v, row in zip(visits, rows):
-        where = f"manual: {v.note}" if v.source == MANUAL else f"lock {v.lock_id}, key #{v.key_id}"
-        lines.append(f"  {row['in'] or '?':16}  {row['out'] or '-':16}  {v.person[:24]:24}  "
-                     f"{'MANUAL ' if v.source == MANUAL else ''}{where}")
+        where = f"MANUAL, note: {v.note}" if v.source == MANUAL else f"lock {v.lock_id}, key #{v.key_id}"
+        lines.append(f"  {row['in'] or '?':16}  {row['out'] or '-':16}  {v.person[:24]:24}  {where}")
     emit(args, "\n".join(lines), rows)
 
 
