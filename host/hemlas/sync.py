@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .fleet.visits import LogRestartedError, SyncRaceError
+from .fleet.visits import LogRestartedError, StalePageError, SyncRaceError
 
 # A bound on pages per sync (each page moves the cursor or ends the sync, so it is never
 # reached by a lock that behaves): a lock answering nonsense cannot keep a client forever.
@@ -42,23 +42,38 @@ async def sync_log(lock, store) -> SyncResult:
     cursor = store.sync_cursor(lock_id)
     stored = duplicates = lost = 0
     restarted, restarts = False, 0
+    fresh = False  # the page about to be read is asked for after the cursor was read
     # One record of overlap on the first page: it must match what the store has.
-    from_seq = cursor.next_seq - 1 if cursor.next_seq > 1 else cursor.next_seq
+    from_seq = _overlap(cursor)
     for _ in range(_MAX_PAGES):
         lock_next_seq, page = await lock.read_log_page(from_seq)
         try:
             result = store.store_log_page(lock_id, cursor.log_epoch, lock_next_seq, page)
+        except StalePageError:
+            if not fresh:  # perhaps another client synced past this answer: ask the lock again
+                cursor, fresh = store.sync_cursor(lock_id), True
+                from_seq = _overlap(cursor)
+                continue
+            # Asked after the cursor was read, the lock still has fewer records than the store:
+            # its numbers went back, so its log started again.
+            restarts += 1
+            if restarts > _MAX_RESTARTS:
+                raise
+            cursor, restarted, fresh = store.restart_log(lock_id, cursor.log_epoch), True, False
+            from_seq = cursor.next_seq
+            continue
         except LogRestartedError:
             restarts += 1
             if restarts > _MAX_RESTARTS:
                 raise
-            cursor, restarted = store.restart_log(lock_id, cursor.log_epoch), True
+            cursor, restarted, fresh = store.restart_log(lock_id, cursor.log_epoch), True, False
             from_seq = cursor.next_seq
             continue
         except SyncRaceError:
-            cursor = store.sync_cursor(lock_id)
-            from_seq = cursor.next_seq
+            cursor, fresh = store.sync_cursor(lock_id), True
+            from_seq = _overlap(cursor)
             continue
+        fresh = False
         stored += result.stored
         duplicates += result.duplicates
         lost += result.lost
@@ -67,3 +82,8 @@ async def sync_log(lock, store) -> SyncResult:
             break
         from_seq = cursor.next_seq
     return SyncResult(lock_id, stored, duplicates, lost, cursor.log_epoch, cursor.next_seq, restarted)
+
+
+def _overlap(cursor) -> int:
+    """Where to read from: the last record the store has (it must match), or the start."""
+    return cursor.next_seq - 1 if cursor.next_seq > 1 else cursor.next_seq

@@ -48,6 +48,11 @@ class SyncRaceError(FleetError):
     """Another client started a new log epoch for the lock while this one synced."""
 
 
+class StalePageError(SyncRaceError):
+    """An empty page whose lock said less than the store has: another client's sync got past
+    this answer meanwhile, or the lock's log started again. Asking the lock again tells."""
+
+
 @dataclass(frozen=True)
 class SyncCursor:
     lock_id: str
@@ -108,9 +113,10 @@ class VisitMixin:
             lock_next_seq: the lock's next sequence number, as the page's answer gave it.
 
         Raises:
-            LogRestartedError: a record differs from the one stored under its number, or the
-                lock's numbers went back: the lock's log is a new one (restart_log()).
-            SyncRaceError: the cursor's epoch moved on meanwhile (read the cursor again).
+            LogRestartedError: a record differs from the one stored under its number: the
+                lock's log is a new one (restart_log()).
+            SyncRaceError: the cursor's epoch moved on meanwhile (read the cursor again);
+                StalePageError: the page is empty and behind the store (read the lock again).
             UnknownLockError: no such lock.
         """
         now = _now(now)
@@ -120,8 +126,9 @@ class VisitMixin:
             if row.log_epoch != log_epoch:
                 raise SyncRaceError(f"lock {lock_id}: its log epoch moved from {log_epoch} to "
                                     f"{row.log_epoch} during the sync")
-            if lock_next_seq < row.next_seq:
-                raise LogRestartedError(lock_id, lock_next_seq)
+            # The lock's answer is behind the store: an old page (another client synced past it
+            # meanwhile), or a log that started again. Its records decide which, below.
+            behind = lock_next_seq < row.next_seq
             stored = {r.seq: r for r in session.scalars(select(LockEvent).where(
                 LockEvent.lock_id == lock_id, LockEvent.log_epoch == log_epoch,
                 LockEvent.seq.in_([r.seq for r in records])))} if records else {}
@@ -136,13 +143,16 @@ class VisitMixin:
                     lost += record.seq - expected  # gone from the lock before a sync reached them
                 expected = max(expected, record.seq + 1)
                 new.append(_event_row(lock_id, log_epoch, record, now))
+            if behind and not records:
+                raise StalePageError(f"lock {lock_id} answered with next number {lock_next_seq}, "
+                                     f"behind the store's {row.next_seq}: read it again")
             if not records and lock_next_seq > expected:
                 lost += lock_next_seq - expected  # the lock has none of them any more
                 expected = lock_next_seq
             inserted = _insert_new(session, new)
             row.next_seq = max(row.next_seq, expected)
             row.lost_events += lost
-            row.lock_next_seq, row.synced_at = lock_next_seq, now
+            row.lock_next_seq, row.synced_at = max(row.lock_next_seq, lock_next_seq), now
             return StoredPage(inserted, len(records) - inserted, lost, _cursor(lock_id, row))
 
     def restart_log(self, lock_id: str, seen_epoch: int, now: int | None = None) -> SyncCursor:
@@ -250,19 +260,19 @@ def pair_visits(customer_number: str, lock_id: str, events: Iterable) -> list[Vi
 
     for at, kind, key_id, person in events:
         v = open_.get(person)
-        last = None if v is None else (v["out"] if v["out"] is not None else v["in"])
-        if v is not None and at - last > (MERGE_GAP_S if v["out"] is not None else MAX_VISIT_S):
-            close(person)  # ended long ago (or its "out" was never logged)
+        if v is not None and (at < v["last"] or at - v["last"] > (MERGE_GAP_S if v["out"] is not None
+                                                                  else MAX_VISIT_S)):
+            close(person)  # ended long ago (or its "out" was never logged), or the clock went back
             v = None
         if kind == wire.EVENT_UNLOCKED:
             if v is None:
-                open_[person] = {"in": at, "out": None, "key": key_id}
+                open_[person] = {"in": at, "out": None, "key": key_id, "last": at}
             else:
-                v["out"] = None  # back in within the gap: the same visit
-        elif v is None:
-            open_[person] = {"in": None, "out": at, "key": key_id}  # a lock with no unlock before it
+                v["out"], v["last"] = None, at  # back in within the gap: the same visit
+        elif v is None:  # a lock with no unlock before it
+            open_[person] = {"in": None, "out": at, "key": key_id, "last": at}
         else:
-            v["out"] = at
+            v["out"], v["last"] = at, at
     for person in list(open_):
         close(person)
     return done
@@ -330,5 +340,5 @@ def _manual(row: ManualVisit) -> Visit:
                  visit_id=row.visit_id)
 
 
-__all__ = ["LogRestartedError", "MANUAL", "LOCK", "StoredPage", "SyncCursor", "SyncRaceError", "Visit",
+__all__ = ["LogRestartedError", "MANUAL", "LOCK", "StalePageError", "StoredPage", "SyncCursor", "SyncRaceError", "Visit",
            "VisitMixin", "pair_visits"]
