@@ -53,6 +53,10 @@ def test_unlock_and_lock_by_a_carer_is_a_visit_in_the_listing(lock, fleet, capsy
     assert visit["person"] == "Anna Andersson" and visit["source"] == "lock" and visit["lock_id"] == lock.lock_id
     assert visit["in"] and visit["out"] and visit["in"] <= visit["out"]
     assert (tmp_path / "visits.csv").read_text().splitlines()[0].startswith("customer_number,person,in,out")
+    assert (tmp_path / "visits.csv").stat().st_mode & 0o077 == 0  # it names customers: owner-only
+    assert visit["in"][-6] in "+-"  # local time with its UTC offset, unambiguous in the autumn
+    code, _, err = _cli(capsys, "visits", CUSTOMER, "--csv", str(tmp_path / "no-such-dir" / "v.csv"))
+    assert code == 1 and "cannot write" in err
 
 
 def test_a_sync_cut_by_a_power_cut_is_resumed_without_loss_or_duplicates(radio, boot_board, fleet, tmp_path):
@@ -106,6 +110,9 @@ def test_manual_visit_is_refused_without_a_note_and_marked_in_listings(lock, fle
     assert code == 1 and "needs a note saying why" in err
     code, _, err = _cli(capsys, "visits", "register-manual", CUSTOMER, "--at", at, "--by", "Anna", "--note", "  ")
     assert code == 1 and "needs a note saying why" in err
+    code, _, err = _cli(capsys, "visits", "register-manual", CUSTOMER, "--at", at, "--by", "Anna",
+                        "--note", "x", "--from", "2026-01-01")
+    assert code == 1 and "for listing visits" in err
     assert fleet.visits(CUSTOMER, 0, int(time.time()) + 60) == []
     code, out, _ = _cli(capsys, "visits", "register-manual", CUSTOMER, "--at", at, "--by", "Anna",
                         "--note", "The lock did not answer; used the physical key")

@@ -39,7 +39,8 @@ def do_scan(args) -> None:
     emit(args, human or "no locks found", rows)
 
 
-async def _with_lock(lock_id: str, action, role: int = wire.ROLE_STAFF, source: str = "connection"):
+async def _with_lock(lock_id: str, action, role: int = wire.ROLE_STAFF, source: str = "connection",
+                     sync: bool = True):
     """Run action on the lock; then, on the same connection, store its battery reading (the
     coordinators' battery overview is built from these) and sync its event log (the visit
     record) into the fleet store."""
@@ -57,15 +58,20 @@ async def _with_lock(lock_id: str, action, role: int = wire.ROLE_STAFF, source: 
                     log.info("no battery reading from %s on this connection: %s", lock_id, err)
             if reading is not None:
                 record_reading(lock_id, reading, source)
-            with FleetStore() as store:
-                await sync_quietly(lock, store)
+            if sync:
+                await sync_quietly(lock)
 
 
-async def sync_quietly(lock: LockClient, store: FleetStore) -> SyncResult | None:
-    """Sync the lock's event log into the store, as every connection does. A failure never
-    fails the caller's unlock or lock: it is said, and the next connection resumes the sync."""
+async def sync_quietly(lock: LockClient, store: FleetStore | None = None) -> SyncResult | None:
+    """Sync the lock's event log into the store (the configured one if None), as every
+    connection does. A failure, the store's included, never fails the caller's unlock or lock:
+    it is said, and the next connection resumes the sync."""
     try:
-        result = await sync_log(lock, store)
+        if store is None:
+            with FleetStore() as opened:
+                result = await sync_log(lock, opened)
+        else:
+            result = await sync_log(lock, store)
     except UnknownLockError:
         log.info("lock %s is not in the fleet store: its event log is not synced", lock.lock_id)
         return None
@@ -89,12 +95,15 @@ def store_reading(store: FleetStore, lock_id: str, reading: BatteryReading | Swa
 
 
 def record_reading(lock_id: str, reading: BatteryReading, source: str) -> None:
-    """Keep a battery reading in the fleet store, if the lock is in it."""
-    with FleetStore() as store:
-        try:
+    """Keep a battery reading in the fleet store, if the lock is in it. A store that cannot be
+    written is said, and does not turn the lock's answer into a failure."""
+    try:
+        with FleetStore() as store:
             store_reading(store, lock_id, reading, source)
-        except UnknownLockError:
-            log.info("lock %s is not in the fleet store: its battery reading is not kept", lock_id)
+    except UnknownLockError:
+        log.info("lock %s is not in the fleet store: its battery reading is not kept", lock_id)
+    except FleetError as err:
+        print(f"hemlas: the battery reading of {lock_id} was not kept ({err})", file=sys.stderr)
 
 
 def do_status(args) -> None:
@@ -149,7 +158,7 @@ def do_sync(args) -> None:
             return await sync_log(lock, store)
 
     try:
-        result = _run(_with_lock(args.lock, action))
+        result = _run(_with_lock(args.lock, action, sync=False))  # the action is the sync
     except FleetError as err:
         raise CommandError(str(err)) from err
     emit(args, f"{args.lock}: {result.stored} new event(s) synced, {result.duplicates} already in the "

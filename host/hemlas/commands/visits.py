@@ -6,11 +6,12 @@ visits, registered when a lock failed, are marked as such in every listing.
 
 from __future__ import annotations
 
-import csv
 import time
+from datetime import datetime
 
 from ..fleet.store import FleetStore
 from ..fleet.visits import MANUAL, Visit
+from .fleet import emit_listing
 from .keys import parse_time
 from .output import CommandError, emit
 
@@ -51,19 +52,16 @@ def _list(args) -> None:
     with FleetStore() as store:
         visits = store.visits(args.words[0], start, end)
     rows = [_row(v) for v in visits]
-    if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=_CSV_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
     lines = [f"visits of customer {args.words[0]}, {_when(start)} to {_when(end)}: {len(rows)}"]
     for v, row in zip(visits, rows):
         where = f"MANUAL, note: {v.note}" if v.source == MANUAL else f"lock {v.lock_id}, key #{v.key_id}"
-        lines.append(f"  {row['in'] or '?':16}  {row['out'] or '-':16}  {v.person[:24]:24}  {where}")
-    emit(args, "\n".join(lines), rows)
+        lines.append(f"  {_when(v.in_at) if v.in_at else '?':16}  {_when(v.out_at):16}  {v.person[:24]:24}  {where}")
+    emit_listing(args, "\n".join(lines), rows, _CSV_COLUMNS)  # CSV owner-only: it names customers
 
 
 def _register_manual(args) -> None:
+    if args.start or args.end or args.csv:
+        raise CommandError("--from, --to and --csv are for listing visits: hemlas visits CUSTOMER ...")
     if len(args.words) != 2:
         raise CommandError("usage: hemlas visits register-manual CUSTOMER --at T --by PERSON --note \"...\"")
     if not args.at or not args.person:
@@ -83,7 +81,8 @@ def _row(v: Visit) -> dict:
 
 
 def _iso(t: int | None) -> str | None:
-    return None if t is None else time.strftime("%Y-%m-%dT%H:%M", time.localtime(t))
+    """Local time with its UTC offset: unambiguous across the autumn clock change."""
+    return None if t is None else datetime.fromtimestamp(t).astimezone().isoformat(timespec="seconds")
 
 
 def _when(t: int | None) -> str:
