@@ -109,7 +109,8 @@ class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, L
         except (ArgumentError, ImportError) as err:  # e.g. PostgreSQL without its driver
             raise FleetError(f"cannot open the fleet store {self._where}: {err}") from err
         if self._engine.dialect.name == "sqlite":
-            event.listen(self._engine, "connect", _sqlite_foreign_keys)
+            event.listen(self._engine, "connect", _sqlite_connect)
+            event.listen(self._engine, "begin", _sqlite_begin_immediate)
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         try:
             self._upgrade()
@@ -378,11 +379,21 @@ def _create_owner_only(path: Path) -> None:
             os.chmod(path, 0o600)
 
 
-def _sqlite_foreign_keys(dbapi_connection, _record) -> None:
+def _sqlite_connect(dbapi_connection, _record) -> None:
     # SQLite checks foreign keys only when asked, per connection.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    # The driver's own deferred BEGIN off: _sqlite_begin_immediate says when a transaction begins.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin_immediate(connection) -> None:
+    # A deferred transaction takes SQLite's write lock only at its first write, so two
+    # processes could both pass a rule's check (a lock not yet mounted, a key not yet signed
+    # out) and both write. BEGIN IMMEDIATE takes it at the start: each store method's check and
+    # write are one step, as PostgreSQL's row locks make them there. Others wait (5 s).
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _get_key(session: Session, key_id: int, for_update: bool = False) -> IssuedKeyRow:
