@@ -116,6 +116,20 @@ def test_unknown_customers_and_providers_and_bad_months(store):
             store.compensation_report(P, month)
 
 
+@pytest.mark.parametrize("month", ["0000-01", "0001-01", "1969-12", "9999-12"])
+def test_a_month_outside_the_years_the_store_handles_is_refused(store, month):
+    """Year 0 is no date, year 1 has no unix time, 9999-12 has no next month: each refused
+    with a message, not a ValueError."""
+    _hour(store, "1001", "2026-01-05")
+    for ask in (lambda: store.compensation_report(P, month),
+                lambda: store.registered_hours(P, month)):
+        with pytest.raises(CompensationError, match=f"{month}.* a month's year is in "
+                                                    f"1970..9998"):
+            ask()
+    assert store.compensation_report(P, "1970-01").mounts == ()  # the first one handled
+    assert store.registered_hours(P, "9998-12") == []  # and the last
+
+
 def test_register_refusals(store):
     first = _hour(store, "1001", dt.date(2026, 1, 5))
     assert (first.provider, first.customer_number, first.day, first.source, first.lock_id) == (
@@ -285,6 +299,10 @@ def test_cli_register_import_list_and_report(tmp_path, monkeypatch, capsys):
     assert code == 1 and "cannot read" in err
     code, out, _ = _run(capsys, "compensation", "list", "--provider", P, "--month", "2026-01")
     assert code == 0 and out.splitlines()[0].endswith(": 3")
+    for month in ("0000-01", "0001-01", "9999-12"):  # a message, not a traceback
+        for argv in (("compensation", "list"), ("report", "compensation")):
+            code, out, err = _run(capsys, *argv, "--provider", P, "--month", month)
+            assert code == 1 and out == "" and "a month's year is in 1970..9998" in err
 
     table = tmp_path / "compensation.csv"
     code, out, _ = _run(capsys, "report", "compensation", "--provider", P, "--month", "2026-01",

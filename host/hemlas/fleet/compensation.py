@@ -36,6 +36,9 @@ from .models import (LOCK_ID_LENGTH, PERSON_LENGTH, SOURCE_REF_LENGTH, Compensat
                      HourImport, HourRecord, LockLifecycle)
 
 _MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+# The years a month or a date may name: each has local unix times and a next month (year 1
+# has no unix time where the clock is ahead of UTC, 9999-12 has no next month).
+FIRST_YEAR, LAST_YEAR = 1970, 9998
 _ONE_HOUR = {"1", "1.0", "1,0", "1.00", "1,00"}  # Swedish exports write a decimal comma
 _KEYS_PER_QUERY = 500  # bound the IN (...) list when looking up row keys
 _MAX_LISTED_ERRORS = 50
@@ -220,6 +223,9 @@ def month_bounds(month: str) -> tuple[datetime.date, datetime.date, int, int]:
     if found is None or not 1 <= int(found[2]) <= 12:
         raise CompensationError(f"a month is written YYYY-MM (e.g. 2026-11), not {month!r}")
     year, number = int(found[1]), int(found[2])
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise CompensationError(f"no month {month.strip()!r} here: a month's year is in "
+                                f"{FIRST_YEAR}..{LAST_YEAR}")
     first = datetime.date(year, number, 1)
     after = datetime.date(year + number // 12, number % 12 + 1, 1)
     start = int(datetime.datetime.combine(first, datetime.time()).timestamp())
@@ -343,5 +349,5 @@ def hour_record(row: CompensationHour) -> HourRecord:
                       row.registered_by, row.registered_at, row.source, row.source_ref)
 
 
-__all__ = ["CompensationError", "CompensationMixin", "HourImportError", "hour_record",
-           "month_bounds"]
+__all__ = ["FIRST_YEAR", "LAST_YEAR", "CompensationError", "CompensationMixin",
+           "HourImportError", "hour_record", "month_bounds"]
