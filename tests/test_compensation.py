@@ -130,6 +130,17 @@ def test_a_month_outside_the_years_the_store_handles_is_refused(store, month):
     assert store.registered_hours(P, "9998-12") == []  # and the last
 
 
+def test_a_date_before_1970_is_refused_before_anything_is_stored(store):
+    for day in ("0001-01-01", dt.date(1, 1, 1), "1969-12-31"):
+        with pytest.raises(CompensationError, match="a date's year is in 1970..9998"):
+            _hour(store, "1001", day)
+    with pytest.raises(HourImportError, match="line 2: .*a date's year is in 1970..9998"):
+        store.import_hours_csv(P, "customer,date\n1001,0001-01-01\n1001,2026-01-05\n",
+                               "Coordinator", now=NOW)
+    assert store.registered_hours(P) == []
+    assert _hour(store, "1001", "1970-01-01").day == dt.date(1970, 1, 1)
+
+
 def test_register_refusals(store):
     first = _hour(store, "1001", dt.date(2026, 1, 5))
     assert (first.provider, first.customer_number, first.day, first.source, first.lock_id) == (
@@ -303,6 +314,11 @@ def test_cli_register_import_list_and_report(tmp_path, monkeypatch, capsys):
         for argv in (("compensation", "list"), ("report", "compensation")):
             code, out, err = _run(capsys, *argv, "--provider", P, "--month", month)
             assert code == 1 and out == "" and "a month's year is in 1970..9998" in err
+    code, out, err = _run(capsys, "compensation", "register", "--provider", P, "--customer",
+                          "1001", "--date", "0001-01-01", "--by", "Coordinator")
+    assert code == 1 and out == "" and "a date's year is in 1970..9998" in err
+    code, out, _ = _run(capsys, "compensation", "list", "--provider", P)
+    assert code == 0 and out.splitlines()[0].endswith(": 3")  # nothing stored
 
     table = tmp_path / "compensation.csv"
     code, out, _ = _run(capsys, "report", "compensation", "--provider", P, "--month", "2026-01",

@@ -28,7 +28,7 @@ def do_register(args) -> None:
     with FleetStore() as store:
         hour = store.register_hours(args.provider, args.customer, args.date, args.person,
                                     lock_id=args.lock)
-        month = f"{hour.day:%Y-%m}"
+        month = hour.day.isoformat()[:7]  # "YYYY-MM" (strftime's %Y need not pad the year)
         same = [h for h in store.registered_hours(hour.provider, month)
                 if h.customer_number == hour.customer_number]
     note = (f" (customer {hour.customer_number} now has {len(same)} hours in {month}: one per "

@@ -281,6 +281,9 @@ def _check_hour(provider: str, customer_number: str, day: datetime.date | str,
             raise FleetError(f"a date is written YYYY-MM-DD, not {day!r}") from None
     if not isinstance(day, datetime.date) or isinstance(day, datetime.datetime):
         raise FleetError(f"a date is written YYYY-MM-DD, not {day!r}")
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise CompensationError(f"no hour is registered for {day.isoformat()}: a date's year is "
+                                f"in {FIRST_YEAR}..{LAST_YEAR}")
     if day > datetime.date.fromtimestamp(now):
         raise CompensationError(f"{day} is in the future: an hour is registered for a lock "
                                 f"already mounted")
