@@ -72,6 +72,21 @@ def test_a_mount_cannot_be_dated_while_the_tag_was_active(store):
     store.mount_lock("HL-1", "1001", None, "Fitter", T0 + 10 * DAY)  # the moment it went: fine
 
 
+def test_a_mount_cannot_be_dated_before_a_tag_that_came_later(store):
+    """A tag up from day 3 to day 4 is on record: a mount dated day 2 would place the lock
+    while that tag was up, so it is refused like one dated while the tag was active."""
+    store.register_nfc_tag("1001", "T-77", "Coordinator", T0 + 3 * DAY)
+    store.deactivate_nfc_tag("1001", "Coordinator", T0 + 4 * DAY)
+    with pytest.raises(NfcTagActiveError, match="was active until .*cannot be dated earlier") \
+            as refused:
+        store.mount_lock("HL-1", "1001", None, "Fitter", T0 + 2 * DAY)
+    assert refused.value.tag == "T-77"
+    with pytest.raises(NfcTagActiveError):  # the lower-level placement, back-dated, too
+        store.assign_lock("HL-1", "1001", now=T0 + 2 * DAY)
+    assert store.lock_history("HL-1") == []
+    store.mount_lock("HL-1", "1001", None, "Fitter", T0 + 4 * DAY)
+
+
 def test_a_customer_with_a_lock_gets_no_tag(store):
     store.mount_lock("HL-1", "1001", None, "Fitter", T0 + DAY)
     with pytest.raises(CustomerHasLockError) as refused:
@@ -81,11 +96,27 @@ def test_a_customer_with_a_lock_gets_no_tag(store):
     with pytest.raises(CustomerHasLockError):  # back-dated to before the mount: it is there now
         store.register_nfc_tag("1001", "T-1", "Coordinator", T0)
     _dismantle(store, "HL-1", T0 + 10 * DAY)
-    with pytest.raises(CustomerHasLockError, match="had lock HL-1 mounted at that time"):
+    with pytest.raises(CustomerHasLockError) as refused:
         store.register_nfc_tag("1001", "T-1", "Coordinator", T0 + 5 * DAY)
+    assert str(refused.value).startswith("customer 1001 had lock HL-1 mounted until ")
+    assert str(refused.value).endswith(": a customer with a smart lock gets no NFC tag (the lock "
+                                       "registers visit time), so the tag cannot be dated "
+                                       "earlier than that")
     # Home care ended and the lock is gone: a tag may be recorded again.
     assert store.register_nfc_tag("1001", "T-1", "Coordinator", T0 + 11 * DAY).active
     assert [t.tag for t in store.nfc_tags("1001")] == ["T-1"]
+
+
+def test_a_tag_cannot_be_dated_before_a_placement_that_came_later(store):
+    """Lock HL-1 was mounted from day 3 to day 4: a tag dated day 2 would still be up, active,
+    while the lock was there."""
+    store.mount_lock("HL-1", "1001", None, "Fitter", T0 + 3 * DAY)
+    _dismantle(store, "HL-1", T0 + 4 * DAY)
+    with pytest.raises(CustomerHasLockError, match="had lock HL-1 mounted until .*cannot be "
+                                                   "dated earlier than that"):
+        store.register_nfc_tag("1001", "T-1", "Coordinator", T0 + 2 * DAY)
+    assert store.nfc_tags("1001") == []
+    assert store.register_nfc_tag("1001", "T-1", "Coordinator", T0 + 5 * DAY).active
 
 
 def test_one_active_tag_per_customer_and_per_tag(store):

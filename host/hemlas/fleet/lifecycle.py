@@ -103,7 +103,8 @@ class LifecycleMixin:
             UnknownLockError, UnknownCustomerError: no such lock or customer.
             LockAssignedError: the lock is mounted (at this or another customer).
             KeyCustodyError: the key from the lock's last dismantling is not returned.
-            NfcTagActiveError: the customer's NFC tag is (or was, at ``at``) active.
+            NfcTagActiveError: a tag of the customer's is active, or was deactivated after
+                ``at`` (whenever it was registered: the placement would overlap it).
             FleetError: no address, no provider, an invalid field or time.
         """
         address = _check_optional_text("address", address, ADDRESS_LENGTH)

@@ -4,8 +4,10 @@ Before the smart locks, staff registered visit time with an NFC tag at the custo
 The routine: a customer who gets a lock gets no tag, and a tag still up must first be
 deactivated (by the coordinator, recorded with who and when); then it may be taken down. So a
 lock is never mounted while the customer has an active tag, and a customer with a lock gets
-no new active tag. Both directions are checked here, also for back-dated records: a mount
-dated while a tag was active is refused as well.
+no new active tag. Both directions are checked here, also for back-dated records: a mount is
+refused if it is dated before the deactivation of any of the customer's tags (a placement is
+open-ended, so it would overlap that tag even if the tag was registered after the mount's
+date), and a tag is refused if it is dated before the end of any of the customer's placements.
 
 The time helpers at the end are shared with lifecycle.py and compensation.py.
 """
@@ -26,7 +28,8 @@ from .models import NFC_TAG_LENGTH, PERSON_LENGTH, LockAssignment, NfcTag, NfcTa
 
 
 class NfcTagActiveError(FleetError):
-    """A lock cannot be mounted: the customer's NFC tag is still active (or was, then)."""
+    """A lock cannot be mounted: the customer's NFC tag is still active, or was deactivated
+    after the mount's date."""
 
     def __init__(self, customer_number: str, tag: str, until: int | None = None):
         if until is None:
@@ -44,13 +47,19 @@ class NfcTagActiveError(FleetError):
 
 
 class CustomerHasLockError(FleetError):
-    """No new active NFC tag for a customer with a lock."""
+    """No new active NFC tag for a customer with a lock, nor one dated before the end of a
+    placement of theirs."""
 
-    def __init__(self, customer_number: str, lock_id: str, now: bool = True):
-        mounted = (f"has lock {lock_id} mounted" if now
-                   else f"had lock {lock_id} mounted at that time")
-        super().__init__(f"customer {customer_number} {mounted}: a customer with a smart lock "
-                         f"gets no NFC tag (the lock registers visit time)")
+    def __init__(self, customer_number: str, lock_id: str, until: int | None = None):
+        if until is None:
+            message = (f"customer {customer_number} has lock {lock_id} mounted: a customer with "
+                       f"a smart lock gets no NFC tag (the lock registers visit time)")
+        else:
+            message = (f"customer {customer_number} had lock {lock_id} mounted until "
+                       f"{local_time(until)}: a customer with a smart lock gets no NFC tag (the "
+                       f"lock registers visit time), so the tag cannot be dated earlier than "
+                       f"that")
+        super().__init__(message)
         self.customer_number = customer_number
         self.lock_id = lock_id
 
@@ -77,7 +86,8 @@ class NfcMixin:
 
         Raises:
             UnknownCustomerError: no such customer.
-            CustomerHasLockError: the customer has a lock mounted (now, or at ``at``).
+            CustomerHasLockError: the customer has a lock mounted, or had one mounted at any
+                time after ``at`` (the tag, active from ``at``, would overlap it).
             NfcTagError: the customer already has an active tag, or the tag is active at
                 another customer.
             FleetError: an empty field, or ``at`` in the future.
@@ -87,8 +97,8 @@ class NfcMixin:
         at = past_time("at", at, now)
         with self._transaction() as session:
             number = _get_customer(session, customer_number, for_update=True).customer_number
-            for lock_id, assigned_at, ended_at in session.execute(_placements(number, at)):
-                raise CustomerHasLockError(number, lock_id, now=ended_at is None)
+            for lock_id, ended_at in session.execute(_placements(number, at)):
+                raise CustomerHasLockError(number, lock_id, until=ended_at)
             active = _active_tag(session, number)
             if active is not None:
                 raise NfcTagError(f"customer {number} already has an active NFC tag "
@@ -155,16 +165,18 @@ class NfcMixin:
 
 
 def check_no_active_tag(session: Session, customer_number: str, at: int) -> None:
-    """The mount rule: refuse if the customer has an active tag now, or had one at ``at``.
+    """The mount rule: refuse if any tag of the customer is active at any time from ``at`` on:
+    active now, or deactivated after ``at`` (whenever it was registered: the placement, open
+    from ``at``, would overlap it).
 
     Raises:
-        NfcTagActiveError: naming the tag and what to do.
+        NfcTagActiveError: naming the tag and what to do (the latest deactivation, the
+            earliest time the mount may be dated).
     """
     active = _active_tag(session, customer_number)
     if active is not None:
         raise NfcTagActiveError(customer_number, active.tag)
     was = session.scalar(select(NfcTag).where(NfcTag.customer_number == customer_number,
-                                              NfcTag.registered_at <= at,
                                               NfcTag.deactivated_at > at)
                          .order_by(NfcTag.deactivated_at.desc()).limit(1))
     if was is not None:
@@ -172,12 +184,13 @@ def check_no_active_tag(session: Session, customer_number: str, at: int) -> None
 
 
 def _placements(customer_number: str, at: int):
-    """The customer's placements open now or at ``at`` (lock id, assigned_at, ended_at)."""
-    return (select(LockAssignment.lock_id, LockAssignment.assigned_at, LockAssignment.ended_at)
+    """The customer's placement open at any time from ``at`` on (lock id, ended_at): the one
+    open now, else the one that ended last after ``at``; at most one row."""
+    return (select(LockAssignment.lock_id, LockAssignment.ended_at)
             .where(LockAssignment.customer_number == customer_number,
-                   or_(LockAssignment.ended_at.is_(None),
-                       (LockAssignment.assigned_at <= at) & (LockAssignment.ended_at > at)))
-            .order_by(LockAssignment.ended_at.is_not(None), LockAssignment.assignment_id)
+                   or_(LockAssignment.ended_at.is_(None), LockAssignment.ended_at > at))
+            .order_by(LockAssignment.ended_at.is_not(None), LockAssignment.ended_at.desc(),
+                      LockAssignment.assignment_id)
             .limit(1))
 
 
