@@ -16,7 +16,7 @@ from hemlas.fleet import (FleetError, FleetStore, LockAssignedError, UnknownCust
                           UnknownLockError)
 from hemlas.fleet import lifecycle
 from hemlas.fleet.lifecycle import (UNRECORDED_PERSON, KeyCustodyError, LifecycleError,
-                                    LockNotMountedError)
+                                    LockNotMountedError, RevocationsPendingError)
 from hemlas.fleet.models import Base
 from hemlas.fleet.store import MIGRATIONS_DIR
 from hemlas.sync import sync_log
@@ -124,6 +124,8 @@ def test_dismantling_revokes_the_locks_keys_and_keeps_its_events_with_the_old_cu
     assert [k.key_id for k in store.pending_revocations("HL-1", now=now)] == [
         anna.key_id, revoked.key_id]
     store.return_key("HL-1", "Fitter", T0 + 10 * DAY, now=now)
+    for key in store.pending_revocations("HL-1", now=now):  # hemlas keys push HL-1
+        store.mark_revocation_pushed(key.key_id, now=T0 + 11 * DAY)
     store.mount_lock("HL-1", "1002", None, "Fitter", T0 + 20 * DAY, now=now)
     olle = store.issue_key("HL-1", "Olle's carer", STAFF, T0 + 20 * DAY, T0 + 300 * DAY,
                            now=T0 + 20 * DAY).record
@@ -136,6 +138,47 @@ def test_dismantling_revokes_the_locks_keys_and_keeps_its_events_with_the_old_cu
     new = store.visits("1002", T0, T0 + 50 * DAY)
     assert [(v.person, v.in_at) for v in old] == [("Anna", T0 + 3 * DAY)]
     assert [(v.person, v.in_at) for v in new] == [("Olle's carer", T0 + 21 * DAY)]
+
+
+def test_a_dismantled_lock_is_mounted_again_only_once_its_revocations_are_on_it(store):
+    """Until the lock has been told, the old customer's carers' keys open the new customer's
+    door: the mount waits for `hemlas keys push` (or a re-provisioning, which kills every key)."""
+    now = T0 + 100 * DAY
+    store.mount_lock("HL-1", "1001", None, "Fitter", T0 + DAY, now=now)
+    anna = store.issue_key("HL-1", "Anna", STAFF, T0, T0 + 300 * DAY, now=T0 + DAY).record
+    short = store.issue_key("HL-1", "Eva", STAFF, T0, T0 + 15 * DAY, now=T0 + DAY).record
+    store.sign_out_key("HL-1", "Fitter", T0 + 10 * DAY, now=now)
+    gone = store.dismantle_lock("HL-1", "Fitter", T0 + 10 * DAY, now=T0 + 12 * DAY)
+    assert gone.revoked_key_ids == (anna.key_id, short.key_id)
+    store.return_key("HL-1", "Fitter", T0 + 10 * DAY, now=now)
+    with pytest.raises(RevocationsPendingError) as refused:
+        store.mount_lock("HL-1", "1002", None, "Fitter", T0 + 20 * DAY, now=now)
+    message = str(refused.value)
+    # Eva's key expired before the mount: the lock refuses it anyway, so it does not hold it up.
+    assert message.startswith(f"lock HL-1 has not yet been told of 1 revoked key(s) "
+                              f"({anna.key_id}): ")
+    assert "hemlas keys push HL-1" in message and "hemlas flash" in message
+    assert "--reprovision" in message
+    assert (refused.value.lock_id, refused.value.key_ids) == ("HL-1", (anna.key_id,))
+    assert isinstance(refused.value, LifecycleError)
+    with pytest.raises(RevocationsPendingError,
+                       match=f"2 revoked key\\(s\\) \\({anna.key_id}, {short.key_id}\\)"):
+        store.mount_lock("HL-1", "1002", None, "Fitter", T0 + 12 * DAY, now=now)  # Eva's too
+    assert store.lock("HL-1").customer_number is None
+    assert [r.action for r in store.lock_history("HL-1")][-1] == "key_returned"
+    store.mark_revocation_pushed(anna.key_id, now=T0 + 11 * DAY)  # what `keys push` records
+    assert store.mount_lock("HL-1", "1002", None, "Fitter", T0 + 20 * DAY,
+                            now=now).customer_number == "1002"
+    # Re-provisioning kills every old key too (superseded: nothing left to push).
+    store.mount_lock("HL-2", "1001", None, "Fitter", T0 + DAY, now=now)
+    per = store.issue_key("HL-2", "Per", STAFF, T0, T0 + 300 * DAY, now=T0 + DAY).record
+    store.sign_out_key("HL-2", "Fitter", T0 + 10 * DAY, now=now)
+    store.dismantle_lock("HL-2", "Fitter", T0 + 10 * DAY, now=now)
+    store.return_key("HL-2", "Fitter", T0 + 10 * DAY, now=now)
+    with pytest.raises(RevocationsPendingError, match=f"\\({per.key_id}\\)"):
+        store.mount_lock("HL-2", "1001", None, "Fitter", T0 + 20 * DAY, now=now)
+    store.add_lock("HL-2", "virtual", "1.0", secrets.token_bytes(32), replace=True, now=now)
+    store.mount_lock("HL-2", "1001", None, "Fitter", T0 + 20 * DAY, now=now)
 
 
 # ---- Refusals --------------------------------------------------------------------------------
@@ -382,6 +425,9 @@ def test_cli_lifecycle_history_and_refusals(tmp_path, monkeypatch, capsys):
     assert code == 1 and "has not been returned" in err
     code, out, _ = _run(capsys, "locks", "key-return", "HL-1", "--by", "Fitter Bo")
     assert code == 0 and "lock HL-1 is free stock for a new customer" in out
+    code, _, err = _run(capsys, "locks", "mount", "HL-1", "1001", "--by", "Fitter")
+    assert code == 1 and f"revoked key(s) ({key.key_id})" in err  # Anna's key still opens it
+    assert "push the revocations first: hemlas keys push HL-1" in err
     table = tmp_path / "history.csv"
     code, out, _ = _run(capsys, "locks", "history", "HL-1", "--csv", str(table))
     lines = out.splitlines()

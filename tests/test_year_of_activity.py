@@ -134,7 +134,12 @@ class Year:
         self.store.dismantle_lock(lock_id, "Låsmontör", _t(d, 13), now=NOW)
         self.store.return_key(lock_id, "Låsmontör", _t(d, 15), now=NOW)
         self.history[lock_id] += ["key_signed_out", "dismantle", "key_returned"]
-        self.revoked_keys |= set(place["carers"].values()) | {place["tech"][1]}
+        revoked = set(place["carers"].values()) | {place["tech"][1]}
+        self.revoked_keys |= revoked
+        # `hemlas keys push` (the host's admin connection) tells the lock of the revocations:
+        # until then the lock is not mounted for another customer.
+        for key_id in sorted(revoked):
+            self.store.mark_revocation_pushed(key_id, now=_t(d, 14))
         del self.placed[lock_id]
         self.free.append(lock_id)
 

@@ -59,6 +59,22 @@ class KeyCustodyError(LifecycleError):
     """The customer's key is not where this step needs it (signed out, returned)."""
 
 
+class RevocationsPendingError(LifecycleError):
+    """A lock is not mounted while keys revoked for it (the previous customer's carers', say)
+    have not reached it: they would open the new customer's door."""
+
+    def __init__(self, lock_id: str, key_ids: tuple[int, ...]):
+        listed = ", ".join(map(str, key_ids))
+        super().__init__(lock_id, f"lock {lock_id} has not yet been told of {len(key_ids)} "
+                                  f"revoked key(s) ({listed}): until it is, those keys (the "
+                                  f"previous customer's carers', say) open the door it is "
+                                  f"mounted on; push the revocations first: hemlas keys push "
+                                  f"{lock_id} (or re-provision it at the bench, which kills "
+                                  f"every old key: hemlas flash --port PORT --board BOARD "
+                                  f"--reprovision)")
+        self.key_ids = key_ids
+
+
 @dataclass
 class _State:
     """A lock's latest placement and that placement's records, oldest first."""
@@ -103,6 +119,8 @@ class LifecycleMixin:
             UnknownLockError, UnknownCustomerError: no such lock or customer.
             LockAssignedError: the lock is mounted (at this or another customer).
             KeyCustodyError: the key from the lock's last dismantling is not returned.
+            RevocationsPendingError: keys revoked for the lock (at its dismantling, say) have
+                not been pushed to it (``hemlas keys push``), and are not expired at ``at``.
             NfcTagActiveError: a tag of the customer's is active, or was deactivated after
                 ``at`` (whenever it was registered: the placement would overlap it).
             FleetError: no address, no provider, an invalid field or time.
@@ -121,6 +139,9 @@ class LifecycleMixin:
             if state.mounted:
                 raise LockAssignedError(lock_id, state.placement.customer_number, state.address)
             _check_key_returned(lock_id, state)
+            pending = _pending_revocations(session, lock_id, at)
+            if pending:
+                raise RevocationsPendingError(lock_id, pending)
             check_no_active_tag(session, customer.customer_number, at)
             _check_order(lock_id, state, at, "mount")
             address = address or customer.address
@@ -394,6 +415,16 @@ def _revoke_keys(session: Session, lock_id: str, now: int) -> tuple[int, ...]:
     return tuple(row.key_id for row in rows)
 
 
+def _pending_revocations(session: Session, lock_id: str, now: int) -> tuple[int, ...]:
+    """The ids of the keys whose revocation the lock has still to be told of: what
+    FleetStore.pending_revocations lists (not pushed, not superseded, not expired at ``now``),
+    read in this transaction, under the lock row's lock."""
+    return tuple(session.scalars(select(IssuedKeyRow.key_id).where(
+        IssuedKeyRow.lock_id == lock_id, IssuedKeyRow.revoked_at.is_not(None),
+        IssuedKeyRow.revocation_pushed_at.is_(None), IssuedKeyRow.superseded == false(),
+        IssuedKeyRow.not_after >= now).order_by(IssuedKeyRow.key_id)))
+
+
 def lifecycle_record(row: LockLifecycle) -> LifecycleRecord:
     return LifecycleRecord(row.record_id, row.lock_id, row.assignment_id, row.action,
                            row.customer_number, row.address, row.person, row.at, row.provider,
@@ -401,4 +432,4 @@ def lifecycle_record(row: LockLifecycle) -> LifecycleRecord:
 
 
 __all__ = ["KeyCustodyError", "LifecycleError", "LifecycleMixin", "LockNotMountedError",
-           "UNRECORDED_PERSON", "lifecycle_record"]
+           "RevocationsPendingError", "UNRECORDED_PERSON", "lifecycle_record"]
