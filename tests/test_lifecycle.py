@@ -109,20 +109,29 @@ def test_dismantling_revokes_the_locks_keys_and_keeps_its_events_with_the_old_cu
     revoked = store.revoke_key(store.issue_key("HL-1", "Per", STAFF, T0, T0 + 300 * DAY,
                                                now=T0 + DAY).record.key_id, now=T0 + 2 * DAY)
     other = store.issue_key("HL-2", "Anna", STAFF, T0, T0 + 300 * DAY, now=T0 + DAY).record
+    # The host's own short-lived admin key (to push revocations, set the clock), and an admin
+    # key issued to a person.
+    host = store.admin_key("HL-1", now=now).record
+    admin = store.issue_key("HL-1", "Tekniker Bo", wire.ROLE_ADMIN, T0, T0 + 300 * DAY,
+                            now=T0 + DAY).record
     log = PagedLog("HL-1")
     log.append(T0 + 3 * DAY, wire.EVENT_UNLOCKED, (900, 3100, 1, anna.key_id))
     log.append(T0 + 3 * DAY + 900, wire.EVENT_LOCKED, (900, 3100, 1, anna.key_id))
     store.sign_out_key("HL-1", "Fitter", T0 + 10 * DAY, now=now)
     gone = store.dismantle_lock("HL-1", "Fitter", T0 + 10 * DAY, now=now)
-    # Every key that could still open the lock, and only those; pushed at the next admin
-    # connection like any revocation.
-    assert gone.revoked_key_ids == (anna.key_id,)
-    assert store.key(anna.key_id).revoked_at == now
+    # Every key that could still open the lock, and only those, as of the dismantling; pushed
+    # at the next admin connection like any revocation.
+    assert gone.revoked_key_ids == (anna.key_id, admin.key_id)
+    assert store.key(anna.key_id).revoked_at == T0 + 10 * DAY
+    assert store.key(admin.key_id).revoked_at == T0 + 10 * DAY
+    # Not the host's own admin key: it expires in minutes, and the lock's revocation list is
+    # bounded.
+    assert store.key(host.key_id).revoked_at is None
     assert store.key(expired.key_id).revoked_at is None  # the lock refuses it anyway
     assert store.key(revoked.key_id).revoked_at == T0 + 2 * DAY  # the first revocation stays
     assert store.key(other.key_id).revoked_at is None  # another lock's key
     assert [k.key_id for k in store.pending_revocations("HL-1", now=now)] == [
-        anna.key_id, revoked.key_id]
+        anna.key_id, revoked.key_id, admin.key_id]
     store.return_key("HL-1", "Fitter", T0 + 10 * DAY, now=now)
     for key in store.pending_revocations("HL-1", now=now):  # hemlas keys push HL-1
         store.mark_revocation_pushed(key.key_id, now=T0 + 11 * DAY)

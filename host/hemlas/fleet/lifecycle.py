@@ -29,6 +29,7 @@ from sqlalchemy import false, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..firmware import wire
 from ._common import (FleetError, _check_optional_text, _check_text, _get_lock, _lock_record,
                       _now)
 from .customers import LockAssignedError, _get_customer
@@ -219,8 +220,9 @@ class LifecycleMixin:
                        note: str | None = None, now: int | None = None) -> DismantleRecord:
         """Dismantle a lock whose key the fitter has signed out: the placement ends at ``at``
         (the lock's events up to then stay the old customer's), every key for the lock still
-        valid is revoked (pushed to the lock at its next admin connection), and the lock goes
-        back to stock once the key is returned.
+        valid is revoked as of ``at`` (pushed to the lock at its next admin connection; the
+        host's own short-lived admin keys are left alone), and the lock goes back to stock
+        once the key is returned and the revocations are on the lock.
 
         Raises:
             UnknownLockError: no such lock.
@@ -245,7 +247,7 @@ class LifecycleMixin:
             state.placement.ended_at = at
             record = _add(session, state, "dismantle", customer, state.address, person, at, note,
                           now)
-            return DismantleRecord(record, _revoke_keys(session, lock_id, now))
+            return DismantleRecord(record, _revoke_keys(session, lock_id, at, now))
 
     def return_key(self, lock_id: str, person: str, at: int | None = None, *,
                    note: str | None = None, now: int | None = None) -> LifecycleRecord:
@@ -404,14 +406,20 @@ def _add(session: Session, state: _State, action: str, customer: Customer, addre
     return lifecycle_record(row)
 
 
-def _revoke_keys(session: Session, lock_id: str, now: int) -> tuple[int, ...]:
-    """Revoke every key for the lock that could still open it; their ids."""
+def _revoke_keys(session: Session, lock_id: str, at: int, now: int) -> tuple[int, ...]:
+    """Revoke, as of the dismantling at ``at``, every key for the lock that could still open
+    it (not expired at ``now``); their ids. Not the host's own admin keys: they live minutes
+    (the one pushing these revocations among them), and each revocation takes a slot in the
+    lock's bounded revocation list."""
+    from .store import ADMIN_PERSON  # store.py imports this module
+
     rows = list(session.scalars(select(IssuedKeyRow).where(
         IssuedKeyRow.lock_id == lock_id, IssuedKeyRow.revoked_at.is_(None),
-        IssuedKeyRow.superseded == false(), IssuedKeyRow.not_after >= now)
+        IssuedKeyRow.superseded == false(), IssuedKeyRow.not_after >= now,
+        ~((IssuedKeyRow.person == ADMIN_PERSON) & (IssuedKeyRow.role == wire.ROLE_ADMIN)))
         .order_by(IssuedKeyRow.key_id)))
     for row in rows:
-        row.revoked_at = now
+        row.revoked_at = at
     return tuple(row.key_id for row in rows)
 
 
