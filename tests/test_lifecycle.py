@@ -433,7 +433,9 @@ def test_cli_lifecycle_history_and_refusals(tmp_path, monkeypatch, capsys):
     code, _, err = _run(capsys, "locks", "mount", "HL-1", "1001", "--by", "Fitter")
     assert code == 1 and "has not been returned" in err
     code, out, _ = _run(capsys, "locks", "key-return", "HL-1", "--by", "Fitter Bo")
-    assert code == 0 and "lock HL-1 is free stock for a new customer" in out
+    assert code == 0 and out.strip().endswith(
+        "lock HL-1 is free stock for a new customer once its 1 revoked key(s) are on the lock: "
+        "hemlas keys push HL-1")
     code, _, err = _run(capsys, "locks", "mount", "HL-1", "1001", "--by", "Fitter")
     assert code == 1 and f"revoked key(s) ({key.key_id})" in err  # Anna's key still opens it
     assert "push the revocations first: hemlas keys push HL-1" in err
@@ -459,3 +461,28 @@ def test_cli_lifecycle_history_and_refusals(tmp_path, monkeypatch, capsys):
         main(["locks", "key-out", "HL-1"])
     with pytest.raises(SystemExit):  # the old commands are gone
         main(["locks", "assign", "HL-1", "1001"])
+
+
+def test_cli_key_return_says_when_the_lock_awaits_its_revocations(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HEMLAS_STORE", str(tmp_path / "fleet.sqlite3"))
+    with FleetStore() as s:
+        s.add_lock("HL-1", "virtual", "1.0", secrets.token_bytes(32))
+        s.add_customer("1001", "Karin", "Storgatan 1", provider="Omsorg AB")
+        s.mount_lock("HL-1", "1001", None, "Fitter", T0)
+        key = s.issue_key("HL-1", "Anna", STAFF, T0, 2_000_000_000).record
+    for step in ("key-out", "dismantle"):
+        assert _run(capsys, "locks", step, "HL-1", "--by", "Fitter Bo")[0] == 0
+    code, out, _ = _run(capsys, "locks", "key-return", "HL-1", "--by", "Fitter Bo")
+    assert code == 0 and out.strip().endswith(
+        "lock HL-1 is free stock for a new customer once its 1 revoked key(s) are on the lock: "
+        "hemlas keys push HL-1")
+    assert "push the revocations first" in _run(capsys, "locks", "mount", "HL-1", "1001",
+                                                "--by", "Fitter")[2]
+    with FleetStore() as s:
+        s.mark_revocation_pushed(key.key_id)  # what hemlas keys push HL-1 records
+    code, out, _ = _run(capsys, "locks", "mount", "HL-1", "1001", "--by", "Fitter", "--json")
+    assert code == 0 and json.loads(out)["action"] == "mount"
+    for step in ("key-out", "dismantle"):
+        assert _run(capsys, "locks", step, "HL-1", "--by", "Fitter Bo")[0] == 0
+    code, out, _ = _run(capsys, "locks", "key-return", "HL-1", "--by", "Fitter Bo")
+    assert code == 0 and out.strip().endswith("lock HL-1 is free stock for a new customer")

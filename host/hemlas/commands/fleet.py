@@ -169,9 +169,13 @@ def do_locks_dismantle(args) -> None:
 def do_locks_key_return(args) -> None:
     with FleetStore() as store:
         record = store.return_key(args.lock, args.person, _at(args), note=args.note)
+        pending = [k.key_id for k in store.pending_revocations(record.lock_id)]
+    # A mount waits for the revocations (the old carers' keys) to be on the lock.
+    waiting = (f" once its {len(pending)} revoked key(s) are on the lock: hemlas keys push "
+               f"{record.lock_id}" if pending else "")
     emit(args, f"customer {record.customer_number}'s key returned by {record.person} at "
-               f"{when(record.at)}; lock {record.lock_id} is free stock for a new customer",
-         asdict(record))
+               f"{when(record.at)}; lock {record.lock_id} is free stock for a new "
+               f"customer{waiting}", {**asdict(record), "pending_revocations": pending})
 
 
 def do_locks_history(args) -> None:
