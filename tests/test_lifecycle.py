@@ -27,14 +27,18 @@ T0 = 1_700_000_000  # 2023-11-14
 STAFF = wire.ROLE_STAFF
 
 
-@pytest.fixture
-def db(tmp_path):
-    return tmp_path / "fleet.sqlite3"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """Each test on both of the store's backends (PostgreSQL is skipped, saying why, without a
+    server: tests/conftest.py)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "fleet.sqlite3")
+    return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture
-def store(db):
-    with FleetStore(str(db)) as s:
+def store(store_url):
+    with FleetStore(store_url) as s:
         for lock_id in ("HL-1", "HL-2"):
             s.add_lock(lock_id, "virtual", "1.0", secrets.token_bytes(32), now=T0)
         s.add_customer("1001", "Karin", "Storgatan 1", now=T0, provider="Omsorg AB")
@@ -42,8 +46,9 @@ def store(db):
         yield s
 
 
-def _placements(db):
-    engine = create_engine(f"sqlite:///{db}")
+def _placements(store):
+    """lock_assignments as the database has it (read past the store's API)."""
+    engine = create_engine(store.url)
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT lock_id, customer_number, assigned_at, ended_at "
                                  "FROM lock_assignments ORDER BY assignment_id")).all()
@@ -51,7 +56,7 @@ def _placements(db):
     return [tuple(r) for r in rows]
 
 
-def test_a_locks_life_mount_move_key_out_dismantle_key_return_and_a_new_customer(store, db):
+def test_a_locks_life_mount_move_key_out_dismantle_key_return_and_a_new_customer(store):
     mount = store.mount_lock("HL-1", "1001", None, "Fitter Anna", T0 + DAY, note="order 17")
     assert (mount.action, mount.customer_number, mount.address, mount.person, mount.at,
             mount.provider, mount.note) == ("mount", "1001", "Storgatan 1", "Fitter Anna",
@@ -83,7 +88,7 @@ def test_a_locks_life_mount_move_key_out_dismantle_key_return_and_a_new_customer
     assert history[0] == mount and history[-1] == again
     assert all(r.recorded_at >= T0 for r in history)
     # lock_assignments, which battery and visit code read, says the same.
-    assert _placements(db) == [("HL-1", "1001", T0 + DAY, T0 + 30 * DAY + 3600),
+    assert _placements(store) == [("HL-1", "1001", T0 + DAY, T0 + 30 * DAY + 3600),
                                ("HL-1", "1002", T0 + 40 * DAY, None)]
     assert store.lock_history("HL-2") == []
 
@@ -374,10 +379,10 @@ def test_a_racing_second_mount_is_refused_by_the_schema(store, monkeypatch):
     assert [r.customer_number for r in store.lock_history("HL-1")] == ["1001"]
 
 
-def test_the_0004_constraints_carry_the_models_names(store, db):
+def test_the_0004_constraints_carry_the_models_names(store):
     """A later migration alters or drops a constraint by name: the name in the database must be
     the one the models give (the naming convention must not prefix it twice)."""
-    engine = create_engine(f"sqlite:///{db}")
+    engine = create_engine(store.url)
     found = {table: sorted(c["name"] for c in inspect(engine).get_check_constraints(table))
              for table in ("nfc_tags", "lock_lifecycle", "compensation_hours")}
     engine.dispose()
