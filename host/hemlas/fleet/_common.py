@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import select
+from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 
 from ..errors import HemlasError
-from .models import Lock, LockAssignment, LockRecord
+from .models import IssuedKeyRow, Lock, LockAssignment, LockRecord
 
 _UINT32_MAX = 0xFFFFFFFF  # key ids and times travel as uint32
 
@@ -76,3 +76,16 @@ def _current_customer(session: Session, lock_id: str) -> str | None:
 def _lock_record(lock: Lock, customer_number: str | None = None) -> LockRecord:
     return LockRecord(lock.lock_id, lock.board, lock.firmware_version, lock.provisioned_at,
                       customer_number)
+
+
+def _pending_revocations_query(lock_id: str, now: int):
+    """The keys whose revocation the lock has still to be told of, oldest first. Left out:
+    keys already pushed, superseded keys (the new secret already kills them) and keys expired
+    at ``now`` (the lock refuses them anyway): the lock's revocation list is bounded."""
+    return (select(IssuedKeyRow)
+            .where(IssuedKeyRow.lock_id == lock_id,
+                   IssuedKeyRow.revoked_at.is_not(None),
+                   IssuedKeyRow.revocation_pushed_at.is_(None),
+                   IssuedKeyRow.superseded == false(),
+                   IssuedKeyRow.not_after >= now)
+            .order_by(IssuedKeyRow.key_id))

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from ..firmware import wire
 from ._common import (FleetError, _check_optional_text, _check_text, _get_lock, _lock_record,
-                      _now)
+                      _now, _pending_revocations_query)
 from .customers import LockAssignedError, _get_customer
 from .models import (ADDRESS_LENGTH, NOTE_LENGTH, PERSON_LENGTH, Customer, DismantleRecord,
                      IssuedKeyRow, LifecycleRecord, LockAssignment, LockLifecycle, LockRecord)
@@ -424,13 +424,9 @@ def _revoke_keys(session: Session, lock_id: str, at: int, now: int) -> tuple[int
 
 
 def _pending_revocations(session: Session, lock_id: str, now: int) -> tuple[int, ...]:
-    """The ids of the keys whose revocation the lock has still to be told of: what
-    FleetStore.pending_revocations lists (not pushed, not superseded, not expired at ``now``),
-    read in this transaction, under the lock row's lock."""
-    return tuple(session.scalars(select(IssuedKeyRow.key_id).where(
-        IssuedKeyRow.lock_id == lock_id, IssuedKeyRow.revoked_at.is_not(None),
-        IssuedKeyRow.revocation_pushed_at.is_(None), IssuedKeyRow.superseded == false(),
-        IssuedKeyRow.not_after >= now).order_by(IssuedKeyRow.key_id)))
+    """The ids of the keys FleetStore.pending_revocations lists (one query for both), read in
+    this transaction, under the lock row's lock."""
+    return tuple(row.key_id for row in session.scalars(_pending_revocations_query(lock_id, now)))
 
 
 def lifecycle_record(row: LockLifecycle) -> LifecycleRecord:

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..firmware import wire
 from ._common import (_UINT32_MAX, FleetError, UnknownLockError, _check_text, _check_time,
-                      _current_customer, _get_lock, _lock_record, _now)
+                      _current_customer, _get_lock, _lock_record, _now, _pending_revocations_query)
 from .batteries import BatteryMixin
 from .compensation import CompensationError, CompensationMixin, HourImportError
 from .customers import CustomerExistsError, CustomerMixin, LockAssignedError, UnknownCustomerError
@@ -322,17 +322,9 @@ class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, L
         Raises:
             UnknownLockError: no such lock.
         """
-        now = _now(now)
-        query = (select(IssuedKeyRow)
-                 .where(IssuedKeyRow.lock_id == lock_id,
-                        IssuedKeyRow.revoked_at.is_not(None),
-                        IssuedKeyRow.revocation_pushed_at.is_(None),
-                        IssuedKeyRow.superseded == false(),
-                        IssuedKeyRow.not_after >= now)
-                 .order_by(IssuedKeyRow.key_id))
         with self._transaction() as session:
             _get_lock(session, lock_id)
-            return [_key_record(row) for row in session.scalars(query)]
+            return [_key_record(row) for row in session.scalars(_pending_revocations_query(lock_id, _now(now)))]
 
     def mark_revocation_pushed(self, key_id: int, now: int | None = None) -> None:
         """Record that the lock confirmed the revocation of ``key_id`` (the first time stays).
