@@ -101,6 +101,15 @@ def postgres_server():
         shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """A fleet store's URL, once per backend: each test that takes it runs on SQLite and on
+    PostgreSQL (skipped, saying why, without a server: postgres_server)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "fleet.sqlite3")
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture
 def postgres_url(postgres_server):
     """A new, empty database on the PostgreSQL server, for one test."""

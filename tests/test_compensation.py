@@ -21,15 +21,6 @@ def _t(day: str, hour: int = 10) -> int:
     return int(dt.datetime.fromisoformat(f"{day}T{hour:02d}:00").timestamp())
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):
-    """Each test on both of the store's backends (PostgreSQL is skipped, saying why, without a
-    server: tests/conftest.py)."""
-    if request.param == "sqlite":
-        return str(tmp_path / "fleet.sqlite3")
-    return request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def store(store_url):
     with FleetStore(store_url) as s:

@@ -16,13 +16,6 @@ from hemlas.fleet.store import FleetStore
 T0 = 1_700_000_000
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):
-    if request.param == "sqlite":
-        return str(tmp_path / "fleet.sqlite3")
-    return request.getfixturevalue("postgres_url")
-
-
 def test_two_key_sign_outs_at_once_one_wins_one_is_refused(store_url):
     rounds = 10
     with FleetStore(store_url) as store:

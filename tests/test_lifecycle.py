@@ -27,15 +27,6 @@ T0 = 1_700_000_000  # 2023-11-14
 STAFF = wire.ROLE_STAFF
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):
-    """Each test on both of the store's backends (PostgreSQL is skipped, saying why, without a
-    server: tests/conftest.py)."""
-    if request.param == "sqlite":
-        return str(tmp_path / "fleet.sqlite3")
-    return request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def store(store_url):
     with FleetStore(store_url) as s:

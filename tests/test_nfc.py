@@ -16,15 +16,6 @@ DAY = 86400
 T0 = 1_700_000_000  # 2023-11-14: a past the store's "not in the future" check accepts
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):
-    """Each test on both of the store's backends (PostgreSQL is skipped, saying why, without a
-    server: tests/conftest.py)."""
-    if request.param == "sqlite":
-        return str(tmp_path / "fleet.sqlite3")
-    return request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def store(store_url):
     with FleetStore(store_url) as s:

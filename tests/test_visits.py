@@ -49,14 +49,6 @@ class CutStore:
         return self._store.store_log_page(*args, **kwargs)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):
-    """Each test on both of the store's backends (PostgreSQL is skipped, saying why, without a server)."""
-    if request.param == "sqlite":
-        return str(tmp_path / "fleet.sqlite3")
-    return request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def store(store_url):
     with FleetStore(store_url) as store:

@@ -49,29 +49,23 @@ async def sync_log(lock, store) -> SyncResult:
         lock_next_seq, page = await lock.read_log_page(from_seq)
         try:
             result = store.store_log_page(lock_id, cursor.log_epoch, lock_next_seq, page)
-        except StalePageError:
-            if not fresh:  # perhaps another client synced past this answer: ask the lock again
+        except LogRestartedError:  # a record differs from the stored one: a new log
+            result = None
+        except SyncRaceError as race:
+            if not (isinstance(race, StalePageError) and fresh):
+                # Another client moved the cursor, or synced past this answer: read both again.
                 cursor, fresh = store.sync_cursor(lock_id), True
                 from_seq = _overlap(cursor)
                 continue
             # Asked after the cursor was read, the lock still has fewer records than the store:
             # its numbers went back, so its log started again.
+            result = None
+        if result is None:
             restarts += 1
             if restarts > _MAX_RESTARTS:
-                raise
+                raise LogRestartedError(lock_id, from_seq)
             cursor, restarted, fresh = store.restart_log(lock_id, cursor.log_epoch), True, False
             from_seq = cursor.next_seq
-            continue
-        except LogRestartedError:
-            restarts += 1
-            if restarts > _MAX_RESTARTS:
-                raise
-            cursor, restarted, fresh = store.restart_log(lock_id, cursor.log_epoch), True, False
-            from_seq = cursor.next_seq
-            continue
-        except SyncRaceError:
-            cursor, fresh = store.sync_cursor(lock_id), True
-            from_seq = _overlap(cursor)
             continue
         fresh = False
         stored += result.stored

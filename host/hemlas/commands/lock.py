@@ -56,22 +56,36 @@ async def _with_lock(lock_id: str, action, role: int = wire.ROLE_STAFF, source: 
                     reading = await lock.battery()
                 except LockError as err:
                     log.info("no battery reading from %s on this connection: %s", lock_id, err)
-            if reading is not None:
-                record_reading(lock_id, reading, source)
-            if sync:
-                await sync_quietly(lock)
+            await _keep(lock, reading, source, sync)
 
 
-async def sync_quietly(lock: LockClient, store: FleetStore | None = None) -> SyncResult | None:
-    """Sync the lock's event log into the store (the configured one if None), as every
-    connection does. A failure, the store's included, never fails the caller's unlock or lock:
-    it is said, and the next connection resumes the sync."""
+async def _keep(lock: LockClient, reading: BatteryReading | None, source: str, sync: bool) -> None:
+    """Keep what this connection learnt in the fleet store, opened (and migrated) once for it:
+    the battery reading, and the event log's new records. A store that cannot be opened or
+    written is said, and never turns the lock's answer into a failure."""
     try:
-        if store is None:
-            with FleetStore() as opened:
-                result = await sync_log(lock, opened)
-        else:
-            result = await sync_log(lock, store)
+        store = FleetStore()
+    except FleetError as err:
+        print(f"hemlas: the fleet store cannot be opened ({err}): this connection's battery reading "
+              "and events are not kept; the next connection syncs the events", file=sys.stderr)
+        return
+    with store:
+        if reading is not None:
+            try:
+                store_reading(store, lock.lock_id, reading, source)
+            except UnknownLockError:
+                log.info("lock %s is not in the fleet store: its battery reading is not kept", lock.lock_id)
+            except FleetError as err:
+                print(f"hemlas: the battery reading of {lock.lock_id} was not kept ({err})", file=sys.stderr)
+        if sync:
+            await sync_quietly(lock, store)
+
+
+async def sync_quietly(lock: LockClient, store: FleetStore) -> SyncResult | None:
+    """Sync the lock's event log into the store, as every connection does. A failure never
+    fails the caller's unlock or lock: it is said, and the next connection resumes the sync."""
+    try:
+        result = await sync_log(lock, store)
     except UnknownLockError:
         log.info("lock %s is not in the fleet store: its event log is not synced", lock.lock_id)
         return None
@@ -92,18 +106,6 @@ def store_reading(store: FleetStore, lock_id: str, reading: BatteryReading | Swa
         lock_id, idle_mv=reading.idle_mv, loaded_mv=reading.loaded_mv, state=int(reading.state),
         percent=getattr(reading, "percent", None), days_left=getattr(reading, "days_left", None),
         charge_used_mah=getattr(reading, "used_mah", None), source=source)
-
-
-def record_reading(lock_id: str, reading: BatteryReading, source: str) -> None:
-    """Keep a battery reading in the fleet store, if the lock is in it. A store that cannot be
-    written is said, and does not turn the lock's answer into a failure."""
-    try:
-        with FleetStore() as store:
-            store_reading(store, lock_id, reading, source)
-    except UnknownLockError:
-        log.info("lock %s is not in the fleet store: its battery reading is not kept", lock_id)
-    except FleetError as err:
-        print(f"hemlas: the battery reading of {lock_id} was not kept ({err})", file=sys.stderr)
 
 
 def do_status(args) -> None:
