@@ -191,6 +191,11 @@ class BatterySwap(Base):
     loaded_mv_at_registration: Mapped[int | None] = mapped_column(Integer)
     finished_at: Mapped[int | None] = mapped_column(BigInteger)
     reason: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
+    # The lock's own swap time (its battery answer's last_swap) read just before registering,
+    # and the one its registration answer gave (0005): a resumed swap asks the lock whether
+    # the registration happened, instead of guessing from the time that passed.
+    lock_swap_time_before: Mapped[int | None] = mapped_column(BigInteger)
+    lock_swap_time: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class SwapCycle(Base):
@@ -375,6 +380,52 @@ class CompensationHour(Base):
     source: Mapped[str] = mapped_column(String(SOURCE_LENGTH))
     source_ref: Mapped[str | None] = mapped_column(String(SOURCE_REF_LENGTH))  # file:line
     row_key: Mapped[str] = mapped_column(String(ROW_KEY_LENGTH), unique=True)
+
+
+# ---- corrections (0005): append-only records that withdraw or correct a row ----
+
+CORRECTION_ACTIONS = ("correct", "withdraw")
+
+
+class ManualVisitCorrection(Base):
+    """A manual visit withdrawn, or corrected by a new manual visit (``replacement_id``): who,
+    when and why. The visit itself is never rewritten or deleted; a row is corrected once (a
+    replacement may be corrected in turn)."""
+
+    __tablename__ = "visit_corrections"
+    __table_args__ = (
+        CheckConstraint("action IN ('correct', 'withdraw')", name="action"),
+        CheckConstraint("(action = 'correct') = (replacement_id IS NOT NULL)", name="replacement"),
+        {"sqlite_autoincrement": True},
+    )
+
+    correction_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("manual_visits.visit_id"), unique=True)
+    action: Mapped[str] = mapped_column(String(16))
+    replacement_id: Mapped[int | None] = mapped_column(ForeignKey("manual_visits.visit_id"))
+    by: Mapped[str] = mapped_column(String(PERSON_LENGTH))
+    reason: Mapped[str] = mapped_column(String(NOTE_LENGTH))
+    recorded_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class CompensationHourCorrection(Base):
+    """A registered compensation hour withdrawn, or corrected by a new hour (``replacement_id``):
+    who, when and why. The hour itself is never rewritten or deleted."""
+
+    __tablename__ = "hour_corrections"
+    __table_args__ = (
+        CheckConstraint("action IN ('correct', 'withdraw')", name="action"),
+        CheckConstraint("(action = 'correct') = (replacement_id IS NOT NULL)", name="replacement"),
+        {"sqlite_autoincrement": True},
+    )
+
+    correction_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hour_id: Mapped[int] = mapped_column(ForeignKey("compensation_hours.hour_id"), unique=True)
+    action: Mapped[str] = mapped_column(String(16))
+    replacement_id: Mapped[int | None] = mapped_column(ForeignKey("compensation_hours.hour_id"))
+    by: Mapped[str] = mapped_column(String(PERSON_LENGTH))
+    reason: Mapped[str] = mapped_column(String(NOTE_LENGTH))
+    recorded_at: Mapped[int] = mapped_column(BigInteger)
 
 
 @dataclass(frozen=True)
