@@ -34,8 +34,8 @@ PERCENT_UNKNOWN = const(255)
 DAYS_UNKNOWN = const(0xFFFF)
 
 # Roles of a staff key. Each includes the rights of those below it.
-ROLE_STAFF = const(1)  # status, lock, unlock, battery
-ROLE_TECHNICIAN = const(2)  # also self-test, battery-swap registration, event log
+ROLE_STAFF = const(1)  # status, lock, unlock, battery, event log, battery-swap registration
+ROLE_TECHNICIAN = const(2)  # also self-test
 ROLE_ADMIN = const(3)  # also revocation, clock and key policy
 
 # Status of a request: the first byte of every response payload.
@@ -165,7 +165,7 @@ OP_UNLOCK = const(0x03)
 OP_BATTERY = const(0x04)
 OP_SELFTEST = const(0x05)
 OP_LOG_READ = const(0x06)
-OP_BATTERY_SWAP = const(0x07)  # technician: register a new battery (docs/battery.md)
+OP_BATTERY_SWAP = const(0x07)  # staff: register a new battery (docs/battery.md)
 OP_HELLO = const(0x10)  # open a session with a key (tagged with the key itself)
 OP_REVOKE = const(0x11)  # admin: add a key to the revocation list
 OP_SET_CLOCK = const(0x12)  # admin: any time; others: forward, a little (docs/security.md)
@@ -213,7 +213,7 @@ REQUIRED_ROLE = {
     OP_SET_CLOCK: ROLE_STAFF,  # forward only, a little, below admin
     OP_LOG_READ: ROLE_STAFF,  # every connection syncs the visit record (docs/security.md)
     OP_SELFTEST: ROLE_TECHNICIAN,
-    OP_BATTERY_SWAP: ROLE_TECHNICIAN,
+    OP_BATTERY_SWAP: ROLE_STAFF,  # the routine: the carer swaps and registers (docs/security.md)
     OP_REVOKE: ROLE_ADMIN,
     OP_KEY_POLICY: ROLE_ADMIN,
 }
