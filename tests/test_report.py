@@ -18,6 +18,7 @@ DAY = 86400
 @pytest.fixture
 def store_path(tmp_path, monkeypatch):
     path = tmp_path / "fleet.sqlite3"
+    FleetStore(str(path)).close()  # the store exists: reading commands refuse a missing one
     monkeypatch.setenv("HEMLAS_STORE", str(path))
     return path
 
@@ -33,7 +34,7 @@ def fleet_with_batteries(store_path):
     """HL-CRIT and HL-LOW (with a customer and a trend) need attention, HL-NEW was never read
     and HL-OK reported OK an hour ago."""
     now = int(time.time())
-    with FleetStore() as s:
+    with FleetStore(create=True) as s:
         for lock_id in ("HL-OK", "HL-LOW", "HL-CRIT", "HL-NEW"):
             s.add_lock(lock_id, "virtual", "1.0", secrets.token_bytes(32))
         s.add_customer("0042", "Karin <Berg>")  # a name HTML must escape
@@ -59,9 +60,10 @@ def test_customers_add_and_list(store_path, capsys):
     assert code == 1 and "digits only" in err
     code, out, _ = _run(capsys, "customers", "list", "--json")
     assert code == 0
-    assert json.loads(out) == [{"customer_number": "0042", "name": "Karin Berg",
-                                "address": "Storgatan 1", "provider": None, "locks": [],
-                                "nfc_tag": None}]
+    rows = json.loads(out)
+    assert [{k: v for k, v in r.items() if k != "created_at"} for r in rows] == [
+        {"customer_number": "0042", "name": "Karin Berg", "address": "Storgatan 1",
+         "provider": None, "lock_ids": [], "nfc_tag": None}]
 
 
 def test_locks_mount_and_list(fleet_with_batteries, capsys):
@@ -74,9 +76,9 @@ def test_locks_mount_and_list(fleet_with_batteries, capsys):
     code, out, err = _run(capsys, "locks", "mount", "HL-LOW", "0099", "--by", "Fitter")
     assert code == 1 and "already assigned to customer 0042" in err
     code, out, _ = _run(capsys, "locks", "list", "--json")
-    rows = {r["lock"]: r for r in json.loads(out)}
-    assert (rows["HL-LOW"]["customer_number"], rows["HL-LOW"]["battery"]) == ("0042", "LOW")
-    assert (rows["HL-OK"]["customer_name"], rows["HL-OK"]["battery"]) == ("Olle", "OK")
+    rows = {r["lock_id"]: r for r in json.loads(out)}
+    assert (rows["HL-LOW"]["customer_number"], rows["HL-LOW"]["battery"]) == ("0042", "low")
+    assert (rows["HL-OK"]["customer_name"], rows["HL-OK"]["battery"]) == ("Olle", "ok")
     assert rows["HL-NEW"]["battery"] is None and rows["HL-NEW"]["customer_number"] is None
     code, out, _ = _run(capsys, "locks", "list")
     assert code == 0 and "HL-CRIT" in out and "no reading" in out
@@ -86,7 +88,7 @@ def test_locks_mount_and_list(fleet_with_batteries, capsys):
     code, out, _ = _run(capsys, "locks", "dismantle", "HL-OK", "--by", "Fitter")
     assert code == 0 and "dismantled at customer 0099" in out
     code, out, _ = _run(capsys, "locks", "list", "--json")
-    assert {r["lock"]: r for r in json.loads(out)}["HL-OK"]["customer_number"] is None
+    assert {r["lock_id"]: r for r in json.loads(out)}["HL-OK"]["customer_number"] is None
 
 
 def test_report_batteries_json_lists_exactly_the_locks_needing_attention(fleet_with_batteries,
@@ -98,7 +100,7 @@ def test_report_batteries_json_lists_exactly_the_locks_needing_attention(fleet_w
         ("HL-CRIT", "CRITICAL"), ("HL-LOW", "LOW"), ("HL-NEW", "stale")]
     low = rows[1]
     assert (low["customer_number"], low["customer_name"], low["battery"], low["days_left"]) == (
-        "0042", "Karin <Berg>", "LOW", 1)
+        "0042", "Karin <Berg>", "low", 1)
     # With a window under an hour, HL-OK is stale too.
     code, out, _ = _run(capsys, "report", "batteries", "--json", "--stale-days", "0.01")
     assert "HL-OK" in [r["lock_id"] for r in json.loads(out)]
@@ -115,7 +117,7 @@ def test_report_batteries_terminal_table(fleet_with_batteries, capsys):
 
 
 def test_report_batteries_when_all_is_well(store_path, capsys):
-    with FleetStore() as s:
+    with FleetStore(create=True) as s:
         s.add_lock("HL-1", "virtual", "1.0", secrets.token_bytes(32))
         s.record_battery_reading("HL-1", idle_mv=3300, loaded_mv=3100, state=wire.BATTERY_OK)
     code, out, _ = _run(capsys, "report", "batteries")
@@ -136,9 +138,9 @@ def test_report_batteries_html_and_csv_files(fleet_with_batteries, tmp_path, cap
     assert 'id="lock-HL-LOW"' in text and "No readings in the last" in text  # HL-NEW
     assert "Karin &lt;Berg&gt;" in text and "Karin <Berg>" not in text
     assert "HL-OK" not in text
-    rows = list(csv.DictReader(table.open(encoding="utf-8", newline="")))
+    rows = list(csv.DictReader(table.open(encoding="utf-8-sig", newline="")))
     assert [r["lock_id"] for r in rows] == ["HL-CRIT", "HL-LOW", "HL-NEW"]
-    assert rows[1]["customer_name"] == "Karin <Berg>" and rows[1]["battery"] == "LOW"
+    assert rows[1]["customer_name"] == "Karin <Berg>" and rows[1]["battery"] == "low"
     if os.name == "posix":  # it names customers: for the user's eyes only
         assert page.stat().st_mode & 0o077 == 0 and table.stat().st_mode & 0o077 == 0
 

@@ -7,52 +7,32 @@ which rule and what to do (docs/lifecycle.md).
 
 from __future__ import annotations
 
-import csv
-import io
-import os
-import time
 from dataclasses import asdict
 
 from ..codes import BatteryState
+from ..fleet.lifecycle import LockStatus
 from ..fleet.models import LifecycleRecord
 from ..fleet.store import FleetStore
+from . import formats
+from .formats import emit_listing, iso_times, named, table, when
 from .keys import parse_time
-from .output import CommandError, emit
+from .output import emit
 
 _HISTORY_FIELDS = ["record_id", "lock_id", "action", "at", "customer_number", "address",
                    "person", "provider", "note", "recorded_at"]
-
-
-def when(t: int | None) -> str:
-    """A unix time as local "YYYY-MM-DD HH:MM", or "-"."""
-    return "-" if t is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+_LOCK_FIELDS = ["lock_id", "status", "customer_number", "customer_name", "address",
+                "status_since", "board", "firmware_version", "provisioned_at", "battery",
+                "battery_code", "loaded_mv", "battery_at"]
 
 
 def battery_name(state: int | None) -> str:
     return "-" if state is None else BatteryState(state).name
 
 
-def write_csv(path: str, fields: list[str], rows: list[dict]) -> None:
-    """Write rows as CSV, owner-only: listings name customers, who are home-care clients."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with open(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(out.getvalue())
-    except OSError as err:
-        raise CommandError(f"cannot write {path}: {err.strerror or err}") from err
-
-
-def emit_listing(args, human: str, rows: list[dict], fields: list[str],
-             csv_rows: list[dict] | None = None) -> None:
-    """A listing: the terminal text (or --json), and with --csv FILE the rows as CSV too."""
-    if getattr(args, "csv", None):
-        write_csv(args.csv, fields, rows if csv_rows is None else csv_rows)
-        human += f"\nwritten: {args.csv}"
-    emit(args, human, rows)
+def _record_json(record) -> dict:
+    """A store record as JSON: its unix times as ISO 8601."""
+    return iso_times(asdict(record), "at", "recorded_at", "created_at", "registered_at",
+                     "deactivated_at")
 
 
 def _at(args) -> int | None:
@@ -62,11 +42,11 @@ def _at(args) -> int | None:
 # ---- customers -------------------------------------------------------------------------------
 
 def do_customers_add(args) -> None:
-    with FleetStore() as store:
+    with FleetStore(create=True) as store:
         record = store.add_customer(args.number, args.name, args.address, provider=args.provider)
     emit(args, f"customer {record.customer_number} added: {record.name}"
                + (f", {record.address}" if record.address else "")
-               + (f"; provider {record.provider}" if record.provider else ""), asdict(record))
+               + (f"; provider {record.provider}" if record.provider else ""), _record_json(record))
 
 
 def do_customers_set_provider(args) -> None:
@@ -74,7 +54,7 @@ def do_customers_set_provider(args) -> None:
         record = store.set_customer_provider(args.number, args.provider or None)
     emit(args, f"customer {record.customer_number}: provider "
                + (record.provider or "none (a lock cannot be mounted until one is set)"),
-         asdict(record))
+         _record_json(record))
 
 
 def do_customers_list(args) -> None:
@@ -86,22 +66,24 @@ def do_customers_list(args) -> None:
         if lock.customer_number is not None:
             held.setdefault(lock.customer_number, []).append(lock.lock_id)
     rows = [{"customer_number": c.customer_number, "name": c.name, "address": c.address,
-             "provider": c.provider, "locks": held.get(c.customer_number, []),
-             "nfc_tag": tags.get(c.customer_number)} for c in customers]
-    lines = [f"{r['customer_number']:>12}  {r['name'][:24]:24} {(r['address'] or '-')[:28]:28} "
-             f"{(r['provider'] or 'no provider')[:20]:20} "
-             f"{', '.join(r['locks']) or 'no lock'}"
-             + (f"  NFC tag {r['nfc_tag']} active" if r["nfc_tag"] else "") for r in rows]
-    emit_listing(args, "\n".join(lines) or "no customers", rows,
-             ["customer_number", "name", "address", "provider", "locks", "nfc_tag"],
-             [{**r, "locks": " ".join(r["locks"])} for r in rows])  # one cell in CSV
+             "provider": c.provider, "lock_ids": held.get(c.customer_number, []),
+             "nfc_tag": tags.get(c.customer_number), "created_at": formats.iso(c.created_at)}
+            for c in customers]
+    human = table(["customer", "name", "address", "provider", "locks", "active NFC tag"],
+                  [[r["customer_number"], r["name"], r["address"], r["provider"] or "no provider",
+                    ", ".join(r["lock_ids"]) or "no lock", r["nfc_tag"]] for r in rows],
+                  empty="no customers")
+    emit_listing(args, human, rows,
+                 ["customer_number", "name", "address", "provider", "lock_ids", "nfc_tag",
+                  "created_at"],
+                 [{**r, "lock_ids": " ".join(r["lock_ids"])} for r in rows])  # one cell in CSV
 
 
 def do_nfc_register(args) -> None:
     with FleetStore() as store:
         tag = store.register_nfc_tag(args.number, args.tag, args.person, _at(args))
     emit(args, f"NFC tag {tag.tag} registered as active for customer {tag.customer_number} "
-               f"({when(tag.registered_at)}, by {tag.registered_by})", asdict(tag))
+               f"({when(tag.registered_at)}, by {tag.registered_by})", _record_json(tag))
 
 
 def do_nfc_deactivate(args) -> None:
@@ -109,20 +91,22 @@ def do_nfc_deactivate(args) -> None:
         tag = store.deactivate_nfc_tag(args.number, args.person, _at(args))
     emit(args, f"NFC tag {tag.tag} of customer {tag.customer_number} deactivated by "
                f"{tag.deactivated_by} at {when(tag.deactivated_at)}: the tag may now be taken "
-               f"down, and a lock mounted", asdict(tag))
+               f"down, and a lock mounted", _record_json(tag))
 
 
 def do_nfc_list(args) -> None:
     with FleetStore() as store:
         tags = store.nfc_tags(args.number)
-    rows = [{**asdict(t), "active": t.active} for t in tags]
-    lines = [f"{t.customer_number:>12}  {t.tag:16} registered {when(t.registered_at)} by "
-             f"{t.registered_by}; "
-             + ("ACTIVE" if t.active else f"deactivated {when(t.deactivated_at)} by "
-                                          f"{t.deactivated_by}") for t in tags]
-    emit_listing(args, "\n".join(lines) or "no NFC tags", rows,
-             ["nfc_tag_id", "customer_number", "tag", "active", "registered_at", "registered_by",
-              "deactivated_at", "deactivated_by"])
+    rows = [{**_record_json(t), "active": t.active} for t in tags]
+    human = table(["customer", "tag", "status", "registered", "registered by", "deactivated",
+                   "deactivated by"],
+                  [[t.customer_number, t.tag, "ACTIVE" if t.active else "deactivated",
+                    when(t.registered_at), t.registered_by,
+                    None if t.active else when(t.deactivated_at), t.deactivated_by]
+                   for t in tags], empty="no NFC tags")
+    emit_listing(args, human, rows,
+                 ["nfc_tag_id", "customer_number", "tag", "active", "registered_at",
+                  "registered_by", "deactivated_at", "deactivated_by"])
 
 
 # ---- locks -----------------------------------------------------------------------------------
@@ -134,14 +118,14 @@ def do_locks_mount(args) -> None:
         name = store.customer(record.customer_number).name
     emit(args, f"lock {record.lock_id} mounted for customer {record.customer_number} ({name}) at "
                f"{record.address}, {when(record.at)}, by {record.person}; provider "
-               f"{record.provider} may register one hour \"Uppstart smarta lås\"", asdict(record))
+               f"{record.provider} may register one hour \"Uppstart smarta lås\"", _record_json(record))
 
 
 def do_locks_move(args) -> None:
     with FleetStore() as store:
         record = store.move_lock(args.lock, args.address, args.person, _at(args), note=args.note)
     emit(args, f"lock {record.lock_id} moved with customer {record.customer_number} to "
-               f"{record.address}, {when(record.at)}, by {record.person}", asdict(record))
+               f"{record.address}, {when(record.at)}, by {record.person}", _record_json(record))
 
 
 def do_locks_key_out(args) -> None:
@@ -149,7 +133,7 @@ def do_locks_key_out(args) -> None:
         record = store.sign_out_key(args.lock, args.person, _at(args), note=args.note)
     emit(args, f"customer {record.customer_number}'s key signed out by {record.person} at "
                f"{when(record.at)} to dismantle lock {record.lock_id}; next: hemlas locks "
-               f"dismantle {record.lock_id} --by \"{record.person}\"", asdict(record))
+               f"dismantle {record.lock_id} --by \"{record.person}\"", _record_json(record))
 
 
 def do_locks_dismantle(args) -> None:
@@ -163,7 +147,7 @@ def do_locks_dismantle(args) -> None:
                   f"{record.lock_id})" if revoked else "")
                + f"; next: return the key: hemlas locks key-return {record.lock_id} --by "
                  f"\"{record.person}\"",
-         {**asdict(record), "revoked_key_ids": revoked})
+         {**_record_json(record), "revoked_key_ids": revoked})
 
 
 def do_locks_key_return(args) -> None:
@@ -175,43 +159,65 @@ def do_locks_key_return(args) -> None:
                f"{record.lock_id}" if pending else "")
     emit(args, f"customer {record.customer_number}'s key returned by {record.person} at "
                f"{when(record.at)}; lock {record.lock_id} is free stock for a new "
-               f"customer{waiting}", {**asdict(record), "pending_revocations": pending})
+               f"customer{waiting}", {**_record_json(record), "pending_revocations": pending})
 
 
 def do_locks_history(args) -> None:
     with FleetStore() as store:
         records = store.lock_history(args.lock)
-    rows = [asdict(r) for r in records]
-    lines = [f"history of lock {args.lock}: {len(records)} record(s)"] if records else [
-        f"lock {args.lock} has no lifecycle records: never mounted"]
-    lines += [_history_line(r) for r in records]
-    emit_listing(args, "\n".join(lines), rows, _HISTORY_FIELDS)
+    rows = [_record_json(r) for r in records]
+    if records:
+        human = (f"history of lock {args.lock}: {len(records)} record(s)\n"
+                 + table(["when", "action", "customer", "address", "by", "provider", "note"],
+                         [_history_cells(r) for r in records]))
+    else:
+        human = f"lock {args.lock} has no lifecycle records: never mounted"
+    emit_listing(args, human, rows, _HISTORY_FIELDS)
 
 
-def _history_line(r: LifecycleRecord) -> str:
-    return (f"  {when(r.at):16}  {r.action:14} customer {r.customer_number:>8}  "
-            f"{(r.address or '-')[:28]:28}  by {r.person}"
-            + (f"  [{r.provider}]" if r.provider else "") + (f"  note: {r.note}" if r.note else ""))
+def _history_cells(r: LifecycleRecord) -> list:
+    return [when(r.at), r.action, r.customer_number, r.address, r.person, r.provider, r.note]
 
 
 def do_locks_list(args) -> None:
     with FleetStore() as store:
         locks, readings = store.locks(), store.last_battery_readings()
+        statuses = store.lock_statuses()
         names = {c.customer_number: c.name for c in store.customers()}
     rows = []
     for lock in locks:
         reading = readings.get(lock.lock_id)
-        rows.append({"lock": lock.lock_id, "board": lock.board,
-                     "firmware_version": lock.firmware_version,
+        status = statuses[lock.lock_id]
+        here = lock.customer_number is not None  # mounted or key out: with its customer now
+        rows.append({"lock_id": lock.lock_id, "status": status.status,
                      "customer_number": lock.customer_number,
                      "customer_name": names.get(lock.customer_number or ""),
-                     "battery": battery_name(reading.state) if reading else None,
+                     "address": status.address if here else None,
+                     "status_since": formats.iso(status.since),
+                     "board": lock.board, "firmware_version": lock.firmware_version,
+                     "provisioned_at": formats.iso(lock.provisioned_at),
+                     **named("battery", reading.state if reading else None, BatteryState),
                      "loaded_mv": reading.loaded_mv if reading else None,
-                     "battery_at": reading.at if reading else None})
-    lines = [f"{r['lock']:12} {r['board']:14} "
-             f"{(r['customer_number'] or '-') + (' ' + r['customer_name'] if r['customer_name'] else ''):32.32} "
-             f"{r['battery'] or 'no reading':10} {when(r['battery_at'])}" for r in rows]
-    emit_listing(args, "\n".join(lines) or "no locks", rows, list(rows[0]) if rows else ["lock"])
+                     "battery_at": formats.iso(reading.at) if reading else None})
+    human = table(["lock", "status", "customer", "address", "board", "battery"],
+                  [[r["lock_id"], _status_text(statuses[r["lock_id"]]),
+                    " ".join(x for x in (r["customer_number"], r["customer_name"]) if x) or None,
+                    r["address"], r["board"], _battery_cell(readings.get(r["lock_id"]))]
+                   for r in rows],
+                  empty="no locks")
+    emit_listing(args, human, rows, _LOCK_FIELDS)
+
+
+def _status_text(status: LockStatus) -> str:
+    if status.status == "dismantled":
+        return f"dismantled at customer {status.customer_number}, key not returned"
+    return {"key_out": "key out (to dismantle)"}.get(status.status, status.status)
+
+
+def _battery_cell(reading) -> str:
+    if reading is None:
+        return "no reading"
+    return f"{battery_name(reading.state)} ({reading.loaded_mv} mV, {when(reading.at)})"
 
 
 # ---- argument parsers ------------------------------------------------------------------------
@@ -219,7 +225,7 @@ def do_locks_list(args) -> None:
 def _common(cmd, csv_export: bool = False) -> None:
     cmd.add_argument("--json", action="store_true", help="machine-readable output")
     if csv_export:
-        cmd.add_argument("--csv", metavar="FILE", help="also write the listing as CSV")
+        formats.add_csv_arguments(cmd)
 
 
 def _who_when(cmd, who: str = "who did it") -> None:
@@ -300,11 +306,11 @@ def add_lock_arguments(sub) -> None:
     history = sub.add_parser("history", help="a lock's lifecycle records: who, when, what")
     history.add_argument("lock")
     history.set_defaults(handler=do_locks_history)
-    listing = sub.add_parser("list", help="locks: board, customer, last battery state")
+    listing = sub.add_parser("list", help="locks: status (stock, mounted, key out, "
+                                         "dismantled), customer, board, last battery state")
     listing.set_defaults(handler=do_locks_list)
     for cmd in (history, listing):
         _common(cmd, csv_export=True)
 
 
-__all__ = ["add_customer_arguments", "add_lock_arguments", "battery_name", "emit_listing", "when",
-           "write_csv"]
+__all__ = ["add_customer_arguments", "add_lock_arguments", "battery_name", "emit_listing", "when"]

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import IntEnum
 
-from .output import CommandError
+from .output import CommandError, emit
 
 CSV_DELIMITERS = {"comma": ",", "semicolon": ";"}
 
@@ -31,6 +31,11 @@ def iso(t: int | float | None) -> str | None:
     if t is None:
         return None
     return datetime.fromtimestamp(t).astimezone().isoformat(timespec="seconds")
+
+
+def iso_times(row: Mapping, *fields: str) -> dict:
+    """A copy of row with the named unix-time fields as ISO 8601 (:func:`iso`)."""
+    return {k: iso(v) if k in fields else v for k, v in row.items()}
 
 
 def when(t: int | None) -> str:
@@ -93,3 +98,13 @@ def add_csv_arguments(cmd, what: str = "the listing") -> None:
 
 def csv_delimiter(args) -> str:
     return CSV_DELIMITERS[getattr(args, "csv_delimiter", None) or "comma"]
+
+
+def emit_listing(args, human: str, rows: list[dict], fields: Sequence[str],
+                 csv_rows: list[dict] | None = None) -> None:
+    """A listing: the terminal text (or --json rows), and with --csv FILE the rows as CSV too
+    (csv_rows, when a cell must differ from JSON: a list as one cell, say)."""
+    if getattr(args, "csv", None):
+        write_csv(args.csv, fields, rows if csv_rows is None else csv_rows, csv_delimiter(args))
+        human += f"\nwritten: {args.csv}"
+    emit(args, human, rows)

@@ -8,10 +8,8 @@ listed lock's battery trend drawn by matplotlib (inline SVG, so the page is one 
 
 from __future__ import annotations
 
-import csv
 import html
 import io
-import os
 import time
 from dataclasses import asdict
 from datetime import datetime
@@ -20,17 +18,23 @@ from ..fleet.batteries import DEFAULT_STALE_AFTER_S
 from ..fleet.models import (BatteryReadingRecord, BatteryWarning, CompensationHourLine,
                             CompensationMount, CompensationReport)
 from ..fleet.store import FleetStore
-from .fleet import battery_name, when, write_csv
+from ..codes import BatteryState
+from . import formats
+from .formats import named, table, when
 from .output import CommandError, emit
 
 TREND_DAYS = 180  # the plots show half a year: a battery lasts about a year
 TREND_MAX_READINGS = 2000  # enough for daily readings over the window, bounded per lock
-_CSV_FIELDS = ["level", "lock_id", "customer_number", "customer_name", "battery", "loaded_mv",
-               "idle_mv", "percent", "days_left", "reading_at", "last_swap_at", "reason"]
+_CSV_FIELDS = ["level", "lock_id", "customer_number", "customer_name", "battery", "battery_code",
+               "loaded_mv", "idle_mv", "percent", "days_left", "reading_at", "last_swap_at",
+               "reason"]
 
 
 def _row(warning: BatteryWarning) -> dict:
-    return {**asdict(warning), "battery": battery_name(warning.state)}
+    """A warning as JSON (and CSV): ISO times, the battery state named beside its code."""
+    row = formats.iso_times(asdict(warning), "reading_at", "last_swap_at")
+    del row["state"]
+    return {**row, **named("battery", warning.state, BatteryState)}
 
 
 def do_report_batteries(args) -> None:
@@ -49,49 +53,28 @@ def do_report_batteries(args) -> None:
     rows = [_row(w) for w in warnings]
     written = []
     if args.csv:
-        _write(args.csv, _csv(rows))
+        formats.write_csv(args.csv, _CSV_FIELDS, rows, formats.csv_delimiter(args))
         written.append(args.csv)
     if args.html:
-        _write(args.html, _html(warnings, trends, now, args.stale_days))
+        formats.write_private(args.html, _html(warnings, trends, now, args.stale_days))
         written.append(args.html)
     human = _table(warnings) + "".join(f"\nwritten: {path}" for path in written)
     emit(args, human, rows)
 
 
-def _write(path: str, content: str) -> None:
-    """Write a report owner-only: it names customers, and they are home-care clients."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with open(fd, "w", encoding="utf-8", newline="") as out:
-            out.write(content)
-    except OSError as err:
-        raise CommandError(f"cannot write {path}: {err.strerror or err}") from err
-
-
 def _table(warnings: list[BatteryWarning]) -> str:
     if not warnings:
         return "all batteries OK: every lock reported recently, none LOW or CRITICAL"
-    head = (f"{'':8} {'lock':12} {'customer':28} {'mV':>5} {'%':>4} {'days':>5} "
-            f"{'last reading':16} {'last swap':16}  what to do")
-    lines = [head]
-    for w in warnings:
-        customer = (w.customer_number or "-") + (f" {w.customer_name}" if w.customer_name else "")
-        lines.append(f"{w.level:8} {w.lock_id:12} {customer[:28]:28} "
-                     f"{_dash(w.loaded_mv):>5} {_dash(w.percent):>4} {_dash(w.days_left):>5} "
-                     f"{when(w.reading_at):16} {when(w.last_swap_at):16}  {w.reason}")
-    return "\n".join(lines)
+    return table(["level", "lock", "customer", "mV", "%", "days", "last reading", "last swap",
+                  "what to do"],
+                 [[w.level, w.lock_id,
+                   " ".join(x for x in (w.customer_number, w.customer_name) if x) or None,
+                   w.loaded_mv, w.percent, w.days_left, when(w.reading_at), when(w.last_swap_at),
+                   w.reason] for w in warnings])
 
 
 def _dash(value: int | None) -> str:
     return "-" if value is None else str(value)
-
-
-def _csv(rows: list[dict]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=_CSV_FIELDS, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
 
 
 # ---- HTML ------------------------------------------------------------------------------------
@@ -183,7 +166,8 @@ def do_report_compensation(args) -> None:
     hours = [_hour_row(h) for h in report.hours]
     human = _compensation_table(report)
     if args.csv:
-        write_csv(args.csv, _COMPENSATION_FIELDS, mounts + hours)
+        formats.write_csv(args.csv, _COMPENSATION_FIELDS, mounts + hours,
+                          formats.csv_delimiter(args))
         human += f"\nwritten: {args.csv}"
     emit(args, human, {
         "provider": report.provider, "month": report.month, "locks_mounted": len(mounts),
@@ -194,7 +178,7 @@ def do_report_compensation(args) -> None:
 
 def _mount_row(m: CompensationMount) -> dict:
     return {"kind": "mount", "status": "matched" if m.hour_id else "no registered hour",
-            "date": time.strftime("%Y-%m-%d", time.localtime(m.at)), "at": m.at,
+            "date": time.strftime("%Y-%m-%d", time.localtime(m.at)), "at": formats.iso(m.at),
             "customer_number": m.customer_number, "customer_name": m.customer_name,
             "lock_id": m.lock_id, "address": m.address, "record_id": m.record_id,
             "hour_id": m.hour_id, "person": m.person, "source": None, "reason": None}
@@ -243,7 +227,7 @@ def add_arguments(sub) -> None:
     batteries.add_argument("--stale-days", type=float, default=DEFAULT_STALE_AFTER_S / 86400,
                            metavar="N", help="a lock not read for N days is listed (default 7)")
     batteries.add_argument("--html", metavar="FILE", help="also write an HTML report with trends")
-    batteries.add_argument("--csv", metavar="FILE", help="also write the list as CSV")
+    formats.add_csv_arguments(batteries, "the list")
     batteries.add_argument("--json", action="store_true", help="machine-readable output")
     batteries.set_defaults(handler=do_report_batteries)
     compensation = sub.add_parser("compensation", help="a provider's month: locks mounted beside "
@@ -251,6 +235,6 @@ def add_arguments(sub) -> None:
                                                        "registered, with every mismatch")
     compensation.add_argument("--provider", required=True)
     compensation.add_argument("--month", required=True, help="YYYY-MM")
-    compensation.add_argument("--csv", metavar="FILE", help="also write every line as CSV")
+    formats.add_csv_arguments(compensation, "every line")
     compensation.add_argument("--json", action="store_true", help="machine-readable output")
     compensation.set_defaults(handler=do_report_compensation)

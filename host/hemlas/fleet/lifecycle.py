@@ -34,7 +34,8 @@ from ._common import (FleetError, _check_optional_text, _check_text, _get_lock, 
                       _now, _pending_revocations_query)
 from .customers import LockAssignedError, _get_customer
 from .models import (ADDRESS_LENGTH, NOTE_LENGTH, PERSON_LENGTH, Customer, DismantleRecord,
-                     IssuedKeyRow, LifecycleRecord, LockAssignment, LockLifecycle, LockRecord)
+                     IssuedKeyRow, LifecycleRecord, Lock, LockAssignment, LockLifecycle,
+                     LockRecord)
 from .nfc import check_no_active_tag, local_time, past_time
 
 # Who assign_lock/unassign_lock record when their caller names nobody.
@@ -95,6 +96,24 @@ class _State:
     def address(self) -> str | None:
         moves = [r for r in self.records if r.action in ("mount", "move")]
         return moves[-1].address if moves else None
+
+
+@dataclass(frozen=True)
+class LockStatus:
+    """Where a lock is in the routine (the diagram above), read from its records.
+
+    status: "stock" (never mounted, or dismantled and its key back), "mounted", "key_out" (the
+    fitter has the customer's key, to dismantle), "dismantled" (the key not yet returned).
+    """
+
+    lock_id: str
+    status: str
+    customer_number: str | None  # the placement's customer; None in stock
+    address: str | None
+    since: int | None  # when the record that put it there was dated; None: never mounted
+
+
+LOCK_STATUSES = ("stock", "mounted", "key_out", "dismantled")
 
 
 class LifecycleMixin:
@@ -286,6 +305,18 @@ class LifecycleMixin:
                                    .order_by(LockLifecycle.record_id))
             return [lifecycle_record(row) for row in rows]
 
+    def lock_statuses(self) -> dict[str, LockStatus]:
+        """Every lock's status, by lock id; read-only, one read of the lifecycle tables."""
+        with self._transaction() as session:
+            lock_ids = list(session.scalars(select(Lock.lock_id).order_by(Lock.lock_id)))
+            open_placements = set(session.scalars(
+                select(LockAssignment.assignment_id).where(LockAssignment.ended_at.is_(None))))
+            records: dict[str, list[LockLifecycle]] = {}
+            for row in session.scalars(select(LockLifecycle).order_by(LockLifecycle.record_id)):
+                records.setdefault(row.lock_id, []).append(row)
+            return {lock_id: _status(lock_id, records.get(lock_id, []), open_placements)
+                    for lock_id in lock_ids}
+
     # ---- Lower level: no address, provider or key custody needed -----------------------------
 
     def assign_lock(self, lock_id: str, customer_number: str, now: int | None = None, *,
@@ -357,6 +388,25 @@ def _state(session: Session, lock_id: str) -> _State:
         select(LockLifecycle).where(LockLifecycle.assignment_id == placement.assignment_id)
         .order_by(LockLifecycle.record_id)))
     return _State(placement, records, None if newest is None else newest.at)
+
+
+def _status(lock_id: str, rows: list[LockLifecycle], open_placements: set[int]) -> LockStatus:
+    """The status the routine's rules give a lock whose records are rows, oldest first: its
+    latest placement is its newest record's (as in _state)."""
+    if not rows:
+        return LockStatus(lock_id, "stock", None, None, None)
+    newest = rows[-1]
+    placement = [r for r in rows if r.assignment_id == newest.assignment_id]
+    actions = {r.action for r in placement}
+    if newest.assignment_id in open_placements:
+        status = "key_out" if "key_signed_out" in actions else "mounted"
+    elif "key_signed_out" in actions and "key_returned" not in actions:
+        status = "dismantled"
+    else:
+        return LockStatus(lock_id, "stock", None, None, newest.at)
+    moves = [r for r in placement if r.action in ("mount", "move")]
+    return LockStatus(lock_id, status, newest.customer_number,
+                      moves[-1].address if moves else newest.address, newest.at)
 
 
 def _check_order(lock_id: str, state: _State, at: int, step: str) -> None:
@@ -435,5 +485,6 @@ def lifecycle_record(row: LockLifecycle) -> LifecycleRecord:
                            row.note, row.recorded_at)
 
 
-__all__ = ["KeyCustodyError", "LifecycleError", "LifecycleMixin", "LockNotMountedError",
+__all__ = ["KeyCustodyError", "LOCK_STATUSES", "LifecycleError", "LifecycleMixin",
+           "LockNotMountedError", "LockStatus",
            "RevocationsPendingError", "UNRECORDED_PERSON", "lifecycle_record"]
