@@ -36,7 +36,7 @@ def fleet(tmp_path, monkeypatch):
 
     monkeypatch.setenv("HEMLAS_STORE", str(tmp_path / "fleet.sqlite3"))
     monkeypatch.setenv("HEMLAS_KEYS", str(tmp_path / "keys.json"))
-    with FleetStore() as store:
+    with FleetStore(create=True) as store:
         store.keyfile = KeyFile()
         yield store
 

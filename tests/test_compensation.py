@@ -279,7 +279,7 @@ def _run(capsys, *argv):
 
 def test_cli_register_import_list_and_report(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HEMLAS_STORE", str(tmp_path / "fleet.sqlite3"))
-    with FleetStore() as s:
+    with FleetStore(create=True) as s:
         for lock_id in ("HL-1", "HL-2"):
             s.add_lock(lock_id, "virtual", "1.0", secrets.token_bytes(32), now=0)
         s.add_customer("1001", "Karin", "Storgatan 1", now=0, provider=P)

@@ -103,7 +103,7 @@ def test_migrating_twice_is_harmless_and_a_second_store_sees_the_data(store, db)
 def test_an_unreadable_or_newer_store_is_a_clear_error(tmp_path, db):
     junk = tmp_path / "junk.sqlite3"
     junk.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(FleetError, match="cannot open"):
+    with pytest.raises(FleetError, match="is not a fleet store"):
         FleetStore(str(junk))
     with pytest.raises(FleetError, match="cannot open"):  # no such driver installed
         FleetStore("nosuchdb://user:pw@host/fleet")
@@ -118,7 +118,7 @@ def test_an_unreadable_or_newer_store_is_a_clear_error(tmp_path, db):
 
 def test_where_the_store_lives(tmp_path, monkeypatch):
     monkeypatch.setenv("HEMLAS_STORE", str(tmp_path / "env" / "f.db"))
-    with FleetStore() as s:
+    with FleetStore(create=True) as s:
         s.add_lock("HL-1", "virtual", "1.0", secrets.token_bytes(32))
     assert (tmp_path / "env" / "f.db").is_file()
     monkeypatch.setenv("HEMLAS_STORE", f"sqlite:///{tmp_path / 'env' / 'f.db'}")

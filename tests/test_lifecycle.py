@@ -401,7 +401,7 @@ def _run(capsys, *argv):
 
 def test_cli_lifecycle_history_and_refusals(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HEMLAS_STORE", str(tmp_path / "fleet.sqlite3"))
-    with FleetStore() as s:
+    with FleetStore(create=True) as s:
         s.add_lock("HL-1", "virtual", "1.0", secrets.token_bytes(32))
         key = s.issue_key("HL-1", "Anna", STAFF, T0, 2_000_000_000).record
     assert _run(capsys, "customers", "add", "1001", "--name", "Karin", "--address",
@@ -461,7 +461,7 @@ def test_cli_lifecycle_history_and_refusals(tmp_path, monkeypatch, capsys):
 
 def test_cli_key_return_says_when_the_lock_awaits_its_revocations(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HEMLAS_STORE", str(tmp_path / "fleet.sqlite3"))
-    with FleetStore() as s:
+    with FleetStore(create=True) as s:
         s.add_lock("HL-1", "virtual", "1.0", secrets.token_bytes(32))
         s.add_customer("1001", "Karin", "Storgatan 1", provider="Omsorg AB")
         s.mount_lock("HL-1", "1001", None, "Fitter", T0)

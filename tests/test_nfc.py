@@ -181,7 +181,7 @@ def _run(capsys, *argv):
 
 def test_cli_register_refuse_deactivate_list(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HEMLAS_STORE", str(tmp_path / "fleet.sqlite3"))
-    with FleetStore() as s:
+    with FleetStore(create=True) as s:
         s.add_lock("HL-1", "virtual", "1.0", secrets.token_bytes(32))
         s.add_customer("1001", "Karin", "Storgatan 1", provider="Omsorg AB")
     code, out, _ = _run(capsys, "customers", "nfc-register", "1001", "--tag", "T-77", "--by",

@@ -33,7 +33,7 @@ def _progress(name: str, done: int, total: int) -> None:
 
 
 def do_flash(args) -> None:
-    with FleetStore() as store:
+    with FleetStore(create=True) as store:
         try:
             report = flash(args.port, args.board, store, lock_id=args.lock_id, reprovision=args.reprovision,
                            progress=None if args.json else _progress, ble=args.ble)

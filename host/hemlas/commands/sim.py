@@ -108,7 +108,7 @@ def do_demo(args) -> None:
             vb.start()
             dead.start()
             now = int(time.time())
-            with FleetStore() as store:
+            with FleetStore(create=True) as store:
                 print(f"provisioning over the serial console: {vb.provision(store)}, {dead.provision(store)}")
                 keys = KeyFile()
                 issued = store.issue_key(vb.lock_id, "Demo carer", wire.ROLE_TECHNICIAN, now - 60, now + 8 * 3600)
@@ -135,7 +135,7 @@ def do_sim(args) -> None:
 
     radio = VirtualRadio(args.radio_socket)
     boards = []
-    store = FleetStore()
+    store = FleetStore(create=True)
     try:
         for i in range(args.locks):
             flash = f"{args.flash}/{i + 1}" if args.flash and args.locks > 1 else args.flash

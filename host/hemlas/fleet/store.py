@@ -26,14 +26,15 @@ import platformdirs
 from alembic import command
 from alembic.config import Config
 from alembic.util import CommandError
-from sqlalchemy import Engine, create_engine, event, false, select, update
+from sqlalchemy import Engine, create_engine, event, false, inspect, select, update
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..firmware import wire
-from ._common import (_UINT32_MAX, FleetError, UnknownLockError, _check_text, _check_time,
-                      _current_customer, _get_lock, _lock_record, _now, _pending_revocations_query)
+from ._common import (_UINT32_MAX, FleetError, NotAFleetStoreError, StoreMissingError, UnknownLockError,
+                      _check_text, _check_time, _current_customer, _get_lock, _lock_record, _now,
+                      _pending_revocations_query)
 from .batteries import BatteryMixin
 from .compensation import CompensationError, CompensationMixin, HourImportError
 from .customers import CustomerExistsError, CustomerMixin, LockAssignedError, UnknownCustomerError
@@ -57,7 +58,8 @@ _MIGRATION_LOCK = threading.Lock()
 
 
 __all__ = ["ADMIN_PERSON", "CustomerExistsError", "FleetError", "FleetStore", "LockAssignedError",
-           "LockExistsError", "UnknownCustomerError", "UnknownKeyError", "UnknownLockError",
+           "LockExistsError", "NotAFleetStoreError", "StoreMissingError", "UnknownCustomerError",
+           "UnknownKeyError", "UnknownLockError",
            "UnknownSwapError", "default_url",
            # NFC tags, lock lifecycle, compensation (nfc.py, lifecycle.py, compensation.py)
            "CompensationError", "CustomerHasLockError", "HourImportError", "KeyCustodyError",
@@ -92,31 +94,59 @@ class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, L
 
     Args:
         url: an SQLAlchemy URL or a file path for SQLite; None for :func:`default_url`.
+        create: make the store if there is none (a missing SQLite file, an empty database).
+            None: only for an explicit ``url``. The store the user's configuration names is
+            made only by the commands that fill it (flash, sim, customers add): a mistyped
+            HEMLAS_STORE must not become an empty store that answers "all batteries OK".
 
     Raises:
-        FleetError: the store cannot be opened, or was written by a newer hemlas.
+        StoreMissingError: there is no store and ``create`` is false.
+        NotAFleetStoreError: the file or database is something else, or damaged.
+        FleetError: the store cannot be reached, or was written by a newer hemlas.
     """
 
-    def __init__(self, url: str | None = None):
+    def __init__(self, url: str | None = None, *, create: bool | None = None):
         self.url = default_url() if url is None else _as_url(url)
+        if create is None:
+            create = url is not None
         path = _sqlite_file(self.url)
         if path is not None:
-            _create_owner_only(path)
+            _check_sqlite_file(path, self._where, create)
         try:
             # hide_parameters: a secret is a bound parameter; SQL logs and error messages
             # must show neither it nor a key's fields.
             self._engine: Engine = create_engine(self.url, hide_parameters=True)
         except (ArgumentError, ImportError) as err:  # e.g. PostgreSQL without its driver
-            raise FleetError(f"cannot open the fleet store {self._where}: {err}") from err
+            raise FleetError(f"cannot open the fleet store {self._where}: {_reason(err)}") from err
         if self._engine.dialect.name == "sqlite":
             event.listen(self._engine, "connect", _sqlite_connect)
             event.listen(self._engine, "begin", _sqlite_begin_immediate)
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         try:
+            self._check_schema(create)
             self._upgrade()
         except BaseException:
             self._engine.dispose()
             raise
+
+    def _check_schema(self, create: bool) -> None:
+        """A database with no tables is no store yet; one with tables but not hemlas's is
+        someone else's (never migrated into); one that cannot be read is damaged."""
+        try:
+            tables = set(inspect(self._engine).get_table_names())
+        except DBAPIError as err:
+            # SQLite: the file is there (checked) but unreadable as a database. A server's
+            # errors here are about reaching it (refused, authentication), not its contents.
+            if self._engine.dialect.name == "sqlite":
+                raise NotAFleetStoreError(self._where, _reason(err)) from err
+            raise FleetError(f"cannot open the fleet store {self._where}: {_reason(err)}") from err
+        except SQLAlchemyError as err:
+            raise FleetError(f"cannot open the fleet store {self._where}: {_reason(err)}") from err
+        if not tables and not create:
+            raise StoreMissingError(self._where, _configured_by())
+        if tables and "alembic_version" not in tables:
+            raise NotAFleetStoreError(self._where, "it holds other tables: "
+                                      + ", ".join(sorted(tables)[:5]))
 
     def _upgrade(self) -> None:
         config = Config()
@@ -132,12 +162,18 @@ class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, L
         except CommandError as err:
             raise FleetError(f"cannot migrate the fleet store {where} (written by a newer "
                              f"hemlas?): {err}") from err
+        except DBAPIError as err:
+            if self._engine.dialect.name == "sqlite":
+                raise NotAFleetStoreError(where, _reason(err)) from err
+            raise FleetError(f"cannot open the fleet store {where}: {_reason(err)}") from err
         except SQLAlchemyError as err:
-            raise FleetError(f"cannot open the fleet store {where}: {err}") from err
+            raise FleetError(f"cannot open the fleet store {where}: {_reason(err)}") from err
 
     @property
     def _where(self) -> str:
-        return self.url.render_as_string(hide_password=True)
+        """The store for a person: the file's path, or the database and its host (never a
+        URL with its user and password)."""
+        return _describe(self.url)
 
     def close(self) -> None:
         """Close every connection to the database."""
@@ -294,24 +330,77 @@ class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, L
                 query = query.where(IssuedKeyRow.lock_id == lock_id)
             return [_key_record(row) for row in session.scalars(query)]
 
+    def unusable_key_ids(self, lock_id: str) -> frozenset[int]:
+        """Ids of the lock's keys a client must never choose: superseded by a re-provisioning
+        (the lock's new secret refuses them) or revoked (whether or not the lock knows yet).
+
+        Raises:
+            UnknownLockError: no such lock.
+        """
+        from sqlalchemy import true
+
+        with self._transaction() as session:
+            _get_lock(session, lock_id)
+            return frozenset(session.scalars(select(IssuedKeyRow.key_id).where(
+                IssuedKeyRow.lock_id == lock_id,
+                (IssuedKeyRow.superseded == true()) | IssuedKeyRow.revoked_at.is_not(None))))
+
+    def key_issue_concern(self, lock_id: str) -> KeyIssueConcern | None:
+        """Why a key for this lock may be a mistake, from its place in the routine
+        (lifecycle.py): in stock (never mounted, or dismantled and its key back: the key opens
+        no customer's door yet) or dismantled (its keys were revoked; the lock waits for its
+        key's return). None when the lock is mounted at a customer.
+
+        Raises:
+            UnknownLockError: no such lock.
+        """
+        from .lifecycle import _state
+        from .nfc import local_time
+
+        with self._transaction() as session:
+            state = _state(session, lock_id)
+            if state.mounted:
+                return None
+            signed_out = state.find("key_signed_out")
+            if signed_out is not None and state.find("key_returned") is None:
+                dismantled = state.find("dismantle")
+                when = local_time(dismantled.at if dismantled else signed_out.at)
+                return KeyIssueConcern(lock_id, "dismantled", (
+                    f"lock {lock_id} was dismantled from customer {signed_out.customer_number}'s "
+                    f"home ({when}) and its keys revoked: a key for it opens no customer's door"))
+            return KeyIssueConcern(lock_id, "stock", (
+                f"lock {lock_id} is in stock, not mounted at any customer: this key opens no "
+                f"customer's door until it is (hemlas locks mount {lock_id} CUSTOMER --by PERSON)"))
+
     def key(self, key_id: int) -> KeyRecord:
         """The key ``key_id``. Raises UnknownKeyError if there is none."""
         with self._transaction() as session:
             return _key_record(_get_key(session, key_id))
 
     def revoke_key(self, key_id: int, now: int | None = None) -> KeyRecord:
-        """Revoke a key (again is harmless: the first revocation time stays).
+        """Revoke a key (again is harmless: the first revocation time stays; see
+        :meth:`revoke_key_again` to tell the two apart).
 
         The lock learns of it at the next admin connection; see :meth:`pending_revocations`.
 
         Raises:
             UnknownKeyError: no such key.
         """
+        return self.revoke_key_again(key_id, now)[0]
+
+    def revoke_key_again(self, key_id: int, now: int | None = None) -> tuple[KeyRecord, bool]:
+        """Revoke a key; returns its record and whether it was revoked already (then nothing
+        changed, and the record says when, and whether the lock has been told).
+
+        Raises:
+            UnknownKeyError: no such key.
+        """
         with self._transaction() as session:
             row = _get_key(session, key_id, for_update=True)
-            if row.revoked_at is None:
+            already = row.revoked_at is not None
+            if not already:
                 row.revoked_at = _now(now)
-            return _key_record(row)
+            return _key_record(row), already
 
     def pending_revocations(self, lock_id: str, now: int | None = None) -> list[KeyRecord]:
         """Revocations the lock still has to be told of, oldest first.
@@ -352,6 +441,66 @@ def _as_url(value: str) -> URL:
         raise FleetError(f"not a database URL: {err}") from err
 
 
+def _describe(url: URL) -> str:
+    path = _sqlite_file(url)
+    if path is not None:
+        return str(path)
+    if url.get_backend_name() == "sqlite":
+        return "(an SQLite database in memory)"
+    where = url.host or "the local server"
+    if url.port:
+        where += f":{url.port}"
+    return f"{url.get_backend_name()} database {url.database or '(default)'} on {where}"
+
+
+def _configured_by() -> str:
+    if os.environ.get("HEMLAS_STORE"):
+        return "as HEMLAS_STORE says"
+    return "the default place; HEMLAS_STORE names another"
+
+
+def _reason(err: BaseException) -> str:
+    """An error's own first line: no SQLAlchemy URL, statement or link, and no password."""
+    orig = getattr(err, "orig", None) or err
+    text = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    return text.split(" (Background on this error at")[0]
+
+
+# The SQLite file header (https://www.sqlite.org/fileformat2.html#the_database_header):
+# the magic string, the page size at offset 16 (1 meaning 65536), the change counter at 24,
+# the page count at 28 and, at 92, the change counter the page count is valid for.
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_SQLITE_HEADER_SIZE = 100
+
+
+def _check_sqlite_file(path: Path, where: str, create: bool) -> None:
+    """Refuse what is not an SQLite store before SQLite touches it: a directory, another kind
+    of file, a file cut short (a copy broken off). An empty file is an empty database."""
+    if path.is_dir():
+        raise NotAFleetStoreError(where, "it is a directory")
+    if not path.exists():
+        if not create:
+            raise StoreMissingError(where, _configured_by())
+        _create_owner_only(path)
+        return
+    try:
+        with path.open("rb") as f:
+            header = f.read(_SQLITE_HEADER_SIZE)
+        size = path.stat().st_size
+    except OSError as err:
+        raise FleetError(f"cannot open the fleet store {where}: {err.strerror or err}") from err
+    if header and (len(header) < _SQLITE_HEADER_SIZE or not header.startswith(_SQLITE_MAGIC)):
+        raise NotAFleetStoreError(where, "it is not an SQLite database")
+    if header:
+        page_size = int.from_bytes(header[16:18], "big")
+        page_size = 65536 if page_size == 1 else page_size
+        pages = int.from_bytes(header[28:32], "big")
+        if header[24:28] == header[92:96] and size < page_size * pages:
+            raise NotAFleetStoreError(where, f"the file is cut short: {size} of "
+                                      f"{page_size * pages} bytes")
+    _create_owner_only(path)
+
+
 def _sqlite_file(url: URL) -> Path | None:
     """The file behind an SQLite URL; None for other databases and in-memory ones."""
     db = url.database
@@ -388,11 +537,23 @@ def _sqlite_begin_immediate(connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+from dataclasses import dataclass  # noqa: E402  (the key records' helpers, kept together here)
+
+
 def _get_key(session: Session, key_id: int, for_update: bool = False) -> IssuedKeyRow:
     row = session.get(IssuedKeyRow, key_id, with_for_update=for_update)
     if row is None:
         raise UnknownKeyError(key_id)
     return row
+
+
+@dataclass(frozen=True)
+class KeyIssueConcern:
+    """Why issuing a key for a lock may be a mistake (FleetStore.key_issue_concern)."""
+
+    lock_id: str
+    status: str  # "stock" or "dismantled" (lifecycle.py's words)
+    message: str
 
 
 def _key_record(row: IssuedKeyRow) -> KeyRecord:
