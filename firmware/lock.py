@@ -72,8 +72,13 @@ class Lock:
                 self._battery.charge.save()  # a motor run is most of a day's charge: keep it
 
     async def _move(self, target, key_id):
+        event = wire.EVENT_LOCKED if target == wire.LOCK_LOCKED else wire.EVENT_UNLOCKED
         if self._at(target):
-            self.state = target  # already there: no motion, nothing logged
+            # Already there: no motor run, but still the carer's arrival or departure, so it
+            # is logged with attempts 0 (the visit record), and answered with travel 0.
+            self.state = target
+            self.last_travel_ms = 0
+            self._log.append(event, (0, 0, 0, key_id))
             return wire.STATUS_OK
         battery = self._battery
         if await battery.check() == wire.BATTERY_CRITICAL:
@@ -103,7 +108,6 @@ class Lock:
             if reached:
                 self.state = target
                 self._store.update(lock_state=target)
-                event = wire.EVENT_LOCKED if direction > 0 else wire.EVENT_UNLOCKED
                 self._log.append(event, (travel_ms, loaded_mv, attempt, key_id))
                 return wire.STATUS_OK
             if attempt < _ATTEMPTS:

@@ -13,6 +13,7 @@ import asyncio
 import os
 import struct
 import time
+from collections.abc import Callable, Collection
 
 from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
@@ -21,9 +22,10 @@ from bleak.exc import BleakBluetoothNotAvailableError, BleakError
 from .codes import STATUS_TEXT, BatteryState, LockState, Status
 from .results import (BatteryReading, EventRecord, FoundLock, LockStatus, MoveResult,
                       SelfTestResult, SwapRegistration)
-from .errors import (AuthError, BatteryCriticalError, BatteryDepletedError, LockAuthenticityError, LockBusyError,
-                     LockDisconnectedError, LockError, LockJammedError, LockNotFoundError,
-                     LockStatusError, LockTimeoutError, NoKeyError, ProtocolError, RadioUnavailableError)
+from .errors import (AuthError, BatteryCriticalError, BatteryDepletedError, KeysRefusedError,
+                     LockAuthenticityError, LockBusyError, LockDisconnectedError, LockError,
+                     LockJammedError, LockNotFoundError, LockStatusError, LockTimeoutError,
+                     NoKeyError, ProtocolError, RadioUnavailableError)
 from .firmware import wire
 from .keyfile import KeyFile, StaffKey
 from .radio import config
@@ -48,6 +50,14 @@ _STATUS_ERRORS: dict[int, type[LockStatusError]] = {
     Status.FAULT: LockStatusError,
 }
 CLOCK_LAG_S = 30  # a lock this far behind the client's clock is moved forward (docs/security.md)
+# HELLO refusals after which the next key in the key file is tried: the key itself is at fault
+# (superseded by a re-provisioning: BAD_TAG; revoked; outside its window by the lock's clock).
+NEXT_KEY_STATUSES = frozenset({Status.BAD_TAG, Status.KEY_REVOKED, Status.KEY_EXPIRED,
+                               Status.KEY_NOT_YET_VALID, Status.KEY_WRONG_LOCK})
+# A lock found within this long needs no word; after it, a caller's on_search hears that the
+# search goes on (a lock asleep between advertising windows, or out of range).
+SEARCH_NOTICE_AFTER_S = 1.0
+SearchNotice = Callable[[str, float], None]  # (lock id, how long the search may take, s)
 
 
 def _is_lock(advertisement) -> bool:
@@ -68,17 +78,23 @@ async def scan(timeout: float = 5.0) -> list[FoundLock]:
     return sorted(locks.values(), key=lambda lock: lock.lock_id)
 
 
-async def find_lock(lock_id: str, timeout: float = SCAN_TIMEOUT_S) -> BLEDevice:
+async def find_lock(lock_id: str, timeout: float = SCAN_TIMEOUT_S,
+                    on_search: SearchNotice | None = None) -> BLEDevice:
     """The advertising lock with this id.
 
     Raises:
         LockNotFoundError: no such lock advertised within timeout.
     """
-    return (await find_advertising(lock_id, timeout))[0]
+    return (await find_advertising(lock_id, timeout, on_search))[0]
 
 
-async def find_advertising(lock_id: str, timeout: float = SCAN_TIMEOUT_S) -> tuple[BLEDevice, FoundLock]:
+async def find_advertising(lock_id: str, timeout: float = SCAN_TIMEOUT_S,
+                           on_search: SearchNotice | None = None) -> tuple[BLEDevice, FoundLock]:
     """The advertising lock with this id, and what its advertisement said.
+
+    Args:
+        on_search: called once with (lock_id, timeout) if the lock is not found within
+            SEARCH_NOTICE_AFTER_S, so a person waiting hears that it is being searched for.
 
     Raises:
         LockNotFoundError: no such lock advertised within timeout.
@@ -93,8 +109,13 @@ async def find_advertising(lock_id: str, timeout: float = SCAN_TIMEOUT_S) -> tup
         return False
 
     try:
-        device = await BleakScanner.find_device_by_filter(
-            is_it, timeout=timeout, service_uuids=[wire.LOCK_SERVICE_UUID], **config.scanner_kwargs())
+        search = asyncio.ensure_future(BleakScanner.find_device_by_filter(
+            is_it, timeout=timeout, service_uuids=[wire.LOCK_SERVICE_UUID], **config.scanner_kwargs()))
+        if on_search is not None:
+            done, _ = await asyncio.wait({search}, timeout=min(SEARCH_NOTICE_AFTER_S, timeout))
+            if not done:
+                on_search(lock_id, timeout)
+        device = await search
     except _NO_RADIO_ERRORS as err:
         raise RadioUnavailableError(_radio_detail(err)) from err
     if device is None:
@@ -132,14 +153,24 @@ class LockClient:
         request_timeout: how long to wait for each answer.
         mtu: the ATT MTU to ask for (None: stay at the default 23). Only the virtual radio
             takes it; platform radios negotiate on their own.
+        exclude_keys: key ids never to choose from the key file (the fleet store has them
+            superseded or revoked).
+        on_search: told when the lock is not found at once (see find_advertising).
+
+    When the key is chosen from the key file and the lock refuses it (NEXT_KEY_STATUSES),
+    the next one is tried; `refused_keys` then lists (key id, status) of those refused.
     """
 
     def __init__(self, lock_id: str, *, key: StaffKey | None = None, role: int = wire.ROLE_STAFF,
-                 keyfile: KeyFile | None = None, scan_timeout: float = SCAN_TIMEOUT_S,
+                 keyfile: KeyFile | None = None, scan_timeout: float | None = None,
                  request_timeout: float = REQUEST_TIMEOUT_S, mtu: int | None = config.DEFAULT_MTU,
-                 sync_clock: bool = True):
+                 sync_clock: bool = True, exclude_keys: Collection[int] = (),
+                 on_search: SearchNotice | None = None):
         self.lock_id = lock_id
         self._key = key
+        self._exclude_keys = frozenset(exclude_keys)
+        self._on_search = on_search
+        self.refused_keys: list[tuple[int, int]] = []
         self._role = role
         self._keyfile = keyfile
         self._sync_clock = sync_clock
@@ -147,7 +178,7 @@ class LockClient:
         self._session_id = 0
         self._session_key: bytes | None = None
         self.lock_time: int | None = None  # the lock's clock when the session opened
-        self._scan_timeout = scan_timeout
+        self._scan_timeout = SCAN_TIMEOUT_S if scan_timeout is None else scan_timeout
         self._request_timeout = request_timeout
         self._client: BleakClient | None = None
         self._responses: asyncio.Queue[bytes] = asyncio.Queue()
@@ -177,16 +208,14 @@ class LockClient:
             LockNotFoundError: the lock is not advertising.
             LockDisconnectedError: every connection attempt failed.
         """
-        key = self._key or (self._keyfile or KeyFile()).pick(self.lock_id, self._role, int(time.time()))
-        if key is None:
-            raise NoKeyError(self.lock_id, wire_role_name(self._role))
-        self._key = key
+        keys = self._candidate_keys()
         last_error: Exception | None = None
         for attempt in range(CONNECT_ATTEMPTS):
             if attempt:
                 await asyncio.sleep(CONNECT_RETRY_DELAYS_S[min(attempt, len(CONNECT_RETRY_DELAYS_S)) - 1])
             if device is None or attempt:
-                device = await find_lock(self.lock_id, self._scan_timeout)
+                device = await find_lock(self.lock_id, self._scan_timeout,
+                                         None if attempt else self._on_search)
             # Only the lock service is discovered: every other service costs round trips.
             client = BleakClient(device, disconnected_callback=self._on_disconnect,
                                  services=[wire.LOCK_SERVICE_UUID], timeout=CONNECT_TIMEOUT_S,
@@ -201,7 +230,7 @@ class LockClient:
             self._client = client
             self._disconnected.clear()
             try:
-                await self._hello(key)
+                await self._hello_with_one_of(keys)
             except BaseException:
                 await self.disconnect()
                 raise
@@ -230,6 +259,46 @@ class LockClient:
             return  # a broken response: the request times out and says so
         if frame is not None:
             self._responses.put_nowait(frame)
+
+    def _candidate_keys(self) -> list[StaffKey]:
+        """The given key, else the key file's usable keys for this lock, best first.
+
+        Raises:
+            NoKeyError: none, saying why (no key file, none for this lock, not yet valid...).
+        """
+        if self._key is not None:
+            return [self._key]
+        keyfile = self._keyfile or KeyFile()
+        now = int(time.time())
+        keys = keyfile.candidates(self.lock_id, self._role, now, self._exclude_keys)
+        if not keys:
+            raise NoKeyError(self.lock_id, wire_role_name(self._role),
+                             keyfile.why_no_key(self.lock_id, self._role, now, self._exclude_keys))
+        return keys
+
+    async def _hello_with_one_of(self, keys: list[StaffKey]) -> None:
+        """Open the session with the first key the lock accepts, on this one connection.
+
+        Raises:
+            KeysRefusedError: the lock refused every key for the key's own sake.
+        """
+        self.refused_keys = []
+        for key in keys:
+            try:
+                await self._hello(key)
+            except AuthError as err:
+                if err.status not in NEXT_KEY_STATUSES or self._key is not None:
+                    raise  # not the key's fault, or the caller's own key: said as it is
+                self.refused_keys.append((key.key_id, err.status))
+                continue
+            self._key = key
+            return
+        raise KeysRefusedError(self.lock_id, self.refused_keys, STATUS_TEXT)
+
+    @property
+    def key(self) -> StaffKey | None:
+        """The key the session was opened with."""
+        return self._key
 
     # ---- the session ------------------------------------------------------------------------
 

@@ -45,3 +45,45 @@ STATUS_TEXT = {
     Status.BATTERY_DEPLETED: "swap not registered: the new battery reads depleted under load",
 }
 Role = IntEnum("Role", _members("ROLE_"))
+
+# Each event type's fields by name, in the order the lock logs them: the comments beside
+# wire.EVENT_* and docs/protocol.md ("Event fields") say the same; the host's one table.
+EVENT_FIELDS: dict[int, tuple[str, ...]] = {
+    EventType.BOOT: ("reset_cause", "lock_state", "boot_count"),
+    EventType.LOCKED: ("travel_ms", "loaded_mv", "attempts", "key_id"),
+    EventType.UNLOCKED: ("travel_ms", "loaded_mv", "attempts", "key_id"),
+    EventType.JAMMED: ("target_state", "travel_ms", "attempts"),
+    EventType.SELFTEST: ("idle_mv", "loaded_mv", "battery_state", "green_off_ms", "blinks",
+                         "red_done_ms"),
+    EventType.BATTERY: ("battery_state", "idle_mv", "loaded_mv"),
+    EventType.REFUSED_BATTERY: ("target_state", "idle_mv", "loaded_mv"),
+    EventType.FAULT: ("fault", "detail"),
+    EventType.SESSION: ("key_id", "role"),
+    EventType.AUTH_FAILED: ("status", "key_id"),
+    EventType.AUTH_SUPPRESSED: ("failures",),
+    EventType.REVOKED: ("key_id", "by_key_id"),
+    EventType.CLOCK_SET: ("old_time", "new_time", "by_key_id"),
+    EventType.POLICY: ("min_key_id", "by_key_id"),
+    EventType.PROVISIONED: ("provisioning",),
+    EventType.BATTERY_SWAP: ("idle_mv", "loaded_mv", "old_battery_mah", "by_key_id"),
+    EventType.SWAP_REFUSED: ("idle_mv", "loaded_mv", "by_key_id"),
+}
+# Fields whose value is a code with a name (shown beside it, as formats.named does).
+EVENT_FIELD_CODES: dict[str, type[IntEnum]] = {
+    "lock_state": LockState, "target_state": LockState, "battery_state": BatteryState,
+    "status": Status, "role": Role,
+}
+
+
+def event_name(event_type: int) -> str:
+    try:
+        return EventType(event_type).name.lower()
+    except ValueError:
+        return f"unknown ({event_type})"
+
+
+def event_fields(event_type: int, fields: tuple[int, ...]) -> dict[str, int]:
+    """An event's fields by name; fields the table does not know (a newer lock's trailing
+    ones) as field_N."""
+    names = EVENT_FIELDS.get(event_type, ())
+    return {names[i] if i < len(names) else f"field_{i}": value for i, value in enumerate(fields)}

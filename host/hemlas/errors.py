@@ -101,6 +101,22 @@ class LockAuthenticityError(LockError):
 
 
 class NoKeyError(LockError):
-    def __init__(self, lock_id: str, role: str):
-        super().__init__(f"no valid {role} key for lock {lock_id} in the key file")
+    """The key file holds no key this request could use; ``reason`` says why (missing file, no
+    key for this lock, not yet valid, expired, too small a role)."""
+
+    def __init__(self, lock_id: str, role: str, reason: str | None = None):
+        super().__init__(reason or f"no valid {role} key for lock {lock_id} in the key file")
         self.lock_id = lock_id
+        self.role = role
+
+
+class KeysRefusedError(AuthError):
+    """The lock refused every key the client tried; ``refusals`` is (key id, status) per key,
+    in the order tried. ``status`` is the last refusal's."""
+
+    def __init__(self, lock_id: str, refusals: list[tuple[int, int]], texts: dict[int, str]):
+        said = "; ".join(f"key {key_id}: {texts.get(status, f'status {status}')}"
+                         for key_id, status in refusals)
+        what = "its key" if len(refusals) == 1 else f"all {len(refusals)} keys tried"
+        super().__init__(lock_id, refusals[-1][1], f"refused {what} ({said})")
+        self.refusals = refusals

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING
 import platformdirs
 
 from .errors import HemlasError
+from .firmware import wire
 
 if TYPE_CHECKING:  # the field client need not load the fleet store (and SQLAlchemy)
     from .fleet import IssuedKey
@@ -28,6 +31,11 @@ if TYPE_CHECKING:  # the field client need not load the fleet store (and SQLAlch
 KEYS_FILE = "keys.json"
 FORMAT_VERSION = 1
 KEY_SIZE = 32  # wire.derive_key's output: an HMAC-SHA256 digest
+_ROLE_NAMES = {wire.ROLE_STAFF: "staff", wire.ROLE_TECHNICIAN: "technician", wire.ROLE_ADMIN: "admin"}
+
+
+def _local(t: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
 
 
 class KeyFileError(HemlasError):
@@ -116,7 +124,14 @@ class KeyFile:
         return sorted(keys, key=lambda k: (k.lock_id, k.key_id))
 
     def pick(self, lock_id: str, min_role: int, now: int) -> StaffKey | None:
-        """The key to connect to ``lock_id`` with, or None.
+        """The key to connect to ``lock_id`` with, or None (the first of :meth:`candidates`)."""
+        usable = self.candidates(lock_id, min_role, now)
+        return usable[0] if usable else None
+
+    def candidates(self, lock_id: str, min_role: int, now: int,
+                   exclude: Collection[int] = ()) -> list[StaffKey]:
+        """The keys to try on ``lock_id``, best first: the client moves to the next when the
+        lock refuses one.
 
         The least privileged key that suffices: a lost session or a slip then can do no more
         than the request needed. Among equals, the one valid longest; then the newest.
@@ -125,13 +140,66 @@ class KeyFile:
             lock_id: the lock about to be connected to.
             min_role: the role the request needs (wire.ROLE_*).
             now: unix time, to skip keys not yet or no longer valid.
+            exclude: key ids known not to work (superseded or revoked, as the fleet store says).
         """
-        usable = [k for k in self.keys(lock_id) if k.role >= min_role and k.valid_at(now)]
-        return min(usable, key=lambda k: (k.role, -k.not_after, -k.key_id), default=None)
+        usable = [k for k in self.keys(lock_id)
+                  if k.role >= min_role and k.valid_at(now) and k.key_id not in exclude]
+        return sorted(usable, key=lambda k: (k.role, -k.not_after, -k.key_id))
+
+    def why_no_key(self, lock_id: str, min_role: int, now: int,
+                   exclude: Collection[int] = ()) -> str:
+        """Why :meth:`candidates` is empty, in words, with what to do next."""
+        role = _ROLE_NAMES.get(min_role, str(min_role))
+        if not self.path.exists():
+            return (f"no key file at {self.path}: no key has been saved on this device; ask "
+                    f"your coordinator to issue you a key for {lock_id} (hemlas keys issue "
+                    f"{lock_id} --person NAME), or set HEMLAS_KEYS to the key file you were given")
+        keys = self.keys(lock_id)
+        if not keys:
+            return (f"the key file {self.path} holds no key for lock {lock_id}; ask your "
+                    f"coordinator for one (hemlas keys issue {lock_id} --person NAME)")
+        fit = [k for k in keys if k.role >= min_role]
+        if not fit:
+            return (f"your key(s) for lock {lock_id} are below the {role} role this needs; "
+                    f"ask for a {role} key")
+        later = [k for k in fit if now < k.not_before]
+        if later and all(now < k.not_before or now > k.not_after for k in fit):
+            first = min(later, key=lambda k: k.not_before)
+            return (f"your key {first.key_id} for lock {lock_id} is not valid yet: from "
+                    f"{_local(first.not_before)}; wait until then, or ask your coordinator for "
+                    f"a key valid now")
+        live = [k for k in fit if k.valid_at(now)]
+        if not live:
+            last = max(fit, key=lambda k: k.not_after)
+            return (f"your key(s) for lock {lock_id} expired (the last at "
+                    f"{_local(last.not_after)}); ask your coordinator for a new key")
+        listed = ", ".join(str(k.key_id) for k in live if k.key_id in exclude)
+        return (f"your key(s) for lock {lock_id} ({listed}) no longer open it: the fleet store "
+                f"has them superseded (the lock was re-provisioned) or revoked; ask your "
+                f"coordinator for a new key (hemlas keys issue {lock_id} --person NAME)")
+
+    def supersede(self, lock_id: str) -> int:
+        """Forget every key of ``lock_id``: re-provisioning gave the lock a new secret, so none
+        issued before opens it any more, and the client must never choose one. Returns how many
+        were forgotten."""
+        keys = self._load()
+        kept = [k for k in keys if k.lock_id != lock_id]
+        if len(kept) != len(keys):
+            self._save(kept)
+        return len(keys) - len(kept)
 
     def _load(self) -> list[StaffKey]:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            with open(self.path, encoding="utf-8") as f:
+                mode = os.fstat(f.fileno()).st_mode
+                if os.name == "posix" and mode & 0o077:
+                    # Its keys open customers' doors: refused rather than used (the README's
+                    # "owner-only"), and not silently repaired: someone may have copied it.
+                    raise KeyFileError(self.path, f"readable by group or others (mode "
+                                                  f"{mode & 0o777:04o}): anyone on this device "
+                                                  f"could copy keys that open customers' doors; "
+                                                  f"make it owner-only: chmod 600 {self.path}")
+                text = f.read()
         except FileNotFoundError:
             return []
         except OSError as err:

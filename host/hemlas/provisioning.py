@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from .errors import HemlasError
 from .firmware import wire
+from .keyfile import KeyFile
 
 
 class ProvisioningError(HemlasError):
@@ -44,4 +45,6 @@ def provision(console: Callable[[str], dict], store, board: str, firmware_versio
     if answer.get("error") or answer.get("lock_id") != lock_id:
         raise ProvisioningError(f"lock refused provisioning: {answer.get('error', answer)}")
     store.add_lock(lock_id, board, firmware_version, secret, replace=reprovision)
+    if reprovision:  # this device's key file forgets the keys the new secret superseded
+        KeyFile().supersede(lock_id)
     return lock_id

@@ -27,6 +27,11 @@ class MoveResult:
     state: LockState
     travel_ms: int
 
+    @property
+    def moved(self) -> bool:
+        """False when the bolt was already there: the lock answers travel 0 (docs/protocol.md)."""
+        return self.travel_ms > 0
+
 
 @dataclass(frozen=True)
 class BatteryReading:

@@ -10,11 +10,11 @@ The file is $HEMLAS_CONFIG, else ~/.config/hemlas/config.toml (XDG_CONFIG_HOME h
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import HemlasError
 
 
 @dataclass(frozen=True)
@@ -34,18 +34,47 @@ def config_path() -> Path:
 
 
 def load() -> dict:
+    """The settings file's tables; {} when there is none, or when it cannot be read (said once,
+    on stderr: a broken file must never hide what it only decorates, such as the routine's
+    guidance for a fully discharged battery)."""
     path = config_path()
-    if not path.is_file():
-        return {}
     try:
-        return tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, OSError) as err:
-        raise HemlasError(f"cannot read settings {path}: {err}") from err
+        if not path.is_file():
+            return {}
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as err:
+        _warn(f"cannot read settings {path} ({err}); using the defaults. Fix or remove the file")
+        return {}
 
 
 def service_desk() -> ServiceDesk:
-    """Who staff call about a lock that may have a fully discharged battery."""
+    """Who staff call about a lock that may have a fully discharged battery. Never fails:
+    values of the wrong type are warned about and the defaults used."""
     desk = load().get("service_desk", {})
-    name = os.environ.get("HEMLAS_SERVICE_DESK") or desk.get("name") or "the municipality's service desk"
-    phone = os.environ.get("HEMLAS_SERVICE_DESK_PHONE") or desk.get("phone")
+    if not isinstance(desk, dict):
+        _warn(f"settings {config_path()}: service_desk must be a table ([service_desk]); "
+              "using the defaults")
+        desk = {}
+    name = os.environ.get("HEMLAS_SERVICE_DESK") or _text(desk, "name") or DEFAULT_SERVICE_DESK
+    phone = os.environ.get("HEMLAS_SERVICE_DESK_PHONE") or _text(desk, "phone")
     return ServiceDesk(name, phone)
+
+
+DEFAULT_SERVICE_DESK = "the municipality's service desk"
+_warned: set[str] = set()
+
+
+def _text(table: dict, key: str) -> str | None:
+    value = table.get(key)
+    if value is None or isinstance(value, str):
+        return value or None
+    _warn(f"settings {config_path()}: service_desk.{key} must be text in quotes, not "
+          f"{type(value).__name__}; ignored")
+    return None
+
+
+def _warn(message: str) -> None:
+    """One line on stderr, once per process for each message."""
+    if message not in _warned:
+        _warned.add(message)
+        print(f"hemlas: warning: {message}", file=sys.stderr)

@@ -20,12 +20,24 @@ def test_lock_reaches_end_of_travel():
     assert log.types() == [wire.EVENT_LOCKED]
 
 
-def test_request_at_target_does_not_move():
-    bolt = FakeBolt(position=1.0)
+def test_request_at_target_does_not_move_but_logs_the_request():
+    # docs/protocol.md: "no move needed" is logged as the move's event with attempts 0 (the
+    # carer's arrival or departure), and answered with travel 0, not the last move's time.
+    bolt = FakeBolt(position=0.0)
     lock, log = _lock(bolt)
     lock.read_sensors()
-    assert asyncio.run(lock.request(wire.LOCK_LOCKED)) == wire.STATUS_OK
-    assert bolt.drives == [] and log.events == []
+    assert asyncio.run(lock.request(wire.LOCK_LOCKED, key_id=5)) == wire.STATUS_OK
+    assert lock.last_travel_ms > 0
+    drives = len(bolt.drives)
+    assert asyncio.run(lock.request(wire.LOCK_LOCKED, key_id=7)) == wire.STATUS_OK
+    assert len(bolt.drives) == drives and lock.state == wire.LOCK_LOCKED
+    assert lock.last_travel_ms == 0
+    assert log.events[-1] == (wire.EVENT_LOCKED, (0, 0, 0, 7))
+    bolt = FakeBolt(position=0.0)
+    lock, log = _lock(bolt)
+    lock.read_sensors()
+    assert asyncio.run(lock.request(wire.LOCK_UNLOCKED, key_id=9)) == wire.STATUS_OK
+    assert bolt.drives == [] and log.events == [(wire.EVENT_UNLOCKED, (0, 0, 0, 9))]
 
 
 def test_jam_retries_once_then_reports_jammed():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from datetime import datetime
 
@@ -11,6 +12,7 @@ from ..errors import HemlasError, LockError
 from ..firmware import wire
 from ..fleet.store import FleetStore
 from ..keyfile import KeyFile, StaffKey
+from .formats import iso, table, when
 from .output import CommandError, emit
 
 ROLES = {"staff": wire.ROLE_STAFF, "technician": wire.ROLE_TECHNICIAN, "admin": wire.ROLE_ADMIN}
@@ -28,10 +30,6 @@ def parse_time(text: str | None, default: int) -> int:
         raise CommandError(f"not a time: {text!r} (use e.g. 2026-11-25T08:00)") from err
 
 
-def _when(t: int | None) -> str:
-    return "-" if t is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
-
-
 def do_keys_issue(args) -> None:
     now = int(time.time())
     not_before = parse_time(args.valid_from, now)
@@ -40,29 +38,53 @@ def do_keys_issue(args) -> None:
         raise CommandError("--until is in the past: that key would never open anything")
     with FleetStore() as store:
         try:
+            concern = store.key_issue_concern(args.lock)
+            # A dismantled lock's keys were revoked on purpose: a new one is refused unless
+            # asked for. A lock in stock is normal at the bench (and in `hemlas sim`): said.
+            if concern is not None and concern.status == "dismantled" and not args.force:
+                raise CommandError(f"{concern.message}; no key issued (give --force to issue "
+                                   "one anyway, e.g. for bench work)")
             issued = store.issue_key(args.lock, args.person, ROLES[args.role], not_before, not_after)
         except HemlasError as err:
+            if isinstance(err, CommandError):
+                raise
             raise CommandError(str(err)) from err
     keyfile = KeyFile(args.key_file)
     keyfile.add(StaffKey.from_issued(issued))
     record = issued.record
+    warning = None if concern is None else f"{concern.message}; issued as asked"
+    if warning:
+        print(f"hemlas: warning: {warning}", file=sys.stderr)
     emit(args, f"key {record.key_id} for {record.person} ({args.role}) on {record.lock_id}, "
-               f"valid {_when(record.not_before)} to {_when(record.not_after)}; saved to {keyfile.path}",
-         {"key_id": record.key_id, "lock": record.lock_id, "person": record.person, "role": args.role,
-          "not_before": record.not_before, "not_after": record.not_after, "key_file": str(keyfile.path)})
+               f"valid {when(record.not_before)} to {when(record.not_after)}; saved to {keyfile.path}",
+         {"key_id": record.key_id, "lock_id": record.lock_id, "person": record.person, "role": args.role,
+          "not_before": iso(record.not_before), "not_after": iso(record.not_after),
+          "key_file": str(keyfile.path), "lock_status": None if concern is None else concern.status,
+          "warning": warning})
 
 
 def do_keys_list(args) -> None:
+    now = int(time.time())
     with FleetStore() as store:
-        records = store.keys(args.lock)
-    rows = [{"key_id": r.key_id, "lock": r.lock_id, "person": r.person, "role": wire_role_name(r.role),
-             "not_before": r.not_before, "not_after": r.not_after, "revoked_at": r.revoked_at,
-             "pushed": r.revocation_pushed_at is not None} for r in records]
-    lines = [f"{r['key_id']:>5} {r['lock']:10} {r['person'][:24]:24} {r['role']:10} "
-             f"{_when(r['not_before'])} - {_when(r['not_after'])}"
-             f"{'  REVOKED' + ('' if r['pushed'] else ' (not yet on the lock)') if r['revoked_at'] else ''}"
-             for r in rows]
-    emit(args, "\n".join(lines) or "no keys", rows)
+        try:
+            records = store.keys(args.lock)
+        except HemlasError as err:
+            raise CommandError(str(err)) from err
+    rows = [{"key_id": r.key_id, "lock_id": r.lock_id, "person": r.person, "role": wire_role_name(r.role),
+             "not_before": iso(r.not_before), "not_after": iso(r.not_after), "state": r.state(now),
+             "superseded": r.superseded, "revoked_at": iso(r.revoked_at),
+             "pushed": r.revocation_pushed_at is not None,
+             "revocation_pushed_at": iso(r.revocation_pushed_at)} for r in records]
+
+    def state(r) -> str:
+        if r.revoked_at is not None and not r.superseded and r.revocation_pushed_at is None:
+            return f"{r.state(now)} (not yet on the lock)"
+        return r.state(now)
+
+    human = table(("KEY", "LOCK", "PERSON", "ROLE", "VALID FROM", "VALID UNTIL", "STATE"),
+                  [(r.key_id, r.lock_id, r.person, wire_role_name(r.role), when(r.not_before),
+                    when(r.not_after), state(r)) for r in records], empty="no keys")
+    emit(args, human, rows)
 
 
 def push_revocations(store: FleetStore, lock_id: str) -> list[int]:
@@ -88,20 +110,30 @@ def push_revocations(store: FleetStore, lock_id: str) -> list[int]:
 def do_keys_revoke(args) -> None:
     with FleetStore() as store:
         try:
-            record = store.revoke_key(args.key)
+            record, already = store.revoke_key_again(args.key)
         except HemlasError as err:
             raise CommandError(str(err)) from err
         KeyFile(args.key_file).remove(args.key)
         pushed = push_revocations(store, record.lock_id) if args.now else []
-    where = "on the lock now" if args.key in pushed else "pushed at the next admin connection (--now to push)"
-    emit(args, f"key {args.key} revoked; {where}",
-         {"key_id": args.key, "lock": record.lock_id, "pushed": args.key in pushed})
+        if args.key in pushed:
+            record = store.key(args.key)
+    on_lock = record.revocation_pushed_at is not None
+    if already:
+        where = (f"on the lock since {when(record.revocation_pushed_at)}" if on_lock
+                 else "not yet on the lock: hemlas keys push " + record.lock_id)
+        said = f"key {args.key} was already revoked ({when(record.revoked_at)}); {where}"
+    else:
+        where = "on the lock now" if on_lock else "pushed at the next admin connection (--now to push)"
+        said = f"key {args.key} revoked; {where}"
+    emit(args, said, {"key_id": args.key, "lock_id": record.lock_id, "already_revoked": already,
+                      "revoked_at": iso(record.revoked_at), "pushed": on_lock,
+                      "revocation_pushed_at": iso(record.revocation_pushed_at)})
 
 
 def do_keys_push(args) -> None:
     with FleetStore() as store:
         pushed = push_revocations(store, args.lock)
-    emit(args, f"{len(pushed)} revocation(s) pushed to {args.lock}", {"lock": args.lock, "pushed": pushed})
+    emit(args, f"{len(pushed)} revocation(s) pushed to {args.lock}", {"lock_id": args.lock, "pushed": pushed})
 
 
 def add_arguments(sub) -> None:
@@ -113,6 +145,8 @@ def add_arguments(sub) -> None:
     issue.add_argument("--from", dest="valid_from", help="start (ISO time; default now)")
     issue.add_argument("--until", help="end (ISO time; default 8 hours after the start)")
     issue.add_argument("--key-file", help="where the key goes (default: the user's key file)")
+    issue.add_argument("--force", action="store_true",
+                       help="issue even for a dismantled lock (its keys were revoked on purpose)")
     issue.set_defaults(handler=do_keys_issue)
     listing = sub.add_parser("list", help="issued keys (never the key material)")
     listing.add_argument("--lock")

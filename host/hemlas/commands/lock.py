@@ -1,84 +1,183 @@
-"""Field commands over BLE: scan, status, lock, unlock, battery, log, sync."""
+"""Field commands over BLE: scan, status, lock, unlock, battery, log, sync.
+
+Every command that reaches the lock also reads its battery on the same connection, and its
+answer (human and --json) says LOW or CRITICAL (output.battery_warning)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import sys
-import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from .. import client
 from ..client import LockClient
-from ..codes import BatteryState, EventType
+from ..codes import (EVENT_FIELD_CODES, STATUS_TEXT, BatteryState, EventType as _EventNames, LockState,
+                     Status, event_fields, event_name)
 from ..errors import (BatteryCriticalError, LockDisconnectedError, LockError, LockNotFoundError,
-                      LockTimeoutError)
+                      LockTimeoutError, NoKeyError)
 from ..firmware import wire
 from ..fleet.store import FleetError, FleetStore, UnknownLockError
 from ..results import BatteryReading, SwapRegistration
 from ..sync import SyncResult, sync_log
-from .output import BATTERY_TEXT, CommandError, discharged_guidance, emit, state_name
+from .formats import iso, named
+from .output import (BATTERY_TEXT, CommandError, battery_warning, cannot_lock_guidance,
+                     discharged_guidance, emit, failure_message, state_name)
 
 log = logging.getLogger(__name__)
 
-# When unlocking fails in these ways the battery may be fully discharged (the routine).
+# When unlocking or locking fails in these ways the battery may be fully discharged (the routine).
 _DISCHARGE_SYMPTOMS = (LockNotFoundError, LockTimeoutError, LockDisconnectedError, BatteryCriticalError)
+LOCK_ID_PREFIX = "HL-"  # provisioning.new_lock_id: "HL-" and upper-case hex digits
 
 
 def _run(coro):
     try:
         return asyncio.run(coro)
     except LockError as err:
-        raise CommandError(str(err)) from err
+        raise CommandError(failure_message(err)) from err
+
+
+def lock_id_arg(text: str) -> str:
+    """The lock id a person typed, as the lock advertises it. Lock ids are upper case
+    ("HL-1A2B3C"); a lower-case one names the same lock and nothing else, so it is taken
+    upper-cased rather than refused: a carer at the door need not type it again."""
+    text = text.strip()
+    return text.upper() if text.upper().startswith(LOCK_ID_PREFIX) else text
+
+
+def _searching(lock_id: str, timeout: float) -> None:
+    # stderr, always: --json stdout stays one document, and a wait of up to 20 s is explained.
+    print(f"searching for {lock_id} (up to {timeout:.0f} s)…", file=sys.stderr, flush=True)
 
 
 def do_scan(args) -> None:
+    print(f"scanning for locks ({args.timeout:g} s)…", file=sys.stderr, flush=True)
     locks = _run(client.scan(args.timeout))
     rows = [asdict(lock) for lock in locks]
     human = "\n".join(f"{lock.lock_id:12} {lock.address}  rssi {lock.rssi}" for lock in locks)
     emit(args, human or "no locks found", rows)
 
 
-async def _with_lock(lock_id: str, action, role: int = wire.ROLE_STAFF, source: str = "connection",
-                     sync: bool = True):
-    """Run action on the lock; then, on the same connection, store its battery reading (the
-    coordinators' battery overview is built from these) and sync its event log (the visit
-    record) into the fleet store."""
-    async with LockClient(lock_id, role=role) as lock:
-        result = None
-        try:
-            result = await action(lock)
-            return result
-        finally:  # also when the action failed: a refused unlock's reading matters most
-            reading = result if isinstance(result, BatteryReading) else None
-            if reading is None:
-                try:
-                    reading = await lock.battery()
-                except LockError as err:
-                    log.info("no battery reading from %s on this connection: %s", lock_id, err)
-            await _keep(lock, reading, source, sync)
+@dataclass(frozen=True)
+class Answer:
+    """What one connection gave: the action's result, the battery reading taken on it (None
+    if there was none), and the keys the lock refused before one worked."""
+
+    result: Any
+    reading: BatteryReading | None
+    key_id: int | None
+    refused_keys: tuple[tuple[int, int], ...]
 
 
-async def _keep(lock: LockClient, reading: BatteryReading | None, source: str, sync: bool) -> None:
-    """Keep what this connection learnt in the fleet store, opened (and migrated) once for it:
-    the battery reading, and the event log's new records. A store that cannot be opened or
-    written is said, and never turns the lock's answer into a failure."""
+def _open_store() -> FleetStore | None:
+    """The fleet store for what a connection learns; None (said) when it cannot be opened."""
     try:
-        store = FleetStore()
+        return FleetStore()
     except FleetError as err:
         print(f"hemlas: the fleet store cannot be opened ({err}): this connection's battery reading "
               "and events are not kept; the next connection syncs the events", file=sys.stderr)
-        return
-    with store:
-        if reading is not None:
+        return None
+
+
+def _unusable_keys(store: FleetStore | None, lock_id: str) -> frozenset[int]:
+    if store is None:
+        return frozenset()
+    try:
+        return store.unusable_key_ids(lock_id)
+    except FleetError:  # UnknownLockError among them: the key file alone decides
+        return frozenset()
+
+
+async def _with_lock(lock_id: str, action, role: int = wire.ROLE_STAFF, source: str = "connection",
+                     sync: bool = True) -> Answer:
+    """Run action on the lock; then, on the same connection, read and store its battery (the
+    coordinators' battery overview is built from these; the answer says LOW or CRITICAL) and
+    sync its event log (the visit record) into the fleet store. Keys the fleet store has
+    superseded or revoked are never chosen."""
+    store = _open_store()
+    try:
+        lock = LockClient(lock_id, role=role, exclude_keys=_unusable_keys(store, lock_id),
+                          on_search=_searching)
+        try:
+            await lock.connect()
+        except NoKeyError as err:
+            raise NoKeyError(lock_id, err.role, _customer_hint(store, lock_id) or str(err)) from err
+        try:
+            result = None
             try:
-                store_reading(store, lock.lock_id, reading, source)
-            except UnknownLockError:
-                log.info("lock %s is not in the fleet store: its battery reading is not kept", lock.lock_id)
-            except FleetError as err:
-                print(f"hemlas: the battery reading of {lock.lock_id} was not kept ({err})", file=sys.stderr)
-        if sync:
-            await sync_quietly(lock, store)
+                result = await action(lock)
+            finally:  # also when the action failed: a refused unlock's reading matters most
+                reading = result if isinstance(result, BatteryReading) else None
+                if reading is None:
+                    try:
+                        reading = await lock.battery()
+                    except LockError as err:
+                        log.info("no battery reading from %s on this connection: %s", lock_id, err)
+                await _keep(lock, store, reading, source, sync)
+            return Answer(result, reading, lock.key.key_id if lock.key else None,
+                          tuple(lock.refused_keys))
+        finally:
+            await lock.disconnect()
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _customer_hint(store: FleetStore | None, text: str) -> str | None:
+    """When a customer number was given for a lock id: say so, and name the customer's lock."""
+    if store is None or text.upper().startswith(LOCK_ID_PREFIX):
+        return None
+    try:
+        customer = store.customer(text)
+        locks = [lock.lock_id for lock in store.customer_locks(text)]
+    except FleetError:
+        return None
+    if not locks:
+        return (f"{text} is a customer number ({customer.name}), not a lock id, and the customer "
+                f"has no lock in the fleet store; lock ids look like HL-1A2B3C (hemlas scan "
+                f"lists the locks in range)")
+    return (f"{text} is a customer number ({customer.name}), not a lock id; the customer's lock "
+            f"is {', '.join(locks)}: e.g. hemlas unlock {locks[0]}")
+
+
+def _said(answer: Answer, lines: list[str], data: dict) -> tuple[str, dict]:
+    """A command's answer with what every connection adds: the battery's state (a warning when
+    LOW or CRITICAL) and the keys the lock refused before one worked."""
+    state = None if answer.reading is None else answer.reading.state
+    warning = battery_warning(state)
+    if warning:
+        lines.append(warning)
+    if answer.refused_keys:
+        refused = ", ".join(f"key {key_id} ({STATUS_TEXT.get(status, status)})"
+                            for key_id, status in answer.refused_keys)
+        print(f"hemlas: the lock refused {refused}; key {answer.key_id} opened it. Ask your "
+              "coordinator to replace the refused key(s)", file=sys.stderr)
+    data.update(named("battery", state, BatteryState))
+    data["battery_warning"] = warning
+    data["key_id"] = answer.key_id
+    data["refused_keys"] = [{"key_id": key_id, **named("status", status, Status)}
+                            for key_id, status in answer.refused_keys]
+    return "\n".join(lines), data
+
+
+async def _keep(lock: LockClient, store: FleetStore | None, reading: BatteryReading | None,
+                source: str, sync: bool) -> None:
+    """Keep what this connection learnt in the fleet store (opened once for the connection):
+    the battery reading, and the event log's new records. A store that cannot be opened or
+    written is said, and never turns the lock's answer into a failure."""
+    if store is None:
+        return
+    if reading is not None:
+        try:
+            store_reading(store, lock.lock_id, reading, source)
+        except UnknownLockError:
+            log.info("lock %s is not in the fleet store: its battery reading is not kept", lock.lock_id)
+        except FleetError as err:
+            print(f"hemlas: the battery reading of {lock.lock_id} was not kept ({err})", file=sys.stderr)
+    if sync:
+        await sync_quietly(lock, store)
 
 
 async def sync_quietly(lock: LockClient, store: FleetStore) -> SyncResult | None:
@@ -109,27 +208,37 @@ def store_reading(store: FleetStore, lock_id: str, reading: BatteryReading | Swa
 
 
 def do_status(args) -> None:
-    status = _run(_with_lock(args.lock, lambda lock: lock.status()))
-    emit(args, f"{args.lock}: {state_name(status.state)}, battery {BATTERY_TEXT[status.battery]}"
-               f"{', busy' if status.busy else ''}",
-         {"lock": args.lock, "state": state_name(status.state), "battery": status.battery.name,
-          "busy": status.busy, "next_seq": status.next_seq})
+    lock_id = lock_id_arg(args.lock)
+    answer = _run(_with_lock(lock_id, lambda lock: lock.status()))
+    status = answer.result
+    battery = status.battery if answer.reading is None else answer.reading.state
+    text, data = _said(answer, [f"{lock_id}: {state_name(status.state)}, battery {BATTERY_TEXT[battery]}"
+                                f"{', busy' if status.busy else ''}"],
+                       {"lock_id": lock_id, **named("state", status.state, LockState),
+                        "busy": status.busy, "next_seq": status.next_seq})
+    emit(args, text, data)
 
 
 def _move(args, verb: str) -> None:
+    lock_id = lock_id_arg(args.lock)
+
     async def action(lock):
         return await (lock.unlock() if verb == "unlock" else lock.lock())
 
     try:
-        result = asyncio.run(_with_lock(args.lock, action))
+        answer = asyncio.run(_with_lock(lock_id, action))
     except _DISCHARGE_SYMPTOMS as err:
-        if verb == "unlock":
-            raise CommandError(discharged_guidance(str(err))) from err
-        raise CommandError(str(err)) from err
+        guidance = discharged_guidance if verb == "unlock" else cannot_lock_guidance
+        raise CommandError(guidance(str(err))) from err
     except LockError as err:
-        raise CommandError(str(err)) from err
-    emit(args, f"{args.lock}: {state_name(result.state)} ({result.travel_ms} ms)",
-         {"lock": args.lock, "state": state_name(result.state), "travel_ms": result.travel_ms})
+        raise CommandError(failure_message(err)) from err
+    result = answer.result
+    state = state_name(result.state)
+    said = (f"{lock_id}: {state} ({result.travel_ms} ms)" if result.moved
+            else f"{lock_id}: already {state} — no move needed")
+    text, data = _said(answer, [said], {"lock_id": lock_id, **named("state", result.state, LockState),
+                                        "moved": result.moved, "travel_ms": result.travel_ms})
+    emit(args, text, data)
 
 
 def do_unlock(args) -> None:
@@ -141,39 +250,72 @@ def do_lock(args) -> None:
 
 
 def do_battery(args) -> None:
-    reading = _run(_with_lock(args.lock, lambda lock: lock.battery(), source="battery"))
+    lock_id = lock_id_arg(args.lock)
+    answer = _run(_with_lock(lock_id, lambda lock: lock.battery(), source="battery"))
+    reading = answer.result
     percent = "unknown" if reading.percent is None else f"{reading.percent} %"
     days = "not yet known" if reading.days_left is None else f"about {reading.days_left} days"
-    swapped = ("never registered" if reading.last_swap is None
-               else time.strftime("%Y-%m-%d", time.localtime(reading.last_swap)))
-    emit(args, f"{args.lock}: battery {BATTERY_TEXT[reading.state]}; {reading.idle_mv} mV idle, "
-               f"{reading.loaded_mv} mV under load, about {percent} left ({reading.used_mah} mAh "
-               f"used since the last swap, {swapped}); {days} left at the recent rate",
-         {"lock": args.lock, "state": BatteryState(reading.state).name, "idle_mv": reading.idle_mv,
-          "loaded_mv": reading.loaded_mv, "percent": reading.percent, "last_swap": reading.last_swap,
-          "used_mah": reading.used_mah, "days_left": reading.days_left})
+    swapped = "never registered" if reading.last_swap is None else iso(reading.last_swap)[:10]
+    text, data = _said(answer, [f"{lock_id}: battery {BATTERY_TEXT[reading.state]}; {reading.idle_mv} mV idle, "
+                                f"{reading.loaded_mv} mV under load, about {percent} left ({reading.used_mah} mAh "
+                                f"used since the last swap, {swapped}); {days} left at the recent rate"],
+                       {"lock_id": lock_id, **named("state", reading.state, BatteryState),
+                        "idle_mv": reading.idle_mv, "loaded_mv": reading.loaded_mv,
+                        "percent": reading.percent, "last_swap": iso(reading.last_swap),
+                        "used_mah": reading.used_mah, "days_left": reading.days_left})
+    emit(args, text, data)
 
 
 def do_sync(args) -> None:
+    lock_id = lock_id_arg(args.lock)
+
     async def action(lock):
         with FleetStore() as store:
             return await sync_log(lock, store)
 
     try:
-        result = _run(_with_lock(args.lock, action, sync=False))  # the action is the sync
+        answer = _run(_with_lock(lock_id, action, sync=False))  # the action is the sync
     except FleetError as err:
         raise CommandError(str(err)) from err
-    emit(args, f"{args.lock}: {result.stored} new event(s) synced, {result.duplicates} already in the "
-               f"store, {result.lost} gone from the lock before a sync reached them"
-               + ("; its log had started again (a new log epoch)" if result.restarted else ""),
-         asdict(result))
+    result = answer.result
+    data = asdict(result)
+    data["lock_id"] = data.pop("lock_id", lock_id)
+    text, data = _said(answer, [f"{lock_id}: {result.stored} new event(s) synced, {result.duplicates} already "
+                                f"in the store, {result.lost} gone from the lock before a sync reached them"
+                                + ("; its log had started again (a new log epoch)" if result.restarted else "")],
+                       data)
+    emit(args, text, data)
+
+
+def _event_json(record) -> dict:
+    """An event as JSON: its name beside its code, its fields by name (codes named, times ISO)."""
+    fields: dict = {}
+    for name, value in event_fields(record.type, record.fields).items():
+        if name in EVENT_FIELD_CODES:
+            fields.update(named(name, value, EVENT_FIELD_CODES[name]))
+        elif name.endswith("_time"):
+            fields[name] = iso(value)
+        else:
+            fields[name] = value
+    return {"seq": record.seq, "time": iso(record.time), **named("type", record.type, _EventNames),
+            "fields": fields}
+
+
+def _event_text(record) -> str:
+    parts = []
+    for name, value in event_fields(record.type, record.fields).items():
+        if name in EVENT_FIELD_CODES:
+            value = named(name, value, EVENT_FIELD_CODES[name])[name]
+        elif name.endswith("_time"):
+            value = iso(value)
+        parts.append(f"{name}={value}")
+    return f"#{record.seq:<5} {iso(record.time)}  {event_name(record.type):16} {' '.join(parts)}"
 
 
 def do_log(args) -> None:
-    records = _run(_with_lock(args.lock, lambda lock: lock.read_log(args.since)))
-    lines = []
-    for r in records:
-        name = EventType(r.type).name.lower() if r.type in EventType._value2member_map_ else str(r.type)
-        lines.append(f"#{r.seq:<5} {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(r.time))} "
-                     f"{name:16} {list(r.fields)}")
-    emit(args, "\n".join(lines) or "no events", [asdict(r) for r in records])
+    lock_id = lock_id_arg(args.lock)
+    answer = _run(_with_lock(lock_id, lambda lock: lock.read_log(args.since)))
+    records = answer.result
+    text, data = _said(answer, ["\n".join(_event_text(r) for r in records) or "no events"],
+                       {"lock_id": lock_id, "events": [_event_json(r) for r in records]})
+    emit(args, text, data)
