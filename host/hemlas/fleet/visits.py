@@ -10,29 +10,21 @@ rules.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from sqlalchemy import insert, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from ..firmware import wire
-from ._common import FleetError, _check_text, _check_time, _get_lock, _now
+from ._common import FleetError, _get_lock, _now
 from .customers import _get_customer
-from .models import (NOTE_LENGTH, PERSON_LENGTH, IssuedKeyRow, LockAssignment, LockEvent, LockSync,
-                     ManualVisit)
+from .manual_visits import FUTURE_SLACK_S, ManualVisitMixin, UnknownVisitError
+from .models import IssuedKeyRow, LockAssignment, LockEvent, LockSync
+from .visit_pairing import (LOCK, MANUAL, MAX_VISIT_S, MERGE_GAP_S, MOVE_EVENTS, SWAP_EVENTS, Visit,
+                            event_key_id, pair_visits)
 
 FIRST_SEQ = 1  # a lock's log numbers its first record 1
-# A visit is one person's unlock ... lock at one lock. Locking and unlocking again within this
-# time stays the same visit (the routine's five lock/unlock checks after a battery swap, a
-# carer stepping out to the car); a longer visit than MAX_VISIT_S has lost its "out".
-MERGE_GAP_S = 10 * 60
-MAX_VISIT_S = 12 * 3600
-FUTURE_SLACK_S = 5 * 60  # a manual visit may be registered a little ahead of this host's clock
-_VISIT_EVENTS = (wire.EVENT_UNLOCKED, wire.EVENT_LOCKED)
-_KEY_FIELD = 3  # lock and unlock events: travel_ms, loaded_mv, attempts, key id
-MANUAL, LOCK = "manual", "lock"
 
 
 class LogRestartedError(FleetError):
@@ -71,26 +63,7 @@ class StoredPage:
     cursor: SyncCursor
 
 
-@dataclass(frozen=True)
-class Visit:
-    """One visit at a customer: from the lock's log (source "lock") or registered by hand."""
-
-    customer_number: str
-    person: str
-    in_at: int | None  # None: no unlock found before the lock
-    out_at: int | None  # None: not locked after (yet), or a manual visit without an end
-    source: str  # "lock" or "manual"
-    lock_id: str | None = None
-    key_id: int | None = None
-    note: str | None = None
-    visit_id: int | None = None  # manual visits
-
-    @property
-    def at(self) -> int:
-        return self.in_at if self.in_at is not None else self.out_at or 0
-
-
-class VisitMixin:
+class VisitMixin(ManualVisitMixin):
     """Event-log sync, visits and manual visits; FleetStore supplies the transactions."""
 
     _transaction: Callable[[], AbstractContextManager[Session]]
@@ -182,107 +155,53 @@ class VisitMixin:
 
     # ---- visits ----------------------------------------------------------------------------
 
-    def register_manual_visit(self, customer_number: str, person: str, at: int, note: str,
-                              out_at: int | None = None, now: int | None = None) -> Visit:
-        """Register a visit by hand, as the routine asks when the lock failed.
+    def visits(self, customer_number: str, start: int, end: int, *,
+               include_all: bool = False) -> list[Visit]:
+        """The customer's visits beginning in [start, end), in time order: from the logs of
+        the locks the customer had (only events from while each lock was theirs) and
+        registered by hand (the current version of each; with include_all also those
+        withdrawn or corrected, marked). Raises UnknownCustomerError.
 
-        Raises:
-            FleetError: no note (the routine asks for one saying why), a time in the future,
-                an end before the start, or the customer had no lock at that time.
-            UnknownCustomerError: no such customer.
-        """
-        if not isinstance(note, str) or not note.strip():
-            raise FleetError("a manual visit needs a note saying why it was registered by hand "
-                             "(the routine): give --note \"...\"")
-        note = _check_text("note", note, NOTE_LENGTH)
-        person = _check_text("person", person, PERSON_LENGTH)
-        now = _now(now)
-        _check_time("visit time", at)
-        if at > now + FUTURE_SLACK_S:
-            raise FleetError("a manual visit cannot be registered ahead of time: its time is in the future")
-        if out_at is not None:
-            _check_time("visit end", out_at)
-            if out_at < at:
-                raise FleetError("a visit cannot end before it begins")
-            if out_at > now + FUTURE_SLACK_S:
-                raise FleetError("a visit's end cannot be in the future")
+        A visit begins at its first event, and its events follow from the whole of the
+        lock's log of the customer's period (docs/visits.md): whatever the lock's clock did,
+        the listing is the same as the pairing of every event at once."""
         with self._transaction() as session:
             number = _get_customer(session, customer_number).customer_number
-            had_lock = session.scalar(select(LockAssignment.assignment_id).where(
-                LockAssignment.customer_number == number, LockAssignment.assigned_at <= at,
-                or_(LockAssignment.ended_at.is_(None), LockAssignment.ended_at > at)).limit(1))
-            if had_lock is None:
-                raise FleetError(f"customer {number} had no lock at that time: a manual visit records "
-                                 "a visit where the customer's lock failed")
-            row = ManualVisit(customer_number=number, person=person, at=at, out_at=out_at, note=note,
-                              registered_at=now)
-            session.add(row)
-            session.flush()
-            return _manual(row)
-
-    def visits(self, customer_number: str, start: int, end: int) -> list[Visit]:
-        """The customer's visits beginning in [start, end): from the logs of the locks the
-        customer had (only events from while each lock was theirs) and registered by hand,
-        in time order. Raises UnknownCustomerError."""
-        with self._transaction() as session:
-            number = _get_customer(session, customer_number).customer_number
-            visits = [_manual(row) for row in session.scalars(select(ManualVisit).where(
-                ManualVisit.customer_number == number, ManualVisit.at >= start, ManualVisit.at < end))]
+            visits = self._manual_visits(session, number, start, end, include_all)
             periods = session.execute(select(LockAssignment.lock_id, LockAssignment.assigned_at,
                                              LockAssignment.ended_at).where(
-                LockAssignment.customer_number == number, LockAssignment.assigned_at < end + MAX_VISIT_S,
-                or_(LockAssignment.ended_at.is_(None), LockAssignment.ended_at > start - MAX_VISIT_S))).all()
+                LockAssignment.customer_number == number, LockAssignment.assigned_at < end,
+                or_(LockAssignment.ended_at.is_(None), LockAssignment.ended_at > start))).all()
             for lock_id, assigned_at, ended_at in periods:
-                # A visit that began before start may end in it; one that began near end may end after.
-                low, high = max(assigned_at, start - MAX_VISIT_S), end + MAX_VISIT_S
-                if ended_at is not None:
-                    high = min(high, ended_at)
-                events = session.execute(
-                    select(LockEvent.at, LockEvent.type, LockEvent.key_id, IssuedKeyRow.person)
-                    .join(IssuedKeyRow, IssuedKeyRow.key_id == LockEvent.key_id)
-                    .where(LockEvent.lock_id == lock_id, LockEvent.at >= low, LockEvent.at < high,
-                           LockEvent.type.in_(_VISIT_EVENTS))
-                    .order_by(LockEvent.log_epoch, LockEvent.seq)).all()
+                events = _period_events(session, lock_id, assigned_at, ended_at)
                 visits += [v for v in pair_visits(number, lock_id, events) if start <= v.at < end]
-            return sorted(visits, key=lambda v: (v.at, v.person))
+            return sorted(visits, key=lambda v: (v.at, v.person, v.visit_id or 0))
 
 
-def pair_visits(customer_number: str, lock_id: str, events: Iterable) -> list[Visit]:
-    """Visits from one lock's unlock and lock events (at, type, key_id, person), in log order:
-    per person, an unlock opens a visit and a lock closes it; an unlock within MERGE_GAP_S of
-    that person's lock reopens it."""
-    done: list[Visit] = []
-    open_: dict[str, dict] = {}
-
-    def close(person: str) -> None:
-        v = open_.pop(person)
-        done.append(Visit(customer_number, person, v["in"], v["out"], LOCK, lock_id, v["key"]))
-
-    for at, kind, key_id, person in events:
-        v = open_.get(person)
-        if v is not None and (at < v["last"] or at - v["last"] > (MERGE_GAP_S if v["out"] is not None
-                                                                  else MAX_VISIT_S)):
-            close(person)  # ended long ago (or its "out" was never logged), or the clock went back
-            v = None
-        if kind == wire.EVENT_UNLOCKED:
-            if v is None:
-                open_[person] = {"in": at, "out": None, "key": key_id, "last": at}
-            else:
-                v["out"], v["last"] = None, at  # back in within the gap: the same visit
-        elif v is None:  # a lock with no unlock before it
-            open_[person] = {"in": None, "out": at, "key": key_id, "last": at}
-        else:
-            v["out"], v["last"] = at, at
-    for person in list(open_):
-        close(person)
-    return done
+def _period_events(session: Session, lock_id: str, low: int, high: int | None) -> list[tuple]:
+    """The lock's staff events in [low, high) (at, type, key_id, person), in log order. A
+    swap stored before its key id was kept in its own column has it in its fields."""
+    query = (select(LockEvent.at, LockEvent.type, LockEvent.key_id, LockEvent.fields)
+             .where(LockEvent.lock_id == lock_id, LockEvent.at >= low,
+                    or_(LockEvent.type.in_(SWAP_EVENTS),
+                        LockEvent.type.in_(MOVE_EVENTS) & LockEvent.key_id.is_not(None))))
+    if high is not None:
+        query = query.where(LockEvent.at < high)
+    rows = session.execute(query.order_by(LockEvent.log_epoch, LockEvent.seq)).all()
+    events = [(at, kind, key_id or event_key_id(kind, fields)) for at, kind, key_id, fields in rows]
+    keys = {key_id for _, _, key_id in events if key_id}
+    people = dict(session.execute(select(IssuedKeyRow.key_id, IssuedKeyRow.person)
+                                  .where(IssuedKeyRow.key_id.in_(keys))).all()) if keys else {}
+    # A key this store did not issue is still someone's visit: named by its number.
+    return [(at, kind, key_id, people.get(key_id, f"key #{key_id} (not in this store)"))
+            for at, kind, key_id in events if key_id]
 
 
 def _event_row(lock_id: str, log_epoch: int, record, now: int) -> dict:
     fields = [int(f) for f in record.fields]
-    key_id = fields[_KEY_FIELD] if record.type in _VISIT_EVENTS and len(fields) > _KEY_FIELD else None
     return {"lock_id": lock_id, "log_epoch": log_epoch, "seq": record.seq, "at": record.time,
-            "type": record.type, "key_id": key_id or None, "fields": fields, "synced_at": now}
+            "type": record.type, "key_id": event_key_id(record.type, fields), "fields": fields,
+            "synced_at": now}
 
 
 def _sync_row(session: Session, lock_id: str, now: int) -> LockSync:
@@ -335,10 +254,6 @@ def _cursor(lock_id: str, row: LockSync | None) -> SyncCursor:
     return SyncCursor(lock_id, row.log_epoch, row.next_seq, row.lock_next_seq, row.lost_events, row.synced_at)
 
 
-def _manual(row: ManualVisit) -> Visit:
-    return Visit(row.customer_number, row.person, row.at, row.out_at, MANUAL, note=row.note,
-                 visit_id=row.visit_id)
-
-
-__all__ = ["LogRestartedError", "MANUAL", "LOCK", "StalePageError", "StoredPage", "SyncCursor", "SyncRaceError", "Visit",
-           "VisitMixin", "pair_visits"]
+__all__ = ["FUTURE_SLACK_S", "LOCK", "MANUAL", "MAX_VISIT_S", "MERGE_GAP_S", "LogRestartedError",
+           "StalePageError", "StoredPage", "SyncCursor", "SyncRaceError", "UnknownVisitError",
+           "Visit", "VisitMixin", "pair_visits"]
