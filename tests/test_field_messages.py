@@ -54,6 +54,21 @@ def test_a_malformed_settings_file_is_a_warning_and_the_discharge_guidance_is_pr
     assert "the municipality's service desk" in err  # the default, since the file is unreadable
 
 
+def test_settings_of_the_wrong_type_are_a_warning_and_the_defaults(tmp_path, monkeypatch, capsys):
+    from hemlas.commands.output import discharged_guidance
+
+    settings = tmp_path / "config.toml"
+    monkeypatch.setenv("HEMLAS_CONFIG", str(settings))
+    settings.write_text('service_desk = "Servicedesk Nacka"\n')  # a string, not a table
+    guidance = discharged_guidance("no answer")
+    assert "Contact the municipality's service desk." in guidance
+    assert "service_desk must be a table" in capsys.readouterr().err
+    settings.write_text('[service_desk]\nname = 5\nphone = "08-718 92 50"\n')
+    assert "Contact the municipality's service desk, 08-718 92 50." in discharged_guidance("no answer")
+    err = capsys.readouterr().err
+    assert "service_desk.name must be text" in err and len(err.splitlines()) == 1
+
+
 # ---- A2/A4: no move needed, and the battery in every answer ----------------------------------
 
 def test_unlock_of_an_unlocked_door_says_no_move_needed_and_warns_of_a_low_battery(lock, capsys, fleet):
