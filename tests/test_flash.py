@@ -92,7 +92,7 @@ def test_a_unit_through_the_bench(boot_board, radio, fleet, tmp_path, capsys, mo
                      "--lock-id", "HL-BENCH1", "--json"]) == 0
     captured = capsys.readouterr()
     answer = json.loads(captured.out.strip().splitlines()[-1]) if captured.out.strip() else pytest.fail(f"no answer: {captured}")
-    assert answer["lock"] == "HL-BENCH1" and answer["provisioning"] == "reprovisioned"
+    assert answer["lock_id"] == "HL-BENCH1" and answer["provisioning"] == "reprovisioned"
     assert answer["confirmed"]["by"] == "ble"
     assert cli.main(["flash", "--port", "/dev/hemlas-no-such-port", "--board", "virtual"]) == 1
     assert "cannot open" in capsys.readouterr().err
@@ -109,3 +109,72 @@ def test_a_unit_not_heard_on_the_air_fails_the_flash(boot_board, radio, fleet):
             flash(unit.serial_port, "virtual", fleet, ble_timeout=2.0)
         # It is provisioned (the store rightly has it); the error is about the unit, not the flash.
         assert fleet.lock(unit.command("status")["lock_id"]) is not None
+
+
+def _asleep(unit, timeout_s=60.0):
+    """Until the unit is in its power policy's deep sleep (its UART hears nothing then)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not unit.asleep:
+        assert time.monotonic() < deadline, "the unit never went to sleep"
+        time.sleep(0.02)
+
+
+def test_an_esp32c3_unit_asleep_between_visits_is_flashed_and_reflashed(boot_board, radio, fleet, capsys):
+    """The esp32c3 board sleeps 12 s between 0.6 s awake windows. Flashing catches it in a window
+    (or after the technician's button press), run exactly as `hemlas sim --board esp32c3` prints it."""
+    unit = boot_board("esp32c3", serial=True, radio=radio)  # factory firmware, the board's policy
+    _asleep(unit)
+    capsys.readouterr()
+    assert cli.main(["flash", "--port", unit.serial_port, "--board", "esp32c3", "--json"]) == 0
+    captured = capsys.readouterr()
+    lock_id = json.loads(captured.out.strip().splitlines()[-1])["lock_id"]
+    assert fleet.lock(lock_id).board == "esp32c3"
+    assert "waiting for the unit" in captured.err and "could not enter raw repl" not in captured.out
+
+    said = []
+
+    def technician(message):  # told to wake it, presses its button
+        said.append(message)
+        unit.press_button()
+
+    _asleep(unit)  # provisioned, back in its sleep cycle
+    wakes = unit.wakes
+    again = flash(unit.serial_port, "esp32c3", fleet, waiting=technician)
+    assert (again.provisioning, again.lock_id) == ("kept", lock_id)
+    assert said and "wakes it now" in said[0] and unit.wakes > wakes
+    assert again.confirmed["by"] == "ble"  # heard in one of its windows
+
+
+def test_the_board_on_record_and_a_customer_are_not_flashed_over_unasked(boot_board, radio, fleet, capsys,
+                                                                         monkeypatch):
+    unit = boot_board(serial=True, factory_image=False, power_policy=None, radio=radio)
+    first = flash(unit.serial_port, "virtual", fleet, ble=False)
+    secret = fleet.lock_secret(first.lock_id)
+
+    # Another board file than the store records: refused before anything is written.
+    with pytest.raises(FlashError, match=f"records {first.lock_id} as a virtual unit, not esp32c3.*--board-change"):
+        flash(unit.serial_port, "esp32c3", fleet, ble=False)
+    assert "\"name\": \"virtual\"" in (unit.flash_dir / "board.py").read_text()
+    assert fleet.lock(first.lock_id).board == "virtual"
+
+    # Re-provisioning a lock at a customer's door names the customer and needs a yes.
+    fleet.add_customer("1001", "Karin Berg", "Storgatan 1")
+    fleet.assign_lock(first.lock_id, "1001")
+    with pytest.raises(FlashError, match="mounted at customer 1001 \\(Karin Berg, Storgatan 1\\).*--yes"):
+        flash(unit.serial_port, "virtual", fleet, reprovision=True, ble=False)
+    asked = []
+    with pytest.raises(FlashError, match="not re-provisioned"):
+        flash(unit.serial_port, "virtual", fleet, reprovision=True, ble=False,
+              confirm=lambda question: asked.append(question) or False)
+    assert "Karin Berg" in asked[0] and fleet.lock_secret(first.lock_id) == secret
+
+    # The command line: no terminal to ask at means a refusal naming --yes; --yes goes ahead.
+    monkeypatch.setattr("sys.stdin", open("/dev/null"))
+    assert cli.main(["flash", "--port", unit.serial_port, "--board", "virtual", "--reprovision", "--no-ble"]) == 1
+    assert "give --yes" in capsys.readouterr().err
+    assert fleet.lock_secret(first.lock_id) == secret
+    assert cli.main(["flash", "--port", unit.serial_port, "--board", "virtual", "--reprovision", "--yes",
+                     "--no-ble"]) == 0
+    assert fleet.lock_secret(first.lock_id) != secret

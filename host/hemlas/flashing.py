@@ -31,6 +31,13 @@ from .sim import build
 Progress = Callable[[str, int, int], None]
 _CHUNK = 1024  # bytes per raw-REPL write: fewer round trips than mpremote's default 256
 _READ_TIMEOUT_S = 1.0  # per read; mpremote gives up after 10 s without a character
+# Catching a unit that sleeps between visits (the esp32c3 board: ~0.6 s awake every 12 s). In
+# deep sleep its UART hears nothing, so a Ctrl-C must land inside an awake window: one every
+# 0.1 s lands within the shortest window a board file gives, and wake-up's boot.
+_INTERRUPT_EVERY_S = 0.1
+_SAY_WAITING_AFTER_S = 1.0  # an awake unit answers a Ctrl-C within milliseconds
+_WAKE_MARGIN_S = 10.0  # beyond the board's sleep: boot, and a technician reaching the button
+_AT_REPL = (b">>> ", b"raw REPL; CTRL-B to exit")
 
 
 class FlashError(HemlasError):
@@ -64,25 +71,37 @@ def firmware_image(board_name: str, out_dir: Path) -> list[tuple[str, bytes]]:
 
 def flash(port: str, board_name: str, store, *, lock_id: str | None = None, reprovision: bool = False,
           progress: Progress | None = None, ready_timeout: float = 30.0, ble: bool | None = None,
-          ble_timeout: float = client.SCAN_TIMEOUT_S) -> FlashReport:
+          ble_timeout: float = client.SCAN_TIMEOUT_S, board_change: bool = False,
+          confirm: Callable[[str], bool] | None = None,
+          waiting: Callable[[str], None] | None = None) -> FlashReport:
     """Flash the firmware for board_name onto the unit on port, and provision it into store.
 
     The unit is confirmed by its ready line over serial and then, unless ble is False, by its
     advertisement over the radio (HEMLAS_RADIO's). ble None: over BLE where a radio is
     available, over serial alone otherwise; True: a radio is required.
 
+    Args:
+        board_change: the store records the unit with another board file, and the unit's
+            hardware really changed; without it that is refused (the wrong pins drive a motor).
+        confirm: asked (a question, answered True to go on) before re-provisioning a lock that
+            is mounted at a customer; None refuses it.
+        waiting: told (a sentence) when the unit does not answer at once: asleep, most likely.
+
     Raises:
         FlashError: the port could not be used or went away, the unit runs an incompatible
-            MicroPython, a file did not verify, or the unit's identity conflicts with the store.
+            MicroPython, a file did not verify, the unit's identity or board conflicts with the
+            store, or a re-provisioning was not confirmed.
     """
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="hemlas-flash-") as out:
         files = firmware_image(board_name, Path(out))
     transport = _open(port)
     try:
+        _catch(transport, port, board_name, waiting)
         implementation, _mpy = _check_micropython(transport, files)
         current_id, provisioned = _identity(transport)
         plan = _plan(store, current_id, provisioned, lock_id, reprovision)
+        _check_record(store, lock_id or current_id, board_name, plan, board_change, confirm)
         report = FlashReport(lock_id or current_id or "", board_name, "", implementation, plan)
         if transport.fs_exists("main.py"):
             transport.fs_rmfile("main.py")
@@ -115,6 +134,8 @@ def flash(port: str, board_name: str, store, *, lock_id: str | None = None, repr
         _close(transport)
     report.lock_id = report.ready.get("lock_id", report.lock_id)
     report.firmware_version = report.ready.get("firmware", "")
+    if board_change and plan == "kept":  # a new or re-provisioned unit is recorded with its board
+        store.record_board(report.lock_id, board_name)
     report.confirmed = _confirm_advertising(report.lock_id, ble, ble_timeout)
     report.seconds = time.monotonic() - started
     return report
@@ -138,10 +159,12 @@ def _confirm_advertising(lock_id: str, ble: bool | None, timeout: float) -> dict
     return {"by": "ble", "address": found.address, "rssi": found.rssi}
 
 
-def reset_unit(port: str, timeout: float = 30.0) -> dict:
+def reset_unit(port: str, timeout: float = 30.0, board_name: str | None = None,
+               waiting: Callable[[str], None] | None = None) -> dict:
     """A hard reset over serial (machine.reset() from the raw REPL); the ready line after it."""
     transport = _open(port)
     try:
+        _catch(transport, port, board_name, waiting)
         transport.enter_raw_repl(soft_reset=True)
         transport.exec_raw_no_follow("import machine\nmachine.reset()")
         transport.exit_raw_repl()
@@ -166,6 +189,48 @@ def _close(transport: SerialTransport) -> None:
         transport.close()
     except (SerialException, OSError):
         pass  # the port is gone already
+
+
+def _catch(transport: SerialTransport, port: str, board_name: str | None,
+           waiting: Callable[[str], None] | None) -> None:
+    """Interrupt the unit as a technician would one that sleeps between visits: Ctrl-C again and
+    again until the REPL answers, which it does within its next awake window (or at once, after
+    a press of its button). A unit in deep sleep hears nothing: its UART is off, and a
+    USB-serial of its own (the ESP32-C3's) is gone from the host until it wakes."""
+    sleep_s = _sleep_s(board_name)
+    patience_s = sleep_s + _WAKE_MARGIN_S
+    deadline = time.monotonic() + patience_s
+    said = time.monotonic() + _SAY_WAITING_AFTER_S
+    seen = b""
+    while True:
+        transport.serial.write(b"\r\x03")
+        until = time.monotonic() + _INTERRUPT_EVERY_S
+        while time.monotonic() < until:
+            waiting_bytes = transport.serial.in_waiting
+            if waiting_bytes:
+                seen = (seen + transport.serial.read(waiting_bytes))[-256:]
+                if any(prompt in seen for prompt in _AT_REPL):
+                    return
+            else:
+                time.sleep(0.005)
+        now = time.monotonic()
+        if waiting and said and now > said:
+            waiting(f"waiting for the unit on {port} to wake: it sleeps up to {sleep_s:.0f} s between "
+                    "its awake windows (its button, or a reset, wakes it now)")
+            said = 0.0
+        if now > deadline:
+            raise FlashError(f"the unit on {port} did not answer within {patience_s:.0f} s: "
+                             "press its button (it may be asleep), check its supply and cable, and "
+                             "run the command again")
+
+
+def _sleep_s(board_name: str | None) -> float:
+    """The longest the board's power policy sleeps between awake windows (0: always awake)."""
+    try:
+        policy = load_board(board_name)["power"].get("policy") if board_name else None
+    except HemlasError:
+        policy = None
+    return (policy or {}).get("sleep_ms", 0) / 1000
 
 
 def _check_micropython(transport: SerialTransport, files) -> tuple[str, int]:
@@ -209,6 +274,25 @@ def _plan(store, current_id: str | None, provisioned: bool, lock_id: str | None,
                          "store does not know, so its keys cannot be issued here: give --reprovision "
                          "to give it a new secret")
     return "kept"
+
+
+def _check_record(store, lock_id: str | None, board_name: str, plan: str, board_change: bool,
+                  confirm: Callable[[str], bool] | None) -> None:
+    """What the store knows of the unit must agree with what is about to happen to it."""
+    record = next((lock for lock in store.locks() if lock.lock_id == lock_id), None) if lock_id else None
+    if record is None:
+        return
+    if record.board != board_name and not board_change:
+        raise FlashError(f"the fleet store records {lock_id} as a {record.board} unit, not {board_name}: "
+                         f"flash it with --board {record.board}, or give --board-change if its hardware "
+                         "really changed (the wrong board file drives the wrong pins)")
+    if plan == "reprovisioned" and record.customer_number is not None:
+        customer = store.customer(record.customer_number)
+        question = (f"{lock_id} is mounted at customer {customer.customer_number} ({customer.name}"
+                    f"{', ' + customer.address if customer.address else ''}): re-provisioning stops every "
+                    "key for it, the carers' too")
+        if confirm is None or not confirm(question):
+            raise FlashError(f"{question}; not re-provisioned: confirm at a terminal, or give --yes")
 
 
 def _provision_and_confirm(console: SerialConsole, store, board_name: str, report: FlashReport, plan: str,
