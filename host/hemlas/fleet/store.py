@@ -253,6 +253,15 @@ class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, L
         with self._transaction() as session:
             return [_lock_record(lock, customer) for lock, customer in session.execute(query)]
 
+    def record_board(self, lock_id: str, board: str) -> LockRecord:
+        """The unit's hardware changed (flashed with --board-change): its new board file.
+        Raises UnknownLockError."""
+        board = _check_text("board", board, BOARD_LENGTH)
+        with self._transaction() as session:
+            lock = _get_lock(session, lock_id, for_update=True)
+            lock.board = board
+            return _lock_record(lock, _current_customer(session, lock_id))
+
     def lock_secret(self, lock_id: str) -> bytes:
         """The lock's secret: the only way one leaves the store. Raises UnknownLockError."""
         with self._transaction() as session:
