@@ -38,7 +38,7 @@ def test_demo_shows_unlock_battery_selftest_and_the_discharged_routine():
 @pytest.mark.virtual_board
 def test_sim_console_drives_the_virtual_lock():
     script = "status\nlock\njam 0.5\nunlock\nunjam\nunlock\nnonsense\nquit\n"
-    result = _hemlas("sim", stdin=script)
+    result = _hemlas("sim", "--json", stdin=script)  # --json: the firmware's answers as JSON
     assert result.returncode == 0, result.stderr
     answers = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert answers[0]["locks"][0]["board"] == "virtual"
@@ -58,7 +58,7 @@ def test_unknown_board_is_a_clear_error():
 def test_sim_with_three_locks_is_seen_by_another_process():
     import os
 
-    sim = subprocess.Popen([sys.executable, "-m", "hemlas.cli", "sim", "--locks", "3"],
+    sim = subprocess.Popen([sys.executable, "-m", "hemlas.cli", "sim", "--locks", "3", "--json"],
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         info = json.loads(sim.stdout.readline())

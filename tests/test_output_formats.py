@@ -90,6 +90,9 @@ def test_json_says_lock_id_and_iso_times_with_offset(fleet, capsys, argv):
         if key == "at" or key.endswith("_at") or key.endswith("_since"):
             assert value is None or _is_iso_with_offset(value), f"{where}: {value!r}"
             times += value is not None
+    for value in [doc] + [v for _, _, v in _walk(doc)] + (doc if isinstance(doc, list) else []):
+        if isinstance(value, dict) and "battery" in value:  # a battery is a state: named
+            assert "battery_code" in value, f"battery {value['battery']!r} without a code"
     if argv[0] != "boards":
         assert times > 0  # the check above did look at times
 
@@ -118,6 +121,7 @@ def _header_and_rows(out: str, first_header: str) -> tuple[list[str], list[str]]
      ["04:A2:19:7B", "Koordinator"]),
     (("locks", "history", "HL-MOUNT"), ["when", "action", "customer", "address"], [ADDRESS]),
     (("report", "batteries"), ["level", "lock", "customer"], [NAME]),
+    (("boards",), ["board", "model"], ["hemlas bench lock (ESP32-DevKitC)"]),
 ], ids=lambda v: " ".join(v) if isinstance(v, tuple) else None)
 def test_terminal_lists_have_a_header_row_and_cut_nothing(fleet, capsys, argv, header, must_show):
     out = _run(capsys, *argv)

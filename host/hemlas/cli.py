@@ -9,6 +9,7 @@ import sys
 from . import __version__
 from .boards import board_names, load_board
 from .commands import compensation, flash, fleet, hil, keys, lock, report, sim, swap, visits
+from .commands.formats import table
 from .commands.output import emit
 from .errors import HemlasError
 
@@ -17,11 +18,13 @@ def do_boards(args) -> None:
     rows = []
     for name in board_names():
         board = load_board(name)
-        rows.append({"board": name, "model": board["model"], "battery": board["battery"]["chemistry"],
+        rows.append({"board": name, "model": board["model"],
+                     "battery_chemistry": board["battery"]["chemistry"],
                      "end_of_travel": "limit switches" if board["pins"]["limit_locked"] is not None
                      else "stall sensing"})
-    emit(args, "\n".join(f"{r['board']:16} {r['model']}  [{r['battery']}, {r['end_of_travel']}]"
-                         for r in rows), rows)
+    emit(args, table(["board", "model", "battery", "end of travel"],
+                     [[r["board"], r["model"], r["battery_chemistry"], r["end_of_travel"]]
+                      for r in rows]), rows)
 
 
 def _lock_arg(cmd) -> None:
@@ -29,19 +32,44 @@ def _lock_arg(cmd) -> None:
 
 
 def _sim_args(cmd) -> None:
-    cmd.add_argument("--board", default="virtual", choices=board_names())
-    cmd.add_argument("--flash", help="flash directory to keep (default: a temporary one)")
-    cmd.add_argument("--battery", choices=["fresh", "low", "discharged"])
+    cmd.add_argument("--board", default="virtual", choices=board_names(),
+                     help="the board file the virtual lock follows: pins, battery, motor "
+                          "(default: virtual; hemlas boards lists them)")
+    cmd.add_argument("--flash", metavar="DIR",
+                     help="keep the lock's flash (its files, identity and event log) in DIR, "
+                          "across runs (default: a temporary directory, gone at the end)")
+    cmd.add_argument("--battery", choices=["fresh", "low", "discharged"],
+                     help="the battery's charge at the start (default: the board's fresh cell)")
+
+
+def _sim_only_args(cmd) -> None:
+    _sim_args(cmd)
+    cmd.add_argument("--locks", type=int, default=1, choices=range(1, 17), metavar="N",
+                     help="how many virtual locks to run, 1 to 16 (default 1); console lines "
+                          "then start with the lock's number")
+    cmd.add_argument("--radio-socket", metavar="PATH",
+                     help="where the virtual radio listens; clients find it through "
+                          "HEMLAS_RADIO=virtual:PATH (default: a temporary path, printed)")
+
+
+_DEMO_HELP = ("a virtual lock: unlock, battery reading, the button self-test; --json prints "
+              "JSON lines, one object per step (its \"step\": start, provision, scan, key, "
+              "status, lock, unlock, battery, selftest, event_log, discharged_unlock)")
+
+
+_JSON_HELP = {
+    "demo": "JSON lines: one JSON object per step, printed as the step happens",
+    "sim": "console answers as the firmware's JSON lines, each with the lock's number (n) and "
+           "lock_id; help as one JSON object",
+}
 
 
 # name: (handler, help, arguments)
 COMMANDS = {
     "boards": (do_boards, "list the board files", None),
-    "demo": (sim.do_demo, "a virtual lock: unlock, battery reading, the button self-test", _sim_args),
-    "sim": (sim.do_sim, "run virtual locks on a virtual radio, with an interactive console",
-            lambda cmd: (_sim_args(cmd),
-                         cmd.add_argument("--locks", type=int, default=1, choices=range(1, 17), metavar="N"),
-                         cmd.add_argument("--radio-socket", help="where the radio listens (default: a temp path)"))),
+    "demo": (sim.do_demo, _DEMO_HELP, _sim_args),
+    "sim": (sim.do_sim, "run virtual locks on a virtual radio, with an interactive console "
+            "(type help in it; --json: answers as the firmware's JSON lines)", _sim_only_args),
     "scan": (lock.do_scan, "list the locks in radio range",
              lambda cmd: cmd.add_argument("--timeout", type=float, default=5.0)),
     "status": (lock.do_status, "a lock's bolt and battery state", _lock_arg),
@@ -80,8 +108,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hemlas {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (handler, help_text, add_arguments) in COMMANDS.items():
-        cmd = sub.add_parser(name, help=help_text)
-        cmd.add_argument("--json", action="store_true", help="machine-readable output")
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd.add_argument("--json", action="store_true",
+                         help=_JSON_HELP.get(name, "machine-readable output"))
         cmd.set_defaults(handler=handler)
         if add_arguments:
             add_arguments(cmd)

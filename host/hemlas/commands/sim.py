@@ -11,10 +11,12 @@ import time
 
 from .. import __version__
 from ..client import LockClient, scan
-from ..codes import EventType
-from ..errors import BatteryCriticalError, HemlasError
+from ..codes import BatteryState, EventType, LockState
+from ..errors import BatteryCriticalError
 from ..firmware import wire
 from ..radio.config import ENV_VAR
+from . import sim_console
+from .formats import iso, named
 from .output import BATTERY_TEXT, discharged_guidance, state_name
 
 
@@ -46,50 +48,92 @@ async def watch_selftest(vb, press: float, out=print) -> list:
     return vb.led_timeline(press)
 
 
-async def _demo(vb, dead_vb, key) -> None:
+class _Steps:
+    """The demo's steps: prose for a person, or with --json one JSON object a line (JSON
+    lines), each with its "step", so a program can follow the demo as it runs."""
+
+    def __init__(self, as_json: bool):
+        self.as_json = as_json
+
+    def say(self, step: str, human: str, **data) -> None:
+        if self.as_json:
+            print(json.dumps({"step": step, **data}), flush=True)
+        else:
+            print(human, flush=True)
+
+    def prose(self, human: str) -> None:
+        if not self.as_json:
+            print(human, flush=True)
+
+
+async def _selftest_step(steps: _Steps, vb) -> None:
+    press = vb.press_button()
+    timeline = await watch_selftest(vb, press, out=steps.prose)
+    blinks = sum(1 for _, led, on in timeline if led == "red" and on)
+    verdict = _describe_selftest(blinks)
+    steps.say("selftest", f"    {verdict}", lock_id=vb.lock_id, blinks=blinks, verdict=verdict,
+              leds=[{"t_s": round(t, 3), "led": led, "on": on} for t, led, on in timeline])
+
+
+def _bolt(result) -> dict:
+    return {**named("state", result.state, LockState), "travel_ms": result.travel_ms}
+
+
+async def _demo(vb, dead_vb, key, steps: _Steps) -> None:
     board = vb.board
-    print(f"hemlås {__version__}: virtual lock {vb.lock_id} on board {board['name']!r} ({board['model']})")
-    print(f"  firmware: the real firmware/ on the MicroPython unix port, {vb.heap_kb} KiB heap")
-    print(f"  radio: Bumble virtual link; this process talks to it through bleak ({ENV_VAR}={os.environ[ENV_VAR]})")
+    steps.say("start", f"hemlås {__version__}: virtual lock {vb.lock_id} on board {board['name']!r} ({board['model']})\n"
+              f"  firmware: the real firmware/ on the MicroPython unix port, {vb.heap_kb} KiB heap\n"
+              f"  radio: Bumble virtual link; this process talks to it through bleak ({ENV_VAR}={os.environ[ENV_VAR]})",
+              version=__version__, lock_id=vb.lock_id, board=board["name"], model=board["model"],
+              heap_kb=vb.heap_kb, radio=os.environ[ENV_VAR])
     found = await scan(2.0)
-    print("scan:    " + ", ".join(f"{lock.lock_id} ({lock.address})" for lock in found))
-    print(f"key:     #{key.record.key_id} for {key.record.person!r} (technician), valid for 8 hours;"
-          f" the lock checks it against its secret, which never leaves the lock")
+    steps.say("scan", "scan:    " + ", ".join(f"{lock.lock_id} ({lock.address})" for lock in found),
+              locks=[{"lock_id": lock.lock_id, "address": lock.address} for lock in found])
+    steps.say("key", f"key:     #{key.record.key_id} for {key.record.person!r} (technician), valid for 8 hours;"
+              f" the lock checks it against its secret, which never leaves the lock",
+              lock_id=vb.lock_id, key_id=key.record.key_id, person=key.record.person, role="technician",
+              not_before=iso(key.record.not_before), not_after=iso(key.record.not_after))
     async with LockClient(vb.lock_id, role=wire.ROLE_TECHNICIAN) as lock:
         status = await lock.status()
-        print(f"status:  {state_name(status.state)}, battery {BATTERY_TEXT[status.battery]}")
+        steps.say("status", f"status:  {state_name(status.state)}, battery {BATTERY_TEXT[status.battery]}",
+                  lock_id=vb.lock_id, **named("state", status.state, LockState),
+                  **named("battery", status.battery, BatteryState))
         if status.state != 1:
             result = await lock.lock()
-            print(f"lock:    {state_name(result.state)} in {result.travel_ms} ms (bolt confirmed by its limit switch)")
+            steps.say("lock", f"lock:    {state_name(result.state)} in {result.travel_ms} ms (bolt confirmed by its limit switch)",
+                      lock_id=vb.lock_id, **_bolt(result))
         result = await lock.unlock()
-        print(f"unlock:  {state_name(result.state)} in {result.travel_ms} ms (bolt confirmed by its limit switch)")
+        steps.say("unlock", f"unlock:  {state_name(result.state)} in {result.travel_ms} ms (bolt confirmed by its limit switch)",
+                  lock_id=vb.lock_id, **_bolt(result))
         reading = await lock.battery()
-        print(f"battery: {reading.idle_mv} mV idle, {reading.loaded_mv} mV under load, "
-              f"about {reading.percent} % left: {BATTERY_TEXT[reading.state]}")
-        print("self-test: pressing the lock's button (green on, off within 10 s, red blinks within 20 s)")
-        press = vb.press_button()
-        timeline = await watch_selftest(vb, press)
-        blinks = sum(1 for _, led, on in timeline if led == "red" and on)
-        print(f"    {_describe_selftest(blinks)}")
+        steps.say("battery", f"battery: {reading.idle_mv} mV idle, {reading.loaded_mv} mV under load, "
+                  f"about {reading.percent} % left: {BATTERY_TEXT[reading.state]}",
+                  lock_id=vb.lock_id, idle_mv=reading.idle_mv, loaded_mv=reading.loaded_mv,
+                  percent=reading.percent, **named("battery", reading.state, BatteryState))
+        steps.prose("self-test: pressing the lock's button (green on, off within 10 s, red blinks within 20 s)")
+        await _selftest_step(steps, vb)
         records = await lock.read_log()
-        print(f"event log (read over BLE): {len(records)} records")
-        for r in records:
-            stamp = time.strftime("%H:%M:%S", time.localtime(r.time))
-            print(f"    #{r.seq:<3} {stamp} {EventType(r.type).name.lower():16} {list(r.fields)}")
-    print(f"\nA second lock, {dead_vb.lock_id}, has a fully discharged battery. Unlocking it:")
+        steps.say("event_log", f"event log (read over BLE): {len(records)} records\n" + "\n".join(
+            f"    #{r.seq:<3} {time.strftime('%H:%M:%S', time.localtime(r.time))} "
+            f"{EventType(r.type).name.lower():16} {list(r.fields)}" for r in records),
+            lock_id=vb.lock_id, records=[{"seq": r.seq, "at": iso(r.time),
+                                          **named("event", r.type, EventType),
+                                          "fields": list(r.fields)} for r in records])
+    steps.prose(f"\nA second lock, {dead_vb.lock_id}, has a fully discharged battery. Unlocking it:")
     try:
         async with LockClient(dead_vb.lock_id, role=wire.ROLE_TECHNICIAN) as lock:
             await lock.unlock()
+        steps.say("discharged_unlock", "  (it unlocked)", lock_id=dead_vb.lock_id, refused=False)
     except BatteryCriticalError as err:
-        print(discharged_guidance(str(err)))
-    print("  The self-test on that lock, for comparison:")
-    press = dead_vb.press_button()
-    timeline = await watch_selftest(dead_vb, press)
-    blinks = sum(1 for _, led, on in timeline if led == "red" and on)
-    print(f"    {_describe_selftest(blinks)}")
+        guidance = discharged_guidance(str(err))
+        steps.say("discharged_unlock", guidance, lock_id=dead_vb.lock_id, refused=True,
+                  error=str(err), guidance=guidance)
+    steps.prose("  The self-test on that lock, for comparison:")
+    await _selftest_step(steps, dead_vb)
 
 
 def do_demo(args) -> None:
+    """The demo; with --json, JSON lines: one object per step (see _Steps)."""
     from ..fleet.store import FleetStore
     from ..keyfile import KeyFile, StaffKey
     from ..sim import VirtualBoard, VirtualRadio
@@ -98,6 +142,7 @@ def do_demo(args) -> None:
         os.environ[ENV_VAR] = radio.spec  # this process is the field client
         os.environ["HEMLAS_STORE"] = f"{home}/fleet.sqlite3"  # a demo fleet, not the user's
         os.environ["HEMLAS_KEYS"] = f"{home}/keys.json"
+        steps = _Steps(args.json)
         vb = VirtualBoard(args.board, flash_dir=args.flash, radio=radio)
         dead = VirtualBoard(args.board, radio=radio)
         try:
@@ -109,24 +154,18 @@ def do_demo(args) -> None:
             dead.start()
             now = int(time.time())
             with FleetStore(create=True) as store:
-                print(f"provisioning over the serial console: {vb.provision(store)}, {dead.provision(store)}")
+                provisioned = [vb.provision(store), dead.provision(store)]
+                steps.say("provision", "provisioning over the serial console: " + ", ".join(provisioned),
+                          lock_ids=provisioned)
                 keys = KeyFile()
                 issued = store.issue_key(vb.lock_id, "Demo carer", wire.ROLE_TECHNICIAN, now - 60, now + 8 * 3600)
                 keys.add(StaffKey.from_issued(issued))
                 keys.add(StaffKey.from_issued(store.issue_key(
                     dead.lock_id, "Demo carer", wire.ROLE_TECHNICIAN, now - 60, now + 8 * 3600)))
-            asyncio.run(_demo(vb, dead, issued))
+            asyncio.run(_demo(vb, dead, issued, steps))
         finally:
             vb.close()
             dead.close()
-
-
-_SIM_HELP = """Virtual lock console. Firmware (serial) commands: status, lock, unlock, battery, selftest,
-log [FROM [N]], mem, swap (register a new battery), power [stay|auto]. Hands on the board:
-press, battery fresh|low|discharged (the cell's charge), replace fresh|low|discharged (a
-battery swap: power off, another cell in, power on), jam [AT], unjam, bolt POSITION,
-cut (power off), on (power on), leds. With several locks, start a line with the lock's
-number (1, 2, ...). quit ends."""
 
 
 def do_sim(args) -> None:
@@ -155,8 +194,10 @@ def do_sim(args) -> None:
         for i, vb in enumerate(boards):
             print(f"Lock {i + 1} ({vb.lock_id}) serial port: {vb.serial_port}  "
                   f"(mpremote connect {vb.serial_port}; hemlas flash --port {vb.serial_port} --board {vb.board_name})")
-        print(_SIM_HELP, flush=True)
-        _console(boards)
+        print("Console: type help for the commands, quit to end."
+              + (" Start a line with a lock's number (1 to %d)." % len(boards) if len(boards) > 1 else ""),
+              flush=True)
+        sim_console.run(boards, sys.stdin, raw=args.json, out=lambda text: print(text, flush=True))
     except KeyboardInterrupt:
         pass
     finally:
@@ -164,52 +205,3 @@ def do_sim(args) -> None:
             vb.close()
         radio.close()
         store.close()
-
-
-def _console(boards) -> None:
-    for line in sys.stdin:
-        words = line.split()
-        if not words:
-            continue
-        if words[0] == "quit":
-            return
-        vb = boards[0]
-        if len(boards) > 1 and words[0].isdigit():
-            index = int(words[0]) - 1
-            if not 0 <= index < len(boards):
-                print(json.dumps({"error": f"no lock {words[0]}"}))
-                continue
-            vb, words = boards[index], words[1:]
-        try:
-            print(json.dumps(_hands(vb, words)), flush=True)
-        except (HemlasError, ValueError, IndexError) as err:
-            print(json.dumps({"error": str(err)}), flush=True)
-
-
-def _hands(vb, words):
-    op, rest = words[0], words[1:]
-    if op == "press":
-        return {"pressed_at": vb.press_button()}
-    if op == "battery" and rest:
-        return {"soc": vb.set_battery(rest[0])}
-    if op == "jam":
-        at = float(rest[0]) if rest else 0.5
-        vb.jam(at)
-        return {"jammed_at": at}
-    if op == "unjam":
-        vb.clear_jam()
-        return {"jammed_at": None}
-    if op == "bolt":
-        vb.set_bolt(float(rest[0]))
-        return {"bolt": vb.bolt_position}
-    if op == "cut":
-        vb.power_cut()
-        return {"power": False}
-    if op == "on":
-        return vb.power_on()
-    if op == "replace":
-        vb.swap_battery(rest[0] if rest else "fresh")
-        return {"replaced": rest[0] if rest else "fresh", "ready": vb.wait_ready()}
-    if op == "leds":
-        return {"leds": vb.led_timeline()}
-    return vb.command(" ".join(words))
