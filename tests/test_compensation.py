@@ -335,7 +335,7 @@ def test_cli_register_import_list_and_report(tmp_path, monkeypatch, capsys):
     assert lines[3].startswith("  MOUNTED, NO HOUR") and "lock HL-2" in lines[3]
     assert sum(line.startswith("  HOUR, NO MOUNT") for line in lines) == 2
     assert any("customer 1003: customer 1003 is not in the fleet store" in line for line in lines)
-    rows = list(csv.DictReader(table.open(encoding="utf-8")))
+    rows = list(csv.DictReader(table.open(encoding="utf-8-sig")))
     assert [(r["kind"], r["status"]) for r in rows] == [
         ("mount", "matched"), ("mount", "no registered hour"), ("hour", "matched"),
         ("hour", "no mounted lock"), ("hour", "no mounted lock")]

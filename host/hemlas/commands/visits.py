@@ -1,67 +1,93 @@
-"""`hemlas visits CUSTOMER --from ... --to ...` and `hemlas visits register-manual CUSTOMER ...`.
+"""`hemlas visits CUSTOMER --from ... --to ...`, `hemlas visits register-manual CUSTOMER ...`,
+`hemlas visits correct VISIT_ID ...` and `hemlas visits withdraw VISIT_ID ...`.
 
 Visits come from the locks' own logs, synced at every connection (docs/visits.md); manual
-visits, registered when a lock failed, are marked as such in every listing.
+visits, registered when a lock failed, are marked as such in every listing, and are corrected
+or withdrawn only by a correction record (who, when, why).
 """
 
 from __future__ import annotations
 
 import time
-from datetime import datetime
 
 from ..fleet.store import FleetStore
 from ..fleet.visits import MANUAL, Visit
-from .fleet import emit_listing
+from . import formats
 from .keys import parse_time
 from .output import CommandError, emit
 
 _DAY = 86400
-_CSV_COLUMNS = ["customer_number", "person", "in", "out", "source", "lock_id", "key_id", "note"]
+_CSV_COLUMNS = ["customer_number", "person", "in", "out", "at", "kind", "battery_swap", "source",
+                "lock_id", "key_id", "visit_id", "corrects", "status", "note", "corrected_by",
+                "corrected_at", "correction_reason", "replacement_id"]
+_HEADERS = ("in", "out", "person", "kind", "record", "note")
+_USAGE = ("usage: hemlas visits CUSTOMER [--from T] [--to T] [--all] | "
+          "hemlas visits register-manual CUSTOMER --at T --by PERSON --note \"...\" | "
+          "hemlas visits correct VISIT_ID --by NAME --reason \"...\" [--at T] [--out T] "
+          "[--note \"...\"] [--person PERSON] | "
+          "hemlas visits withdraw VISIT_ID --by NAME --reason \"...\"")
 
 
 def add_arguments(cmd) -> None:
-    cmd.add_argument("words", nargs="+", metavar="CUSTOMER | register-manual CUSTOMER",
-                     help="list a customer's visits, or register one by hand (the lock failed)")
+    cmd.add_argument("words", nargs="+",
+                     metavar="CUSTOMER | register-manual CUSTOMER | correct VISIT_ID | withdraw VISIT_ID",
+                     help="list a customer's visits; register one by hand (the lock failed); "
+                          "correct or withdraw a manual visit")
     cmd.add_argument("--from", dest="start", help="list from this time (ISO; default: 7 days ago)")
     cmd.add_argument("--to", dest="end", help="list up to this time (ISO; default: now)")
-    cmd.add_argument("--csv", metavar="FILE", help="also write the listing as CSV")
-    cmd.add_argument("--at", help="register-manual: when the visit began (ISO time)")
-    cmd.add_argument("--out", dest="out_at", help="register-manual: when it ended (ISO time)")
-    cmd.add_argument("--note", help="register-manual: why the visit is registered by hand (required)")
-    cmd.add_argument("--by", dest="person", help="register-manual: who made the visit")
+    cmd.add_argument("--all", action="store_true",
+                     help="list also manual visits withdrawn or corrected, marked")
+    formats.add_csv_arguments(cmd)
+    cmd.add_argument("--at", help="register-manual, correct: when the visit began (ISO time)")
+    cmd.add_argument("--out", dest="out_at", help="register-manual, correct: when it ended (ISO time)")
+    cmd.add_argument("--note", help="register-manual: why the visit is registered by hand "
+                                    "(required); correct: the right note")
+    cmd.add_argument("--by", dest="person", help="register-manual: who made the visit; "
+                                                 "correct, withdraw: who corrects it")
+    cmd.add_argument("--person", dest="new_person", help="correct: who made the visit")
+    cmd.add_argument("--reason", help="correct, withdraw: why (kept with the correction)")
 
 
 def do_visits(args) -> None:
-    if args.words[0] == "register-manual":
+    action = args.words[0]
+    if action == "register-manual":
         _register_manual(args)
+    elif action in ("correct", "withdraw"):
+        _correct(args, action)
     elif len(args.words) == 1:
         _list(args)
     else:
-        raise CommandError("usage: hemlas visits CUSTOMER [--from T] [--to T] | "
-                           "hemlas visits register-manual CUSTOMER --at T --by PERSON --note \"...\"")
+        raise CommandError(_USAGE)
 
 
 def _list(args) -> None:
-    if args.at or args.note or args.person or args.out_at:
-        raise CommandError("--at, --out, --note and --by are for `hemlas visits register-manual`")
+    if args.at or args.note or args.person or args.out_at or args.reason or args.new_person:
+        raise CommandError("--at, --out, --note, --by, --person and --reason are for registering "
+                           "or correcting a visit: hemlas visits register-manual|correct ...")
     now = int(time.time())
     end = parse_time(args.end, now + 1)  # up to and including this second
     start = parse_time(args.start, end - 7 * _DAY)
     if start >= end:
         raise CommandError("--from must be before --to")
     with FleetStore() as store:
-        visits = store.visits(args.words[0], start, end)
+        visits = store.visits(args.words[0], start, end, include_all=args.all)
     rows = [_row(v) for v in visits]
-    lines = [f"visits of customer {args.words[0]}, {_when(start)} to {_when(end)}: {len(rows)}"]
-    for v, row in zip(visits, rows):
-        where = f"MANUAL, note: {v.note}" if v.source == MANUAL else f"lock {v.lock_id}, key #{v.key_id}"
-        lines.append(f"  {_when(v.in_at) if v.in_at else '?':16}  {_when(v.out_at):16}  {v.person[:24]:24}  {where}")
-    emit_listing(args, "\n".join(lines), rows, _CSV_COLUMNS)  # CSV owner-only: it names customers
+    human = (f"visits of customer {args.words[0]}, {formats.when(start)} to {formats.when(end)}: "
+             f"{sum(v.status == 'current' for v in visits)}")
+    body = formats.table(_HEADERS, ([_in(v), formats.when(v.out_at), v.person, _kind(v), _record(v),
+                                     v.note] for v in visits))
+    human += "\n" + body if body else ""
+    if args.csv:  # owner-only: it names customers
+        formats.write_csv(args.csv, _CSV_COLUMNS, rows, formats.csv_delimiter(args))
+        human += f"\nwritten: {args.csv}"
+    emit(args, human, rows)
 
 
 def _register_manual(args) -> None:
-    if args.start or args.end or args.csv:
-        raise CommandError("--from, --to and --csv are for listing visits: hemlas visits CUSTOMER ...")
+    _only_for_listing(args)
+    if args.reason or args.new_person:
+        raise CommandError("--reason and --person are for correcting a visit: register-manual "
+                           "takes --by (who made the visit)")
     if len(args.words) != 2:
         raise CommandError("usage: hemlas visits register-manual CUSTOMER --at T --by PERSON --note \"...\"")
     if not args.at or not args.person:
@@ -71,22 +97,74 @@ def _register_manual(args) -> None:
     with FleetStore() as store:
         visit = store.register_manual_visit(args.words[1], args.person, at, args.note or "", out_at)
     emit(args, f"manual visit #{visit.visit_id} registered for customer {visit.customer_number}: "
-               f"{visit.person}, {_when(visit.in_at)}; note: {visit.note}", _row(visit))
+               f"{visit.person}, {formats.when(visit.in_at)}; note: {visit.note}", _row(visit))
+
+
+def _correct(args, action: str) -> None:
+    _only_for_listing(args)
+    if len(args.words) != 2:
+        raise CommandError(_USAGE)
+    try:
+        visit_id = int(args.words[1].lstrip("#"))
+    except ValueError:
+        raise CommandError(f"a manual visit is named by its number (e.g. 12 or #12), not "
+                           f"{args.words[1]!r}: hemlas visits CUSTOMER --all lists them") from None
+    if not args.person:
+        raise CommandError(f"hemlas visits {action} needs --by (who {action}s it) and --reason")
+    with FleetStore() as store:
+        if action == "withdraw":
+            if args.at or args.out_at or args.note or args.new_person:
+                raise CommandError("a withdrawal takes only --by and --reason: to change the "
+                                   "visit's values, hemlas visits correct")
+            visit = store.withdraw_manual_visit(visit_id, args.person, args.reason or "")
+            emit(args, f"manual visit #{visit_id} withdrawn by {visit.correction.by}: "
+                       f"{visit.correction.reason}; it is kept, listed with --all", _row(visit))
+            return
+        changes = {name: value for name, value in (
+            ("at", parse_time(args.at, 0) if args.at else None),
+            ("out_at", parse_time(args.out_at, 0) if args.out_at else None),
+            ("note", args.note), ("person", args.new_person)) if value is not None}
+        visit = store.correct_manual_visit(visit_id, args.person, args.reason or "", **changes)
+    emit(args, f"manual visit #{visit_id} corrected by {args.person.strip()}: manual visit "
+               f"#{visit.visit_id} replaces it ({visit.person}, {formats.when(visit.in_at)} to "
+               f"{formats.when(visit.out_at)}; note: {visit.note})", _row(visit))
+
+
+def _only_for_listing(args) -> None:
+    if args.start or args.end or args.csv or args.all:
+        raise CommandError("--from, --to, --all and --csv are for listing visits: hemlas visits CUSTOMER ...")
+
+
+def _in(v: Visit) -> str:
+    """The visit's "in"; if it did not begin with an unlock, "?" and when its first event was."""
+    return formats.when(v.in_at) if v.in_at is not None else f"? (first event {formats.when(v.at)})"
+
+
+def _kind(v: Visit) -> str:
+    if v.source == MANUAL:
+        return "MANUAL" if v.status == "current" else f"MANUAL, {v.status.upper()}"
+    return "BATTERY SWAP" if v.battery_swap else "visit"
+
+
+def _record(v: Visit) -> str:
+    if v.source != MANUAL:
+        return f"lock {v.lock_id}, key #{v.key_id}"
+    text = f"manual #{v.visit_id}" + (f", corrects #{v.corrects}" if v.corrects else "")
+    if v.correction is not None:
+        c = v.correction
+        text += (f", {'withdrawn' if c.action == 'withdraw' else f'replaced by #{c.replacement_id}'}"
+                 f" by {c.by} {formats.when(c.recorded_at)}: {c.reason}")
+    return text
 
 
 def _row(v: Visit) -> dict:
-    return {"customer_number": v.customer_number, "person": v.person, "in": _iso(v.in_at),
-            "out": _iso(v.out_at), "source": v.source, "lock_id": v.lock_id, "key_id": v.key_id,
-            "note": v.note}
-
-
-def _iso(t: int | None) -> str | None:
-    """Local time with its UTC offset: unambiguous across the autumn clock change."""
-    return None if t is None else datetime.fromtimestamp(t).astimezone().isoformat(timespec="seconds")
-
-
-def _when(t: int | None) -> str:
-    return "-" if t is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+    c = v.correction
+    return {"customer_number": v.customer_number, "person": v.person, "in": formats.iso(v.in_at),
+            "out": formats.iso(v.out_at), "at": formats.iso(v.at), "kind": v.kind,
+            "battery_swap": v.battery_swap, "source": v.source, "lock_id": v.lock_id,
+            "key_id": v.key_id, "visit_id": v.visit_id, "corrects": v.corrects, "status": v.status,
+            "note": v.note, "corrected_by": c and c.by, "corrected_at": c and formats.iso(c.recorded_at),
+            "correction_reason": c and c.reason, "replacement_id": c and c.replacement_id}
 
 
 __all__ = ["add_arguments", "do_visits"]

@@ -1,0 +1,129 @@
+"""Withdrawing or correcting a registered compensation hour, append-only (part of FleetStore,
+through CompensationMixin).
+
+An hour is never rewritten or deleted. A wrong one is withdrawn, or corrected by a new hour
+that replaces it; a correction record (hour_corrections) says who, when and why. The report
+and `compensation list` count the current hours only. The withdrawn or replaced row keeps its
+row key, so importing the same CSV again still adds nothing; the replacement's own row key
+is derived from the row it replaces (each row is corrected once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from ._common import FleetError, _check_text, _now
+from .hours import CompensationError, HourEntry, _check_hour, _hour_row, hour_record
+from .models import NOTE_LENGTH, PERSON_LENGTH, CompensationHour, CompensationHourCorrection
+
+_UNSET = object()  # a correction leaves this value as it was
+
+
+class UnknownHourError(CompensationError):
+    def __init__(self, hour_id):
+        super().__init__(f"there is no registered hour #{hour_id}: hemlas compensation list "
+                         "--provider P --all lists each hour's number")
+
+
+class HourCorrectionMixin:
+    """Corrections of registered hours; FleetStore supplies the transactions."""
+
+    _transaction: Callable[[], AbstractContextManager[Session]]
+
+    def withdraw_hour(self, hour_id: int, by: str, reason: str,
+                      now: int | None = None) -> HourEntry:
+        """Withdraw a registered hour (registered in error): it stays, marked withdrawn by a
+        correction record (who, when, why), and no longer counts in the report.
+
+        Raises:
+            UnknownHourError: no such hour.
+            CompensationError: already withdrawn or corrected (say by whom, when), or no reason.
+        """
+        now = _now(now)
+        by, reason = _check_text("--by (who withdraws it)", by, PERSON_LENGTH), _reason(reason)
+        with self._transaction() as session:
+            old = _current_row(session, hour_id)
+            correction = CompensationHourCorrection(hour_id=hour_id, action="withdraw", by=by,
+                                                    reason=reason, recorded_at=now)
+            _record(session, correction)
+            return hour_record(old, correction)
+
+    def correct_hour(self, hour_id: int, by: str, reason: str, *, customer_number=_UNSET,
+                     day=_UNSET, lock_id=_UNSET, now: int | None = None) -> HourEntry:
+        """Correct a registered hour: a new hour with the given values (the others as they
+        were) replaces it, and a correction record says who, when and why.
+
+        Raises:
+            UnknownHourError: no such hour.
+            CompensationError: already withdrawn or corrected, no reason, nothing changed, or
+                the new values break a registration's rules (register_hours).
+        """
+        now = _now(now)
+        by, reason = _check_text("--by (who corrects it)", by, PERSON_LENGTH), _reason(reason)
+        with self._transaction() as session:
+            old = _current_row(session, hour_id)
+            hour = _check_hour(old.provider,
+                               old.customer_number if customer_number is _UNSET else customer_number,
+                               old.day if day is _UNSET else day,
+                               old.lock_id if lock_id is _UNSET else lock_id, now)
+            if hour == (old.provider, old.customer_number, old.day.isoformat(), old.lock_id):
+                raise CompensationError(f"the correction changes nothing in hour #{hour_id}: give "
+                                        "the values that were wrong (--customer, --date, --lock)")
+            key = hashlib.sha256(f"correction\0{old.row_key}".encode()).hexdigest()
+            new = _hour_row(hour, key, by, now, "cli", f"correction of hour #{hour_id}")
+            session.add(new)
+            session.flush()
+            _record(session, CompensationHourCorrection(hour_id=hour_id, action="correct",
+                                                        replacement_id=new.hour_id, by=by,
+                                                        reason=reason, recorded_at=now))
+            return hour_record(new, corrects=hour_id)
+
+    @staticmethod
+    def _hours_query():
+        """Hours with their own correction record (or None) and the hour each replaces."""
+        own, replaced = aliased(CompensationHourCorrection), aliased(CompensationHourCorrection)
+        return (select(CompensationHour, own, replaced.hour_id)
+                .outerjoin(own, own.hour_id == CompensationHour.hour_id)
+                .outerjoin(replaced, replaced.replacement_id == CompensationHour.hour_id))
+
+
+def _current_row(session: Session, hour_id: int) -> CompensationHour:
+    row = session.get(CompensationHour, hour_id, with_for_update=True) if isinstance(hour_id, int) else None
+    if row is None:
+        raise UnknownHourError(hour_id)
+    done = session.scalar(select(CompensationHourCorrection).where(
+        CompensationHourCorrection.hour_id == hour_id))
+    if done is not None:
+        at = time.strftime("%Y-%m-%d %H:%M", time.localtime(done.recorded_at))
+        if done.action == "withdraw":
+            raise CompensationError(f"hour #{hour_id} was already withdrawn by {done.by} at {at} "
+                                    f"({done.reason}); register it again if it was right")
+        raise CompensationError(f"hour #{hour_id} was already corrected by {done.by} at {at} "
+                                f"({done.reason}): correct or withdraw its replacement, hour "
+                                f"#{done.replacement_id}")
+    return row
+
+
+def _record(session: Session, correction: CompensationHourCorrection) -> None:
+    session.add(correction)
+    try:
+        session.flush()
+    except IntegrityError:  # another client corrected it meanwhile: the unique hour_id says so
+        raise CompensationError(f"hour #{correction.hour_id} was corrected or withdrawn by "
+                                "someone else meanwhile: list it again (--all)") from None
+
+
+def _reason(reason: str) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise FleetError("a correction needs a reason saying why: give --reason \"...\"")
+    return _check_text("reason", reason, NOTE_LENGTH)
+
+
+__all__ = ["HourCorrectionMixin", "UnknownHourError"]
