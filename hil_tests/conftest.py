@@ -4,22 +4,27 @@
     pytest hil_tests --target serial:/dev/ttyUSB0 --ble AA:BB:CC:DD:EE:FF --board esp32c3
 
 or `hemlas hil --target ...`. Each test records its measured figures with `figure(name,
-value)`; they go into the JUnit XML (as properties) and the unit's HTML report.
+value)`; they go into the JUnit XML (as properties) and the unit's HTML report. With
+--report-dir both are named by the unit and the time (hil-HL-1A2B3C-20261201T101500+0100.html),
+so the next unit on the same port adds its own.
 """
 
 from __future__ import annotations
 
 import html
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from bench import BenchUnit, VirtualUnit
+from hemlas.commands.formats import iso
 
 _FIGURES = pytest.StashKey[list]()
 _RESULTS: list[dict] = []
 _UNIT: dict = {}
+_STARTED = time.time()
 
 
 def pytest_addoption(parser):
@@ -29,6 +34,8 @@ def pytest_addoption(parser):
     group.addoption("--board", default=None, help="board file (default: virtual for sim, esp32c3 for serial)")
     group.addoption("--store", default=None, help="fleet store URL for a serial target (default: $HEMLAS_STORE)")
     group.addoption("--unit-report", default=None, help="write the unit's HTML report here")
+    group.addoption("--report-dir", default=None,
+                    help="write the HTML report, and move the --junitxml file, here as hil-LOCK-TIME.html/.xml")
 
 
 def pytest_configure(config):
@@ -51,10 +58,12 @@ def lock(request):
     unit.ble_address = request.config.getoption("--ble")
     try:
         started = time.monotonic()
-        report = flash(unit.port, unit.board, unit.store)
+        report = flash(unit.port, unit.board, unit.fleet,
+                       waiting=lambda message: print(f"\n[bench] {message}", file=sys.stderr))
         unit.flash_report = report
         unit.flash_seconds = time.monotonic() - started
         unit.lock_id, unit.firmware = report.lock_id, report.firmware_version
+        unit.open_bench()
         _UNIT.update(lock_id=unit.lock_id, firmware=unit.firmware, board=unit.board, target=target,
                      micropython=report.micropython)
         yield unit
@@ -93,6 +102,30 @@ def pytest_sessionfinish(session, exitstatus):
     Path(path).write_text(_html_report(), encoding="utf-8")
 
 
+def report_stem(lock_id: str, started: float) -> str:
+    """hil-LOCK-TIME: the unit and the local time of the run, with its offset (no ':', which
+    some file systems refuse)."""
+    stamp = time.strftime("%Y%m%dT%H%M%S%z", time.localtime(started))
+    return f"hil-{lock_id or 'not-flashed'}-{stamp}"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """After the JUnit XML is written (in its sessionfinish): both reports under the unit's name."""
+    out = config.getoption("--report-dir", None)
+    if not out or not _RESULTS:
+        return
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / report_stem(_UNIT.get("lock_id", ""), _STARTED)
+    written = [stem.with_suffix(".html")]
+    written[0].write_text(_html_report(), encoding="utf-8")
+    xml = getattr(config.option, "xmlpath", None)
+    if xml and Path(xml).is_file():
+        written.append(Path(xml).replace(stem.with_suffix(".xml")))
+    print(f"reports: {', '.join(map(str, written))}", file=sys.stderr)
+
+
 def _html_report() -> str:
     esc = html.escape
     rows = []
@@ -110,7 +143,7 @@ def _html_report() -> str:
     verdict = "READY FOR A CUSTOMER'S DOOR" if passed else "NOT READY: see the failed checks"
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>hemlås bench report {esc(unit.get('lock_id', ''))}</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{border-bottom:1px solid #ddd;padding:.4em;vertical-align:top;text-align:left}}</style>
-</head><body><h1>hemlås bench report</h1><p>{head}<br>{esc(time.strftime('%Y-%m-%d %H:%M'))}</p>
+</head><body><h1>hemlås bench report</h1><p>{head}<br>{esc(iso(_STARTED) or '')}</p>
 <h2 style="color:{'#2a7' if passed else '#c33'}">{verdict}</h2>
 <table><tr><th>check</th><th>result</th><th>measured</th><th>time</th></tr>{''.join(rows)}</table></body></html>
 """

@@ -40,7 +40,7 @@ def test_flashed_and_provisioned(lock, figure):
     assert report.files and report.files[-1] == "main.py"
     status = lock.console("status")
     assert status["lock_id"] == lock.lock_id and status["provisioned"] is True
-    assert lock.store.lock(lock.lock_id).board == lock.board
+    assert lock.fleet.lock(lock.lock_id).board == lock.board  # provisioned into the fleet store
     figure("files", len(report.files))
     figure("bytes", report.bytes)
     figure("flash and provision (s)", round(lock.flash_seconds, 1))
@@ -141,7 +141,7 @@ def test_battery_swap_registration(lock, figure):
 
 def test_rejects_a_key_for_another_lock(lock):
     """Refuses a key issued for another lock"""
-    lock.store.add_lock("HL-OTHER1", lock.board, "test", bytes(32))
+    lock.store.add_lock("HL-OTHER1", lock.board, "test", bytes(32))  # the bench store's, not the fleet's
     key = lock.key(wire.ROLE_STAFF, lock_id="HL-OTHER1")
     stolen = dataclasses.replace(key, lock_id=lock.lock_id)  # presented to this lock
 
