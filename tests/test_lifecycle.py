@@ -439,10 +439,11 @@ def test_cli_lifecycle_history_and_refusals(tmp_path, monkeypatch, capsys):
     code, out, _ = _run(capsys, "locks", "history", "HL-1", "--csv", str(table))
     lines = out.splitlines()
     assert code == 0 and lines[0] == "history of lock HL-1: 5 record(s)"
-    assert [line.split()[2] for line in lines[1:6]] == [
+    assert lines[1].split()[:3] == ["when", "action", "customer"]  # a header row
+    assert [line.split()[2] for line in lines[2:7]] == [
         "mount", "move", "key_signed_out", "dismantle", "key_returned"]
-    assert "2026-01-05 09:00" in lines[1] and "note: order 17" in lines[1]
-    rows = list(csv.DictReader(table.open(encoding="utf-8")))
+    assert "2026-01-05 09:00" in lines[2] and "order 17" in lines[2]
+    rows = list(csv.DictReader(table.open(encoding="utf-8-sig")))  # CSV starts with a BOM
     assert [(r["action"], r["person"], r["provider"]) for r in rows][:2] == [
         ("mount", "Fitter Anna", "Omsorg AB"), ("move", "Fitter Anna", "Omsorg AB")]
     code, out, _ = _run(capsys, "locks", "history", "HL-1", "--json")
