@@ -4,6 +4,7 @@ flow's hooks swap the virtual battery where the CLI would ask a human to."""
 
 import json
 import os
+from datetime import datetime
 import subprocess
 import sys
 
@@ -12,23 +13,24 @@ import pytest
 from fleet_helpers import issue
 from hemlas.client import LockClient
 from hemlas.commands.swap_flow import SwapFlow, SwapHooks, SwapInterrupted
-from hemlas.errors import LockDisconnectedError
+from hemlas.codes import LockState
+from hemlas.errors import HemlasError, LockDisconnectedError
 from hemlas.firmware import wire
 
 pytestmark = pytest.mark.virtual_board
 
 CUSTOMER = "0123"
-PERSON = "Eva Tekniker"
+PERSON = "Eva Karlsson"  # a carer: the routine has care staff swap and register
 
 
 @pytest.fixture
 def lock(radio, boot_board, fleet):
-    """A locked, provisioned virtual lock with customer 0123 and a technician key."""
+    """A locked, provisioned virtual lock with customer 0123 and the carer's staff key."""
     vb = boot_board(radio=radio, bolt=1.0)
     vb.provision(fleet)
     fleet.add_customer(CUSTOMER, "Anna Andersson")
     fleet.assign_lock(vb.lock_id, CUSTOMER)
-    issue(fleet, vb.lock_id, wire.ROLE_TECHNICIAN, person=PERSON)
+    vb.person_key = issue(fleet, vb.lock_id, wire.ROLE_STAFF, person=PERSON)
     return vb
 
 
@@ -60,18 +62,22 @@ class BoardHooks(SwapHooks):
             self.on_cycle(cycle)
 
 
-def flow(store, hooks, **kwargs):
-    return SwapFlow(store, PERSON, hooks=hooks, cycles=5, scan_timeout=2.0, reboot_wait_s=15.0,
+def flow(store, hooks, person=PERSON, **kwargs):
+    return SwapFlow(store, person, hooks=hooks, cycles=5, scan_timeout=2.0, reboot_wait_s=15.0,
                     **kwargs)
 
 
-def swap_events(vb):
-    """The lock's own record: every registered swap in its event log."""
+def log_records(vb):
     records, answer = [], vb.command("log 0")
     while answer["records"]:
         records += answer["records"]
         answer = vb.command(f"log {records[-1][0] + 1}")
-    return [r for r in records if r[2] == wire.EVENT_BATTERY_SWAP]
+    return records
+
+
+def swap_events(vb):
+    """The lock's own record: every registered swap in its event log."""
+    return [r for r in log_records(vb) if r[2] == wire.EVENT_BATTERY_SWAP]
 
 
 def assert_verified(swap, cycles=10):
@@ -174,8 +180,8 @@ class LosesRegistrationAnswer(LockClient):
 
 
 def test_a_registration_whose_answer_was_lost_is_not_registered_twice(lock, fleet):
-    def losing(lock_id, scan_timeout):
-        return LosesRegistrationAnswer(lock_id, role=wire.ROLE_TECHNICIAN, scan_timeout=scan_timeout)
+    def losing(lock_id, scan_timeout, key):
+        return LosesRegistrationAnswer(lock_id, key=key, scan_timeout=scan_timeout)
 
     with pytest.raises(SwapInterrupted) as broke:
         flow(fleet, BoardHooks(lock), client_factory=losing).run(lock.lock_id)
@@ -223,11 +229,25 @@ def test_cli_swap_with_yes_prints_one_json_document(lock, fleet):
     result = _hemlas("--customer", CUSTOMER, "--yes", "--json", "--cycles", "5")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
-    assert document["verdict"] == "passed" and document["lock"] == lock.lock_id
+    assert document["verdict"] == "passed" and document["lock_id"] == lock.lock_id
+    assert "lock" not in document
     assert document["customer"] == {"customer_number": CUSTOMER, "name": "Anna Andersson"}
     assert document["swap"]["status"] == "passed" and document["swap"]["person"] == PERSON
     assert [c["cycle_index"] for c in document["cycles"]] == list(range(10))
     assert fleet.last_swap(lock.lock_id).swap_id == document["swap"]["swap_id"]
+    # The output vocabulary (formats.py): ISO times with offset, states as names beside codes.
+    swap = fleet.swap(document["swap"]["swap_id"])
+    for name in ("started_at", "registered_at", "finished_at", "lock_swap_time"):
+        assert datetime.fromisoformat(document["swap"][name]).timestamp() == getattr(swap, name)
+    assert document["check"]["last_swap"] is None  # the lock had registered no swap before
+    assert document["swap"]["lock_swap_time_before"] is None  # none, read before registering
+    first = document["cycles"][0]
+    assert (first["state"], first["state_code"]) == ("unlocked", wire.LOCK_UNLOCKED)
+    assert (first["result"], first["result_code"]) == ("ok", wire.STATUS_OK)
+    assert datetime.fromisoformat(first["at"]).tzinfo is not None
+    assert document["check"]["state"] == "ok" and document["check"]["state_code"] == wire.BATTERY_OK
+    assert (document["door_found"], document["door_now"]) == ("locked", "locked")
+    assert document["door_now_code"] == wire.LOCK_LOCKED
 
 
 def test_cli_answer_no_records_no_swap_and_a_short_cycle_count_is_refused(lock, fleet):
@@ -252,3 +272,106 @@ def test_a_jam_during_verification_fails_the_swap_but_the_battery_counts_as_swap
     assert (swap.status, swap.registered, len(swap.cycles)) == ("failed", True, 1)
     assert swap.cycles[0].result == wire.STATUS_JAMMED
     assert fleet.last_swap(lock.lock_id).swap_id == swap.swap_id
+
+
+# ---- whose key: the person's (issue 11) -------------------------------------------------------
+
+def moves_and_swaps_since(vb, seq):
+    """(type, key id) of every lock, unlock and registered swap the lock logged from seq on."""
+    fields_key = {wire.EVENT_LOCKED: 3, wire.EVENT_UNLOCKED: 3, wire.EVENT_BATTERY_SWAP: 3}
+    return [(r[2], r[3][fields_key[r[2]]]) for r in log_records(vb)
+            if r[0] >= seq and r[2] in fields_key]
+
+
+def test_the_swap_and_its_moves_are_logged_under_the_persons_own_key(lock, fleet):
+    # Another person's more privileged key on the same device is never used for this person.
+    other = issue(fleet, lock.lock_id, wire.ROLE_TECHNICIAN, person="Olle Tekniker")
+    start = lock.command("status")["next_seq"]
+    outcome = flow(fleet, BoardHooks(lock)).run(lock.lock_id)
+    assert outcome.verdict == "passed", outcome.message
+    logged = moves_and_swaps_since(lock, start)
+    assert {key_id for _, key_id in logged} == {lock.person_key.key_id} != {other.key_id}
+    types = [t for t, _ in logged]
+    assert types.count(wire.EVENT_BATTERY_SWAP) == 1
+    assert types.count(wire.EVENT_LOCKED) >= 5 and types.count(wire.EVENT_UNLOCKED) >= 5
+
+
+@pytest.mark.parametrize("case", ["no key issued", "revoked", "not on this device"])
+def test_a_person_without_a_valid_key_here_is_refused_with_the_next_step(lock, fleet, case):
+    person = "Sara Nyanställd"
+    if case == "revoked":
+        fleet.revoke_key(issue(fleet, lock.lock_id, wire.ROLE_STAFF, person=person).key_id)
+    elif case == "not on this device":
+        issue(fleet, lock.lock_id, wire.ROLE_STAFF, person=person, keyfile=False)
+    with pytest.raises(HemlasError) as refused:
+        flow(fleet, BoardHooks(lock), person=person).run(lock.lock_id)
+    message = str(refused.value)
+    assert f"hemlas keys issue {lock.lock_id} --person '{person}'" in message
+    assert {"no key issued": "no key for it was issued", "revoked": "revoked",
+            "not on this device": "not in this device's key file"}[case] in message
+    assert fleet.swaps(lock.lock_id) == [] and swap_events(lock) == []
+
+
+def test_cli_refuses_a_person_without_a_key_in_one_line(lock, fleet):
+    result = _hemlas("--lock", lock.lock_id, "--person", "Nobody Here", "--yes")
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("hemlas: ") and len(result.stderr.strip().splitlines()) == 1
+    assert f"hemlas keys issue {lock.lock_id} --person 'Nobody Here'" in result.stderr
+    assert "Traceback" not in result.stderr and fleet.swaps(lock.lock_id) == []
+
+
+# ---- the door as it was found (issue 11) ------------------------------------------------------
+
+@pytest.mark.parametrize("bolt, found", [(1.0, LockState.LOCKED), (0.0, LockState.UNLOCKED)])
+def test_the_swap_ends_with_the_door_as_it_was_found(lock, fleet, bolt, found):
+    lock.set_bolt(bolt)
+    outcome = flow(fleet, BoardHooks(lock)).run(lock.lock_id)
+    assert outcome.verdict == "passed", outcome.message
+    assert (outcome.door.found, outcome.door.now) == (found, found)
+    assert f"the door is {found.name}, as it was found" in outcome.message
+    assert (lock.bolt_position >= 0.99) == (found == LockState.LOCKED)
+
+
+class LosesSecondUnlockAnswer(LockClient):
+    """The second unlock happens on the lock, but its answer never arrives."""
+
+    unlocks = 0
+
+    async def unlock(self):
+        moved = await super().unlock()
+        LosesSecondUnlockAnswer.unlocks += 1
+        if LosesSecondUnlockAnswer.unlocks == 2:
+            raise LockDisconnectedError(self.lock_id, "the link dropped before the answer")
+        return moved
+
+
+def losing_second_unlock(lock_id, scan_timeout, key):
+    return LosesSecondUnlockAnswer(lock_id, key=key, scan_timeout=scan_timeout)
+
+
+def test_a_resumed_swap_whose_move_answer_was_lost_still_leaves_the_door_locked(lock, fleet):
+    """Found locked; an unlock's answer is lost, so a resumed flow makes one move more than it
+    records, and its cycles end unlocked: the flow locks the door again."""
+    LosesSecondUnlockAnswer.unlocks = 0
+    with pytest.raises(SwapInterrupted) as broke:
+        flow(fleet, BoardHooks(lock), client_factory=losing_second_unlock).run(lock.lock_id)
+    outcome = flow(fleet, BoardHooks(lock)).resume(broke.value.swap.swap_id)
+    assert outcome.verdict == "passed", outcome.message
+    assert outcome.swap.cycles[-1].action == "unlock"  # the verification itself ended unlocked
+    assert (outcome.door.found, outcome.door.now) == (LockState.LOCKED, LockState.LOCKED)
+    assert lock.bolt_position >= 0.99
+
+
+def test_when_the_door_cannot_be_brought_back_the_outcome_says_how_it_is(lock, fleet):
+    LosesSecondUnlockAnswer.unlocks = 0
+    with pytest.raises(SwapInterrupted) as broke:
+        flow(fleet, BoardHooks(lock), client_factory=losing_second_unlock).run(lock.lock_id)
+
+    def jam_after_the_last(cycle):
+        if cycle.cycle_index == 9:  # the last verification cycle: the lock back jams
+            lock.jam(0.5)
+
+    outcome = flow(fleet, BoardHooks(lock, on_cycle=jam_after_the_last)).resume(broke.value.swap.swap_id)
+    assert outcome.verdict == "passed"  # the battery's verification passed; the door did not
+    assert outcome.door.now == LockState.JAMMED
+    assert "the door is now JAMMED" in outcome.message and "physical key" in outcome.message

@@ -6,19 +6,19 @@ Prompts, a text progress bar and the verdict table for people; one JSON document
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict
 
-from ..codes import BatteryState, LockState
+from ..codes import BatteryState, LockState, Status
 from ..errors import HemlasError
 from ..firmware import wire
-from ..fleet.store import FleetStore, UnknownKeyError
+from ..fleet.person_keys import device_person
+from ..fleet.store import FleetStore
 from ..fleet.swaps import VERIFY_CYCLES
 from ..keyfile import KeyFile
-from .fleet import when
+from .formats import iso, named, table, when
 from .output import BATTERY_TEXT, CommandError, emit, state_name
 from .swap_flow import SwapFlow, SwapHooks, SwapInterrupted, SwapOutcome, status_text
 
@@ -28,7 +28,9 @@ def add_arguments(cmd) -> None:
     which.add_argument("--customer", metavar="NUMBER", help="the customer's number")
     which.add_argument("--lock", metavar="LOCK", help="the lock's id (its customer comes from the store)")
     cmd.add_argument("--person", metavar="NAME",
-                     help="who swaps (default: the holder of the technician key in use)")
+                     help="who swaps: the flow uses that person's key for the lock, so the lock "
+                          "logs the swap and its moves as theirs (default: the person of the "
+                          "key this device would use)")
     cmd.add_argument("--cycles", type=_cycles, default=VERIFY_CYCLES, metavar="N",
                      help=f"locks and unlocks each to verify with (default and minimum {VERIFY_CYCLES})")
     cmd.add_argument("--yes", action="store_true",
@@ -112,14 +114,14 @@ def choose_lock(store: FleetStore, customer_number: str | None, lock_id: str | N
 
 
 def default_person(store: FleetStore, lock_id: str) -> str:
-    """Whom the technician key the client will pick was issued to; else the login name."""
-    key = KeyFile().pick(lock_id, wire.ROLE_TECHNICIAN, int(time.time()))
-    if key is not None:
-        try:
-            return store.key(key.key_id).person
-        except UnknownKeyError:
-            pass  # issued by another store
-    return getpass.getuser()
+    """Whom the key this device would use for the lock was issued to (the fleet store knows;
+    the key file does not)."""
+    person = device_person(store.keys(lock_id), KeyFile().keys(lock_id), lock_id, int(time.time()))
+    if person is None:
+        raise CommandError(f"lock {lock_id}: no valid key for it on this device is in the fleet "
+                           f"store, so who swaps is not known; issue one with: hemlas keys issue "
+                           f"{lock_id} --person NAME (then run this with --person NAME)")
+    return person
 
 
 def _ask(prompt: str) -> str:
@@ -200,29 +202,54 @@ def render(outcome: SwapOutcome) -> str:
         lines.append(f"registered {when(swap.registered_at)}"
                      + (f", {swap.loaded_mv_at_registration} mV under load"
                         if swap.loaded_mv_at_registration is not None else ""))
-    results = ["ok" if c.result == wire.STATUS_OK else status_text(c.result) for c in swap.cycles]
-    width = max(map(len, ["result", *results])) + 2
-    if swap.cycles:
-        lines.append(f"{'#':>3}  {'action':8}{'result':{width}}{'bolt':10}{'time':>8}  {'loaded':>8}")
-    for c, result in zip(swap.cycles, results):
-        time_ = f"{c.travel_ms} ms" if c.result == wire.STATUS_OK else "-"
-        loaded = "-" if c.loaded_mv is None else f"{c.loaded_mv} mV"
-        lines.append(f"{c.cycle_index:>3}  {c.action:8}{result:{width}}{_bolt_name(c.state):10}"
-                     f"{time_:>8}  {loaded:>8}")
+    rows = [(c.cycle_index, c.action, "ok" if c.result == wire.STATUS_OK else status_text(c.result),
+             _bolt_name(c.state), f"{c.travel_ms} ms" if c.result == wire.STATUS_OK else "-",
+             "-" if c.loaded_mv is None else f"{c.loaded_mv} mV") for c in swap.cycles]
+    if rows:
+        lines.append(table(("#", "action", "result", "bolt", "time", "loaded"), rows))
     lines.append(f"Verdict: {outcome.verdict.upper()}: {outcome.message}")
     return "\n".join(lines)
 
 
+_SWAP_TIMES = ("started_at", "registered_at", "finished_at", "lock_swap_time_before", "lock_swap_time")
+
+
 def outcome_json(outcome: SwapOutcome) -> dict:
-    swap = None if outcome.swap is None else asdict(outcome.swap)
-    cycles = [] if swap is None else swap.pop("cycles")
-    reading = None if outcome.reading is None else {
-        **asdict(outcome.reading), "state": BatteryState(outcome.reading.state).name}
+    """One document in the output vocabulary (formats.py): lock_id, ISO times, states as
+    names beside codes."""
     customer = None if outcome.customer is None else {
         "customer_number": outcome.customer.customer_number, "name": outcome.customer.name}
-    return {"verdict": outcome.verdict, "message": outcome.message, "lock": outcome.lock_id,
-            "customer": customer, "check": reading, "swap": swap,
-            "cycles": [{**c, "state": _bolt_name(c["state"])} for c in cycles]}
+    return {"verdict": outcome.verdict, "message": outcome.message, "lock_id": outcome.lock_id,
+            "customer": customer, "check": _reading_json(outcome.reading),
+            "swap": _swap_json(outcome.swap),
+            "cycles": [] if outcome.swap is None else [_cycle_json(c) for c in outcome.swap.cycles],
+            **named("door_found", outcome.door.found, LockState),
+            **named("door_now", outcome.door.now, LockState)}
+
+
+def _reading_json(reading) -> dict | None:
+    if reading is None:
+        return None
+    fields = asdict(reading)
+    fields.pop("state")
+    return {**named("state", reading.state, BatteryState), **fields, "last_swap": iso(reading.last_swap)}
+
+
+def _swap_json(swap) -> dict | None:
+    if swap is None:
+        return None
+    fields = asdict(swap)
+    fields.pop("cycles")
+    # lock_swap_time_before 0 (the lock had registered none) is null, as not read yet is
+    return {**fields, **{name: iso(fields[name] or None) for name in _SWAP_TIMES}}
+
+
+def _cycle_json(cycle) -> dict:
+    fields = asdict(cycle)
+    for name in ("result", "state"):
+        fields.pop(name)
+    return {**fields, **named("result", cycle.result, Status),
+            **named("state", cycle.state, LockState), "at": iso(cycle.at)}
 
 
 def _bolt_name(state: int) -> str:

@@ -18,94 +18,42 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
-from dataclasses import dataclass
 from typing import TypeVar
 
 from ..client import SCAN_TIMEOUT_S, LockClient
-from ..codes import STATUS_TEXT, BatteryState, LockState
+from ..codes import BatteryState, LockState
 from ..errors import (AuthError, BatteryCriticalError, BatteryDepletedError, HemlasError,
                       LockDisconnectedError, LockError, LockNotFoundError, LockStatusError,
                       LockTimeoutError, ProtocolError)
 from ..firmware import wire
-from ..fleet.models import CustomerRecord, LockRecord, SwapCycleRecord, SwapRecord
+from ..fleet.models import CustomerRecord, SwapRecord
+from ..fleet.person_keys import person_key
 from ..fleet.store import FleetStore
-from ..fleet.swaps import VERIFY_CYCLES
+from ..fleet.swaps import VERIFY_CYCLES, registration_happened
+from ..keyfile import KeyFile, StaffKey
 from ..results import BatteryReading
 from .fleet import when
 from .lock import store_reading, sync_quietly
-from .output import CommandError, discharged_guidance
+from .output import CommandError
+from .swap_door import Door, bolt_state, door_found, restore
+from .swap_outcome import (SwapHooks, SwapInterrupted, SwapOutcome, discharged,  # noqa: F401
+                           status_text, with_door)  # SwapHooks, SwapInterrupted: the flow's API, re-exported
 
 # The routine's symptoms of a fully discharged battery: the lock does not answer at all.
 _SILENT = (LockNotFoundError, LockTimeoutError, LockDisconnectedError)
 REBOOT_WAIT_S = 60.0  # the battery was out: the lock boots, then advertises; a minute covers a slow boot
 RECONNECT_DELAY_S = 1.0  # between attempts to find the rebooting lock
-# A lock registered the swap itself if its last swap (lock time) is no earlier than the swap's
-# start (host time) less this: a technician key moves a lagging lock clock forward by at most
-# 600 s per connection (docs/security.md), so a long swap can leave the lock that far behind;
-# a minute more for drift. An earlier registration this close to the start would be taken for
-# this one (docs/battery-swap.md).
-LAST_SWAP_SLACK_S = 660
 
-# A callable giving an unconnected client for a lock: (lock_id, scan_timeout) -> async context
-# manager yielding a connected LockClient.
-ClientFactory = Callable[[str, float], AbstractAsyncContextManager[LockClient]]
+# A callable giving an unconnected client for a lock: (lock_id, scan_timeout, key) -> async
+# context manager yielding a LockClient connected with that key (the swapping person's).
+ClientFactory = Callable[[str, float, StaffKey], AbstractAsyncContextManager[LockClient]]
 _T = TypeVar("_T")
 
 
-def technician_client(lock_id: str, scan_timeout: float = SCAN_TIMEOUT_S) -> LockClient:
-    """The default factory: a technician-role client with a key from the key file."""
-    return LockClient(lock_id, role=wire.ROLE_TECHNICIAN, scan_timeout=scan_timeout)
-
-
-class SwapInterrupted(CommandError):
-    """The flow broke off after the swap was begun; the store keeps it pending."""
-
-    def __init__(self, swap: SwapRecord, cause: str):
-        super().__init__(
-            f"battery swap {swap.swap_id} for lock {swap.lock_id} broke off ({cause}); it stays "
-            f"pending at stage {swap.stage!r} with {len(swap.cycles)} verification cycles "
-            f"recorded. Resume it with: hemlas battery-swap --resume {swap.swap_id} "
-            f"(or run hemlas battery-swap --lock {swap.lock_id} again)")
-        self.swap = swap
-
-
-@dataclass(frozen=True)
-class SwapOutcome:
-    """How a flow ended.
-
-    verdict: "passed", "failed" (verification went wrong), "refused" (the new battery reads
-    depleted), "declined" (the person answered no) or "discharged" (the lock is silent or
-    CRITICAL: nothing swapped, the routine's guidance in ``message``).
-    """
-
-    verdict: str
-    lock_id: str
-    customer: CustomerRecord | None
-    message: str
-    swap: SwapRecord | None = None  # the store's record with its cycles; None: none begun
-    reading: BatteryReading | None = None  # the check before the swap, if one was made
-
-
-class SwapHooks:
-    """What the flow asks of the person and tells them. The defaults ask nothing (the caller
-    has confirmed, and the battery is in); the CLI's prompt, tests act on a virtual board."""
-
-    def confirm(self, lock: LockRecord, customer: CustomerRecord | None,
-                reading: BatteryReading) -> bool:
-        """Register a swap for this lock? (The routine's confirmation question.)"""
-        return True
-
-    def swap_battery(self, swap: SwapRecord) -> None:
-        """Return once the new battery is in (raise to break off: the swap stays pending)."""
-
-    def stage(self, swap: SwapRecord) -> None:
-        """The swap reached ``swap.stage`` ("confirmed", "registered") in the store."""
-
-    def cycle(self, cycle: SwapCycleRecord, done: int, total: int) -> None:
-        """A verification cycle was recorded; ``done`` of about ``total`` so far."""
-
-    def note(self, text: str) -> None:
-        """A line for the person: what the flow is doing."""
+def key_client(lock_id: str, scan_timeout: float, key: StaffKey) -> LockClient:
+    """The default factory: a client with the person's own key (docs/security.md: a staff
+    key suffices for every step of the swap, the least privilege that does)."""
+    return LockClient(lock_id, key=key, scan_timeout=scan_timeout)
 
 
 class SwapFlow:
@@ -113,8 +61,11 @@ class SwapFlow:
 
     Args:
         store: the fleet store everything is recorded in.
-        person: who swaps (kept with a new swap; a resumed swap keeps its own).
-        client_factory: gives clients for the lock (technician role).
+        person: who is at the door: the flow connects only with a key issued to them for
+            the lock (person_keys.py), so the lock logs the swap and its moves as theirs.
+            A new swap is kept under their name; a resumed swap keeps its own.
+        client_factory: gives clients for the lock with a key (default: key_client).
+        keyfile: this device's key file (default: the user's).
         hooks: the person's side (questions, the physical swap, progress).
         cycles: locks and unlocks each to verify with, at least VERIFY_CYCLES.
         scan_timeout: how long the check before the swap looks for the lock.
@@ -122,14 +73,16 @@ class SwapFlow:
     """
 
     def __init__(self, store: FleetStore, person: str, *,
-                 client_factory: ClientFactory = technician_client,
+                 client_factory: ClientFactory = key_client, keyfile: KeyFile | None = None,
                  hooks: SwapHooks | None = None, cycles: int = VERIFY_CYCLES,
                  scan_timeout: float = SCAN_TIMEOUT_S, reboot_wait_s: float = REBOOT_WAIT_S):
         if cycles < VERIFY_CYCLES:
             raise ValueError(f"the routine asks for at least {VERIFY_CYCLES} cycles, not {cycles}")
         self.store, self.person, self.cycles = store, person, cycles
         self._factory, self.hooks = client_factory, hooks or SwapHooks()
+        self._keyfile = keyfile or KeyFile()
         self._scan_timeout, self._reboot_wait_s = scan_timeout, reboot_wait_s
+        self._key: StaffKey | None = None
 
     # ---- the steps, synchronous at the top -------------------------------------------------
 
@@ -137,6 +90,7 @@ class SwapFlow:
         """Swap the lock's battery, or resume its pending swap.
 
         Raises:
+            NoPersonKeyError: the person holds no valid key for the lock on this device.
             SwapInterrupted: broken off after the swap was begun (it stays pending).
             UnknownLockError: no such lock in the store.
         """
@@ -144,10 +98,11 @@ class SwapFlow:
         pending = self.store.pending_swaps(lock_id)
         if pending:
             return self.resume(pending[0].swap_id)
+        self._key = self._person_key(lock_id)
         customer = self._customer(lock.customer_number)
         reading, silent = asyncio.run(self._check(lock_id))
         if reading is None or reading.state == BatteryState.CRITICAL:
-            return self._discharged(lock_id, customer, reading, silent, None)
+            return discharged(lock_id, customer, reading, silent, None)
         if not self.hooks.confirm(lock, customer, reading):
             return SwapOutcome("declined", lock_id, customer, "nothing was registered", None, reading)
         swap = self.store.begin_swap(lock_id, self.person)
@@ -156,14 +111,17 @@ class SwapFlow:
 
     def resume(self, swap_id: int) -> SwapOutcome:
         """Continue a pending swap from its stage: a swap registered on the lock is never
-        registered again, and the cycles continue from those recorded.
+        registered again (the lock's own swap time says whether it was), and the cycles
+        continue from those recorded.
 
         Raises:
+            NoPersonKeyError: the person holds no valid key for the lock on this device.
             SwapInterrupted: broken off again. CommandError: the swap has finished.
         """
         swap = self.store.swap(swap_id)
         if swap.status != "pending":
             raise CommandError(f"battery swap {swap_id} has already finished ({swap.status})")
+        self._key = self._person_key(swap.lock_id)
         customer = self._customer(swap.customer_number)
         self.hooks.note(f"resuming battery swap {swap.swap_id} for lock {swap.lock_id}: stage "
                         f"{swap.stage}, started by {swap.person} at {when(swap.started_at)}, "
@@ -176,16 +134,22 @@ class SwapFlow:
 
         async def check_registered(client: LockClient) -> SwapOutcome | None:
             nonlocal reading
-            lock_time = getattr(client, "lock_time", None)  # the lock's clock at HELLO
-            lag_s = max(0, int(time.time()) - lock_time) if lock_time else 0
             reading = await client.battery()
             self._record(swap.lock_id, reading)
-            if not _registered_since(reading.last_swap, swap.started_at, lag_s):
-                return None
-            self.hooks.note("the lock took the registration before the break: not registering again")
-            registered = self.store.mark_swap_registered(swap.swap_id, reading.loaded_mv)
-            self.hooks.stage(registered)
-            return await self._verify(client, registered, customer, reading)
+            if registration_happened(swap.lock_swap_time_before, reading.last_swap):
+                self.hooks.note("the lock's swap time changed since it was read before the "
+                                "registration: the lock took it before the break; not "
+                                "registering again")
+                registered = self.store.mark_swap_registered(
+                    swap.swap_id, reading.loaded_mv, lock_swap_time=reading.last_swap)
+                self.hooks.stage(registered)
+                return await self._verify(client, registered, customer, reading)
+            if swap.lock_swap_time_before is None or reading.state == BatteryState.CRITICAL:
+                return None  # the battery may not be in yet (or reads CRITICAL): from the swap
+            # Read after the new battery went in, and the registration did not happen: the
+            # battery is in; register it now.
+            self.hooks.note("the lock has not taken the registration: registering it now")
+            return await self._register_and_verify(client, swap, customer, reading)
 
         def steps() -> SwapOutcome:
             nonlocal silent
@@ -198,7 +162,7 @@ class SwapFlow:
             if done is not None:
                 return done
             if reading is None or reading.state == BatteryState.CRITICAL:
-                return self._discharged(swap.lock_id, customer, reading, silent, swap)
+                return discharged(swap.lock_id, customer, reading, silent, swap)
             return self._swap_and_verify(swap, customer, reading)
 
         return self._guarded(swap, steps)
@@ -224,10 +188,14 @@ class SwapFlow:
 
     # ---- radio steps -----------------------------------------------------------------------
 
+    def _client(self, lock_id: str, scan_timeout: float) -> AbstractAsyncContextManager[LockClient]:
+        assert self._key is not None, "run() or resume() chooses the person's key first"
+        return self._factory(lock_id, scan_timeout, self._key)
+
     async def _check(self, lock_id: str) -> tuple[BatteryReading | None, LockError | None]:
         """The lock's battery before anything is swapped; (None, error) if it is silent."""
         try:
-            async with self._factory(lock_id, self._scan_timeout) as client:
+            async with self._client(lock_id, self._scan_timeout) as client:
                 reading = await client.battery()
                 await sync_quietly(client, self.store)  # as every connection does (docs/visits.md)
         except _SILENT as err:
@@ -246,7 +214,7 @@ class SwapFlow:
             async with AsyncExitStack() as stack:
                 try:
                     client = await stack.enter_async_context(
-                        self._factory(lock_id, max(1.0, min(self._scan_timeout, remaining))))
+                        self._client(lock_id, max(1.0, min(self._scan_timeout, remaining))))
                 except (LockNotFoundError, LockDisconnectedError):
                     if time.monotonic() + RECONNECT_DELAY_S >= deadline:
                         raise
@@ -259,27 +227,37 @@ class SwapFlow:
     async def _register_and_verify(self, client: LockClient, swap: SwapRecord,
                                    customer: CustomerRecord | None,
                                    reading: BatteryReading | None) -> SwapOutcome:
+        # The lock's own swap time, kept before the request goes out: a break from here on
+        # is resumed by asking the lock whether its swap time moved (registration_happened).
+        before = await client.battery()
+        self._record(swap.lock_id, before)
+        swap = self.store.record_lock_swap_before(swap.swap_id, before.last_swap or 0)
         try:
             registration = await client.register_battery_swap()
         except BatteryDepletedError as err:
             reason = (f"the new battery reads depleted ({err.loaded_mv} mV under load): nothing "
                       f"was registered; put in another new battery")
             refused = self.store.finish_swap(swap.swap_id, "refused", reason)
-            return SwapOutcome("refused", swap.lock_id, customer, reason, refused, reading)
+            door = Door(now=await bolt_state(client))
+            return SwapOutcome("refused", swap.lock_id, customer, with_door(reason, door, swap.lock_id),
+                               refused, reading, door)
         self._record(swap.lock_id, registration)
-        registered = self.store.mark_swap_registered(swap.swap_id, registration.loaded_mv)
+        registered = self.store.mark_swap_registered(swap.swap_id, registration.loaded_mv,
+                                                     lock_swap_time=registration.swap_time)
         self.hooks.stage(registered)
         return await self._verify(client, registered, customer, reading)
 
     async def _verify(self, client: LockClient, swap: SwapRecord, customer: CustomerRecord | None,
                       reading: BatteryReading | None) -> SwapOutcome:
         """Alternate locks and unlocks until each has succeeded ``cycles`` times, recording
-        every cycle as it completes. Stops at the first failure."""
+        every cycle as it completes; stops at the first failure. Then the door goes back to
+        the state it was found in (swap_door.py)."""
         ok = Counter(c.action for c in swap.cycles if c.result == wire.STATUS_OK)
         failed = next((c for c in swap.cycles if c.result != wire.STATUS_OK), None)
         index = swap.cycles[-1].cycle_index + 1 if swap.cycles else 0
         total = 2 * self.cycles
         state = (await client.status()).state
+        found = door_found(swap, state)
         last_reading = None
         while failed is None and min(ok["lock"], ok["unlock"]) < self.cycles:
             action = "unlock" if state == LockState.LOCKED else "lock"
@@ -291,7 +269,7 @@ class SwapFlow:
                 if isinstance(err, (AuthError, ProtocolError)):
                     raise
                 result, error = err.status, err
-                state = await _bolt_state(client)
+                state = await bolt_state(client)
             lost = None
             try:  # the battery just after the motor's draw: cheap (one short request)
                 last_reading = await client.battery()
@@ -315,53 +293,31 @@ class SwapFlow:
         if last_reading is not None:
             self._record(swap.lock_id, last_reading)
         if failed is not None:
+            # No more motor runs on a bolt or battery that just failed: say how the door is.
+            door = Door(found, state)
             reason = (f"cycle {failed.cycle_index} ({failed.action}) failed: "
                       f"{status_text(failed.result)}")
             done = self.store.finish_swap(swap.swap_id, "failed", reason)
-            return SwapOutcome("failed", swap.lock_id, customer, reason, done, reading)
+            return SwapOutcome("failed", swap.lock_id, customer,
+                               with_door(reason, door, swap.lock_id), done, reading, door)
+        if found in (LockState.LOCKED, LockState.UNLOCKED) and state != found:
+            self.hooks.note(f"bringing the door back to {found.name}, as it was found")
+        state, failure = await restore(client, found, state)
+        door = Door(found, state, failure)
         done = self.store.finish_swap(swap.swap_id, "passed")
         message = (f"the battery is registered and {ok['lock']} locks and {ok['unlock']} "
                    f"unlocks succeeded")
-        return SwapOutcome("passed", swap.lock_id, customer, message, done, reading)
+        return SwapOutcome("passed", swap.lock_id, customer, with_door(message, door, swap.lock_id),
+                           done, reading, door)
 
     # ---- helpers ---------------------------------------------------------------------------
+
+    def _person_key(self, lock_id: str) -> StaffKey:
+        return person_key(self.store.keys(lock_id), self._keyfile.keys(lock_id), lock_id,
+                          self.person, int(time.time()))
 
     def _customer(self, number: str | None) -> CustomerRecord | None:
         return None if number is None else self.store.customer(number)
 
     def _record(self, lock_id: str, reading) -> None:
         store_reading(self.store, lock_id, reading, "swap")
-
-    def _discharged(self, lock_id: str, customer: CustomerRecord | None,
-                    reading: BatteryReading | None, error: Exception | None,
-                    pending: SwapRecord | None) -> SwapOutcome:
-        if reading is not None:
-            why = f"lock {lock_id}: its battery reads CRITICAL ({reading.loaded_mv} mV under load)"
-        elif isinstance(error, BatteryCriticalError):
-            why = str(error)
-        else:
-            why = f"it does not answer ({error})"
-        kept = (f"\nBattery swap {pending.swap_id} stays pending: nothing was registered."
-                if pending else "\nNothing was registered.")
-        message = discharged_guidance(why, "Do not swap this battery") + kept
-        return SwapOutcome("discharged", lock_id, customer, message, pending, reading)
-
-
-def _registered_since(last_swap: int | None, started_at: int, lag_s: int) -> bool:
-    """Whether the lock's last swap (lock time) is this swap's registration; lag_s is how far
-    the lock's clock was behind the host's when the session opened."""
-    return last_swap is not None and last_swap >= started_at - lag_s - LAST_SWAP_SLACK_S
-
-
-async def _bolt_state(client: LockClient) -> int:
-    try:
-        return (await client.status()).state
-    except LockStatusError:
-        return LockState.UNKNOWN
-
-
-def status_text(status: int) -> str:
-    return STATUS_TEXT.get(status, f"status {status}")
-
-
-# ---- the command -------------------------------------------------------------------------------

@@ -524,6 +524,10 @@ class SwapRecord:
     finished_at: int | None
     reason: str | None
     cycles: tuple[SwapCycleRecord, ...] = ()
+    # The lock's own swap time before the registration was sent (0: it had none; None: not
+    # read yet, so not sent) and as the registration's answer gave it (docs/battery-swap.md).
+    lock_swap_time_before: int | None = None
+    lock_swap_time: int | None = None
 
     @property
     def registered(self) -> bool:

@@ -29,6 +29,30 @@ from .models import (CYCLE_ACTIONS, PERSON_LENGTH, REASON_LENGTH, SWAP_FINISHED_
 # The routine: "lock at least 5 times and unlock at least 5 times" after a swap.
 VERIFY_CYCLES = 5
 _INT32_MAX = 0x7FFFFFFF
+_UINT32_MAX = 0xFFFFFFFF  # the lock's times are u32 on the wire
+
+
+def registration_happened(lock_swap_time_before: int | None, lock_swap_time_now: int | None) -> bool:
+    """Whether the lock took a swap's registration, by the lock's own record of it
+    (docs/battery-swap.md, "Breaks and resuming").
+
+    A registration sets the lock's swap time to its clock at that moment, and nothing else
+    sets it; so it happened iff the swap time now differs from the one read just before the
+    request was sent. Times are compared for equality only, never order: the lock's clock may
+    have moved either way (a power cut resumes it from a floor, an admin may set it). A swap
+    time of 0 (None) now means the lock holds none (its state was reset): no registration.
+    Neither case can take a swap that was not registered for one that was; the one
+    ambiguity (a registration in the very lock second of the previous one) errs the safe
+    way: the swap is registered again, which restarts the same new battery's count again.
+
+    Args:
+        lock_swap_time_before: the swap's ``lock_swap_time_before``: None when it was never
+            read, and so the registration never sent; 0 when the lock had none.
+        lock_swap_time_now: the lock's swap time as its battery answer gives it now.
+    """
+    if lock_swap_time_before is None or not lock_swap_time_now:
+        return False
+    return lock_swap_time_now != lock_swap_time_before
 
 
 class UnknownSwapError(FleetError):
@@ -85,26 +109,47 @@ class SwapMixin:
                 raise FleetError(f"cannot begin a battery swap for lock {lock_id}")
             return _swap_record(session, pending)
 
+    def record_lock_swap_before(self, swap_id: int, lock_swap_time: int) -> SwapRecord:
+        """Keep the lock's own swap time as it read just before the registration is sent
+        (0: the lock had registered none). Stored before the request goes out, so a resumed
+        swap can ask the lock whether it happened (:func:`registration_happened`).
+
+        Raises:
+            UnknownSwapError: no such swap. SwapFinishedError: it has ended.
+            FleetError: it is registered already, or the time is out of range.
+        """
+        _check_int("lock_swap_time", lock_swap_time, 0, _UINT32_MAX)
+        with self._transaction() as session:
+            row = _get_pending(session, swap_id, for_update=True)
+            if row.registered_at is not None:
+                raise FleetError(f"battery swap {swap_id} is registered already")
+            row.lock_swap_time_before = lock_swap_time
+            return _swap_record(session, row)
+
     def mark_swap_registered(self, swap_id: int, loaded_mv: int | None,
-                             now: int | None = None) -> SwapRecord:
+                             now: int | None = None,
+                             lock_swap_time: int | None = None) -> SwapRecord:
         """Record that the lock took the swap's registration (again: the first time stays).
 
         Args:
             swap_id: the swap.
             loaded_mv: the new battery's voltage under load at registration, if measured.
             now: unix time of the registration; None for now.
+            lock_swap_time: the lock's swap time after it (its registration answer's, or
+                the battery answer's that showed the registration on resuming).
 
         Raises:
             UnknownSwapError: no such swap.
             SwapFinishedError: it has ended.
         """
         _check_int("loaded_mv", loaded_mv, 0, 0xFFFF, optional=True)
+        _check_int("lock_swap_time", lock_swap_time, 0, _UINT32_MAX, optional=True)
         now = _now(now)
         with self._transaction() as session:
             row = _get_pending(session, swap_id)
             if row.registered_at is None:
                 row.registered_at, row.loaded_mv_at_registration = now, loaded_mv
-                row.stage = "registered"
+                row.lock_swap_time, row.stage = lock_swap_time, "registered"
             return _swap_record(session, row)
 
     def add_swap_cycle(self, swap_id: int, cycle_index: int, action: str, result: int,
@@ -256,4 +301,5 @@ def _swap_record(session: Session, row: BatterySwap) -> SwapRecord:
                              .order_by(SwapCycle.cycle_index))
     return SwapRecord(row.swap_id, row.lock_id, row.customer_number, row.person, row.started_at,
                       row.status, row.stage, row.registered_at, row.loaded_mv_at_registration,
-                      row.finished_at, row.reason, tuple(_cycle_record(c) for c in cycles))
+                      row.finished_at, row.reason, tuple(_cycle_record(c) for c in cycles),
+                      row.lock_swap_time_before, row.lock_swap_time)
