@@ -12,7 +12,7 @@ import asyncio
 import os
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from hemlas.firmware import wire
 from hemlas.fleet.models import LockEvent, LockSync
@@ -271,3 +271,72 @@ def test_manual_visits_need_a_note_and_are_marked(store):
     assert visit.note == "Lock did not answer; used the key" and visit.source == MANUAL
     [listed] = store.visits("1001", T0, now)
     assert listed.source == MANUAL and listed.note == visit.note and listed.out_at == T0 + 5000
+
+
+def _swap_log(store, person="Cecilia Tekniker"):
+    """A guided battery swap with the door found unlocked: the registration, then five locks
+    and five unlocks by the same key, seconds apart; the door left as found."""
+    kid = store.issue_key("HL-000001", person, wire.ROLE_STAFF, T0, T0 + 86400, now=T0).record.key_id
+    log = PagedLog("HL-000001")
+    log.append(T0 + 3600, wire.EVENT_SESSION, (kid, wire.ROLE_STAFF))
+    log.append(T0 + 3610, wire.EVENT_BATTERY_SWAP, (3620, 3480, 1800, kid))
+    for n in range(10):
+        log.append(T0 + 3630 + 20 * n, wire.EVENT_LOCKED if n % 2 == 0 else wire.EVENT_UNLOCKED,
+                   (900, 3400, 1, kid))
+    return log, kid
+
+
+def test_a_battery_swap_is_one_visit_marked_as_a_swap(store):
+    log, kid = _swap_log(store)
+    asyncio.run(sync_log(log, store))
+    swap_rows = [e for e in store.lock_events("HL-000001") if e.type == wire.EVENT_BATTERY_SWAP]
+    assert [e.key_id for e in swap_rows] == [kid]  # the swap's key id, like a lock's or unlock's
+    [visit] = store.visits("1001", T0, T0 + 86400)
+    assert (visit.person, visit.at, visit.in_at, visit.battery_swap, visit.kind, visit.key_id) == \
+        ("Cecilia Tekniker", T0 + 3610, None, True, "battery_swap", kid)
+    assert visit.out_at == T0 + 3630 + 20 * 8  # the fifth lock
+
+
+def test_a_swap_stored_before_its_key_had_a_column_is_read_from_its_fields(store):
+    log, kid = _swap_log(store)
+    asyncio.run(sync_log(log, store))
+    with store._transaction() as session:  # as the rows were stored before issue 11
+        for row in session.scalars(select(LockEvent).where(LockEvent.type == wire.EVENT_BATTERY_SWAP)):
+            row.key_id = None
+    [visit] = store.visits("1001", T0, T0 + 86400)
+    assert visit.battery_swap and visit.at == T0 + 3610
+
+
+def test_no_move_needed_events_give_the_visit_its_time_through_the_store(store):
+    """The firmware logs a lock of a locked door (an unlock of an unlocked one) as usual, with
+    travel_ms 0, loaded_mv 0, attempts 0 and the key: the carer's arrival or departure."""
+    kid = store.issue_key("HL-000001", "Anna", wire.ROLE_STAFF, T0, T0 + 86400, now=T0).record.key_id
+    log = PagedLog("HL-000001")
+    log.append(T0 + 3600, wire.EVENT_LOCKED, (0, 0, 0, kid))  # the door was already locked
+    log.append(T0 + 3900, wire.EVENT_UNLOCKED, (0, 0, 0, kid))  # and is left open for the nurse
+    asyncio.run(sync_log(log, store))
+    [visit] = store.visits("1001", T0, T0 + 86400)
+    assert (visit.person, visit.at, visit.in_at, visit.out_at) == ("Anna", T0 + 3600, None, T0 + 3600)
+
+
+def test_cli_lists_a_swap_visit_as_a_battery_swap(tmp_path, monkeypatch, capsys):
+    import json
+
+    from hemlas.cli import main
+
+    monkeypatch.setenv("HEMLAS_STORE", str(tmp_path / "fleet.sqlite3"))
+    with FleetStore(create=True) as s:
+        s.add_lock("HL-000001", "virtual", "1.0", os.urandom(32), now=T0)
+        s.add_customer("1001", "Customer One", "Storgatan 1", now=T0)
+        s.assign_lock("HL-000001", "1001", now=T0)
+        log, _ = _swap_log(s)
+        asyncio.run(sync_log(log, s))
+    window = ("--from", "2026-09-20T00:00", "--to", "2026-09-23T00:00")
+    assert main(["visits", "1001", *window]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[:4] == ["in", "out", "person", "kind"]
+    assert "BATTERY SWAP" in lines[2] and "Cecilia Tekniker" in lines[2] and "first event" in lines[2]
+    assert main(["visits", "1001", *window, "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert (row["kind"], row["battery_swap"], row["lock_id"], row["in"]) == ("battery_swap", True, "HL-000001", None)
+    assert row["at"][-6] in "+-" and row["out"][-6] in "+-"
