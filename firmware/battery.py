@@ -91,7 +91,7 @@ class Battery:
         return self.state
 
     async def register_swap(self, key_id):
-        """A technician says a new battery is in: check it reads fresh under load, then start
+        """The person who swapped it (a staff key or above) says a new battery is in: check it reads fresh under load, then start
         the count again. Returns STATUS_OK, or STATUS_BATTERY_DEPLETED (nothing changed)."""
         loaded = await self._measure()
         if not self.meter.has_load:
