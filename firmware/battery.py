@@ -91,8 +91,8 @@ class Battery:
         return self.state
 
     async def register_swap(self, key_id):
-        """The person who swapped it (a staff key or above) says a new battery is in: check it reads fresh under load, then start
-        the count again. Returns STATUS_OK, or STATUS_BATTERY_DEPLETED (nothing changed)."""
+        """The person who swapped it (a staff key or above) says a new battery is in: check it
+        reads fresh under load, then start the count again. Returns STATUS_OK, or STATUS_BATTERY_DEPLETED (nothing changed)."""
         loaded = await self._measure()
         if not self.meter.has_load:
             loaded = self.idle_mv  # the motor reading is the old battery's (docs/battery.md)
