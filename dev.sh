@@ -11,6 +11,8 @@ VENV=.venv
 TYPINGS=.hemlas/typings  # ESP32 stubs for pyright, kept apart from the venv's site-packages
 
 LOG=.hemlas/setup.log  # pip's chatter goes here; shown only if set-up fails
+MPY_SRC=third_party/micropython  # MicroPython's release source, for the ESP32-like interpreter
+ESP32LIKE=.hemlas/esp32like  # its build: hemlas.sim.build looks for $ESP32LIKE/micropython
 
 quietly() {
     if ! "$@" >>"$LOG" 2>&1; then
@@ -18,6 +20,37 @@ quietly() {
         echo "set-up failed: $*" >&2
         exit 1
     fi
+}
+
+compiles_32bit() {
+    printf 'int main(void) { return 0; }\n' | gcc -m32 -x c - -o .hemlas/m32check >/dev/null 2>&1
+}
+
+# The ESP32-like interpreter (32-bit, single floats: docs/firmware.md), built once per source.
+# CI runs as root: it gets gcc-multilib from Debian. Elsewhere without it the build is left out,
+# and the tests that need it skip saying why (under CI=true they fail instead).
+build_esp32like() {
+    local want
+    want=$(cat "$MPY_SRC"/micropython-*-src.tar.gz "$MPY_SRC/build-esp32like.sh" | sha256sum | cut -d' ' -f1)
+    if [ -x "$ESP32LIKE/micropython" ] && [ "$(cat "$ESP32LIKE/source.sha256" 2>/dev/null)" = "$want" ]; then
+        return
+    fi
+    if ! command -v gcc >/dev/null || ! command -v make >/dev/null; then
+        echo "set-up: the ESP32-like MicroPython is not built (needs gcc and make); its tests skip" >&2
+        return
+    fi
+    if ! compiles_32bit && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-multilib; } \
+            >>"$LOG" 2>&1 || true  # no mirror reachable: reported just below
+    fi
+    if ! compiles_32bit; then
+        echo "set-up: the ESP32-like MicroPython is not built (gcc cannot build 32-bit: as root," \
+             "apt-get install gcc-multilib); its tests skip" >&2
+        return
+    fi
+    rm -rf "$ESP32LIKE"
+    quietly "$MPY_SRC/build-esp32like.sh" "$ESP32LIKE"
+    echo "$want" >"$ESP32LIKE/source.sha256"
 }
 
 setup() {
@@ -31,6 +64,7 @@ setup() {
     if [ ! -d "$TYPINGS" ]; then
         quietly "$VENV/bin/python" -m pip install -q --target "$TYPINGS" 'micropython-esp32-stubs>=1.29'
     fi
+    build_esp32like
 }
 
 case "${1:-}" in

