@@ -52,7 +52,7 @@ def test_unlock_and_lock_by_a_carer_is_a_visit_in_the_listing(lock, fleet, capsy
     [visit] = json.loads(out)
     assert visit["person"] == "Anna Andersson" and visit["source"] == "lock" and visit["lock_id"] == lock.lock_id
     assert visit["in"] and visit["out"] and visit["in"] <= visit["out"]
-    assert (tmp_path / "visits.csv").read_text().splitlines()[0].startswith("customer_number,person,in,out")
+    assert (tmp_path / "visits.csv").read_text(encoding="utf-8-sig").splitlines()[0].startswith("customer_number,person,in,out")
     assert (tmp_path / "visits.csv").stat().st_mode & 0o077 == 0  # it names customers: owner-only
     assert visit["in"][-6] in "+-"  # local time with its UTC offset, unambiguous in the autumn
     code, _, err = _cli(capsys, "visits", CUSTOMER, "--csv", str(tmp_path / "no-such-dir" / "v.csv"))
