@@ -67,15 +67,21 @@ class VirtualBoard:
             False starts a blank unit, which boots to the REPL.
         interpreter: the MicroPython to run: "mpy64", "esp32like" (32-bit, single floats) or
             a binary's path; HEMLAS_MICROPYTHON's choice if None (sim.build says more).
+        ticks_start_ms: time.ticks_ms() at every boot (a chip's reads 0), e.g. 2**30 - 20_000 to
+            run across its wrap; only the ESP32-like interpreter can (sim.build.check_ticks_start).
     """
 
     def __init__(self, board: str = "virtual", flash_dir: str | Path | None = None,
                  heap_kb: int = 96, echo=None, seed: int | None = None, heap_trace: bool = False,
                  radio: VirtualRadio | None = None, lock_id: str | None = None,
                  power_policy: dict | None | str = "board", serial: bool = False,
-                 factory_image: bool = True, interpreter: str | None = None):
+                 factory_image: bool = True, interpreter: str | None = None,
+                 ticks_start_ms: int | None = None):
         self.board_name = board
         self.micropython = build.micropython_executable(interpreter)
+        if ticks_start_ms is not None:
+            build.check_ticks_start(self.micropython, ticks_start_ms)
+        self.ticks_start_ms = ticks_start_ms
         self.board = load_board(board)
         # "board": the board file's own power policy; None (always awake) or a dict of
         # awake_ms/sleep_ms: that policy instead, added to the board file on the flash.
@@ -271,6 +277,7 @@ class VirtualBoard:
         self._ready.clear()
         self._wdt_deadline = None
         env = dict(os.environ)
+        build.set_ticks_start(env, self.ticks_start_ms)
         # .frozen holds the port's built-in Python modules (asyncio); "" is the flash dir (cwd).
         env["MICROPYPATH"] = f"{self._build_dir / 'sim'}:.frozen:{self._build_dir / 'fw'}:"
         env["HEMLAS_SIM_SOCKET"] = self._socket_path
@@ -465,6 +472,7 @@ class VirtualBoard:
         if cause == "soft" and self._port:
             self._port.send(b"MPY: soft reboot\r\n")
         env = dict(os.environ)
+        build.set_ticks_start(env, self.ticks_start_ms)
         # The boot imports the simulated modules from sim, then makes the flash "/" and sys.path
         # a board's: the firmware lives in the flash, as on a board.
         env["MICROPYPATH"] = f"{self._build_dir / 'sim'}:.frozen:"

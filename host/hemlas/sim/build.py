@@ -19,6 +19,7 @@ INTERPRETER_ENV = "HEMLAS_MICROPYTHON"  # mpy64 (the default), esp32like, or a b
 INTERPRETERS = ("mpy64", "esp32like")
 # Built by ./dev.sh from third_party/micropython (32-bit, single floats: as an ESP32).
 ESP32LIKE_BINARY = Path(__file__).resolve().parents[3] / ".hemlas" / "esp32like" / "micropython"
+TICKS_PERIOD = 2**30  # ms: an ESP32's ticks_ms() wraps here (MICROPY_PY_TIME_TICKS_PERIOD, 32-bit)
 
 
 def micropython_executable(interpreter: str | None = None) -> str:
@@ -46,6 +47,46 @@ def micropython_executable(interpreter: str | None = None) -> str:
     if not (path.is_file() and os.access(path, os.X_OK)):
         raise VirtualBoardError(f"{INTERPRETER_ENV}={choice}: no executable there")
     return str(path.resolve())
+
+
+# ticks_ms() at the interpreter's start, for a board that starts near the 2**30 ms wrap: read by
+# third_party/micropython/ticks-start.patch, so only the ESP32-like build honours it.
+TICKS_START_ENV = "MICROPY_TICKS_MS_START"
+_TICKS_PROBE = "import time; print(time.ticks_ms(), time.ticks_add(0, -1) + 1)"
+_ticks_start_checked: dict[tuple, str] = {}  # binary (path, size, mtime) -> "" or why not
+
+
+def check_ticks_start(executable: str, ticks_start_ms: int) -> None:
+    """Raise VirtualBoardError unless the interpreter can start its ticks_ms() at ticks_start_ms:
+    it must be the patched ESP32-like build (asked, not assumed: it is run once with the
+    variable set and must answer with that value and the ESP32's 2**30 ms period)."""
+    if isinstance(ticks_start_ms, bool) or not isinstance(ticks_start_ms, int) \
+            or not 0 <= ticks_start_ms < TICKS_PERIOD:
+        raise VirtualBoardError(f"ticks_start_ms={ticks_start_ms!r}: not a ticks_ms value "
+                                f"(an int from 0 to 2**30 - 1)")
+    stat = Path(executable).stat()
+    key = (executable, stat.st_size, stat.st_mtime_ns)
+    if key not in _ticks_start_checked:
+        probe = TICKS_PERIOD - 1000
+        result = subprocess.run([executable, "-c", _TICKS_PROBE], capture_output=True, text=True,
+                                timeout=30, env={**os.environ, TICKS_START_ENV: str(probe)})
+        answer = result.stdout.split()
+        works = (result.returncode == 0 and len(answer) == 2 and answer[1] == str(TICKS_PERIOD)
+                 and 0 <= int(answer[0]) - probe < 1000)
+        _ticks_start_checked[key] = "" if works else (
+            f"{executable} cannot start ticks_ms() where asked: only the ESP32-like MicroPython "
+            "(interpreter=\"esp32like\", built by ./dev.sh with third_party/micropython's "
+            "ticks-start.patch) can")
+    if _ticks_start_checked[key]:
+        raise VirtualBoardError(_ticks_start_checked[key])
+
+
+def set_ticks_start(env: dict, ticks_start_ms: int | None) -> None:
+    """The interpreter's environment: ticks_ms() starts at ticks_start_ms (checked with
+    check_ticks_start), or where the host's clock puts it if None (never a value inherited)."""
+    env.pop(TICKS_START_ENV, None)
+    if ticks_start_ms is not None:
+        env[TICKS_START_ENV] = str(ticks_start_ms)
 
 
 def interpreter_tag(executable: str) -> str:
@@ -102,8 +143,8 @@ def build_frozen_esp32like(out_dir: Path) -> str:
     sources.mkdir(exist_ok=True)
     lines = ['include("$(MPY_DIR)/extmod/asyncio")']
     digest = hashlib.sha256(script.read_bytes())
-    for tarball in sorted(script.parent.glob("*.tar.gz")):
-        digest.update(tarball.read_bytes())
+    for part in sorted(script.parent.glob("*.tar.gz")) + sorted(script.parent.glob("*.patch")):
+        digest.update(part.read_bytes())
     for source in firmware_sources():
         if source.name == "main.py":
             continue
