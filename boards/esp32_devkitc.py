@@ -4,6 +4,7 @@
 
 BOARD = {
     "name": "esp32-devkitc",
+    "chip": "esp32",  # ESP32-WROOM-32 on the DevKitC: MicroPython's ESP32_GENERIC build
     "model": "hemlas bench lock (ESP32-DevKitC)",
     "pins": {
         "motor_a": 25,  # DRV8833 AIN1: bolt out (lock)

@@ -4,22 +4,37 @@
 
 BOARD = {
     "name": "esp32c3",
+    "chip": "esp32c3",  # MicroPython's ESP32_GENERIC_C3 build (sim/mpy/_chips.py has its facts)
     "model": "hemlas lock (ESP32-C3)",
+    # A 32 kHz crystal on GPIO0/GPIO1 (XTAL_32K_P/N, ESP32-C3 datasheet "Pin Description"): the
+    # RTC keeps time through deep sleep to tens of ppm, where the RC oscillator drifts by percent.
+    # Those two pins are the crystal's: the virtual board refuses them.
+    "xtal_32k": True,
+    # Pins, as the C3 allows (MicroPython v1.28 ports/esp32, ESP-IDF soc/esp32c3 soc_caps.h):
+    # - the button wakes the chip from deep sleep, so it is on GPIO0-5, the C3's only deep-sleep
+    #   wake pins (SOC_GPIO_DEEP_SLEEP_WAKE_VALID_GPIO_MASK), and not on GPIO0/1 (the crystal);
+    # - the ADC inputs are on ADC1 channels, GPIO0-4 (machine_adc.c:96-101; GPIO5 is ADC2, which
+    #   the C3's driver refuses), so GPIO3 and GPIO4;
+    # - GPIO2, GPIO8 and GPIO9 are strapping pins (datasheet "Strapping Pins": GPIO9 high to boot
+    #   from flash). The LEDs sit on GPIO8/9 wired to 3.3 V (active low), which holds both high at
+    #   reset; nothing that must be low at reset (motor, test load) is on a strapping pin;
+    # - GPIO18/19 are the USB serial/JTAG (MicroPython's C3 build does not offer them:
+    #   machine_pin.h:107-110), GPIO20/21 UART0 (the REPL), GPIO11-17 the SPI flash.
     "pins": {
-        "motor_a": 4,  # H-bridge IN1: bolt out (lock)
-        "motor_b": 5,  # H-bridge IN2: bolt in (unlock)
+        "motor_a": 6,  # H-bridge IN1: bolt out (lock)
+        "motor_b": 7,  # H-bridge IN2: bolt in (unlock)
         "limit_locked": None,  # not fitted: stall sensing finds the ends
         "limit_unlocked": None,
-        "motor_sense": 1,  # ADC1 channel 1
-        "button": 9,  # the C3's BOOT strapping pin doubles as the service button
-        "led_green": 6,
-        "led_red": 7,
-        "battery_adc": 0,  # ADC1 channel 0
+        "motor_sense": 4,  # ADC1 channel 4
+        "button": 5,  # deep-sleep wake pin (esp32.wake_on_gpio), to ground with the pull-up
+        "led_green": 8,  # strapping pin: LED to 3.3 V keeps it high at reset
+        "led_red": 9,  # strapping pin (BOOT): likewise
+        "battery_adc": 3,  # ADC1 channel 3
         "battery_load": 10,
     },
     "button_active_low": True,
     "limit_active_low": True,
-    "led_active_high": True,
+    "led_active_high": False,  # LEDs to 3.3 V on the strapping pins (see above)
     "motor": {
         "pwm": False,  # full-on through plain GPIO: the 3 V motor wants all of 3.6 V
         "pwm_freq": 0,

@@ -14,6 +14,9 @@ import hwtrace
 from battery import adc_uv_to_mv
 
 _DUTY_FULL = const(65535)
+# machine.wake_reason() after a deep-sleep GPIO wake (the ESP32-C3's): ESP-IDF's
+# ESP_SLEEP_WAKEUP_GPIO, which MicroPython's machine has no name for (modmachine.c:76-81).
+_GPIO_WAKE = const(7)
 _BRAKE_MS = const(20)  # short both windings briefly so the bolt stops at once, then coast
 
 
@@ -245,14 +248,18 @@ class Hardware:
 
     @staticmethod
     def woke_by_button():
-        return machine.wake_reason() == machine.EXT0_WAKE
+        return machine.wake_reason() in (machine.EXT0_WAKE, _GPIO_WAKE)
 
     def deep_sleep(self, ms):
         """Sleep until ms have passed or the button is pressed; the chip then boots afresh
         (RAM lost, RTC memory kept). Outputs off first: a held pin would drain the battery."""
         self.safe_state()
-        esp32.wake_on_ext0(self.button.pin, esp32.WAKEUP_ALL_LOW if self.button.active_low
-                           else esp32.WAKEUP_ANY_HIGH)
+        level = esp32.WAKEUP_ALL_LOW if self.button.active_low else esp32.WAKEUP_ANY_HIGH
+        # Each chip's build has its own wake sources (MicroPython ports/esp32/modesp32.c:321-333).
+        if hasattr(esp32, "wake_on_ext0"):  # the ESP32: the RTC watches one RTC GPIO
+            esp32.wake_on_ext0(self.button.pin, level)
+        else:  # the ESP32-C3 has no EXT0: a deep-sleep GPIO wake, on GPIO0-5 only
+            esp32.wake_on_gpio((self.button.pin,), level)
         machine.deepsleep(ms)
 
     @staticmethod

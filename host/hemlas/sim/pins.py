@@ -18,6 +18,9 @@ _IRQ_FALLING = 2
 _ATTEN_MAX_UV = {0: 950_000, 1: 1_250_000, 2: 1_750_000, 3: 3_100_000}  # ESP32 ADC full scale
 _ADC_NOISE_UV = 1_500  # the ESP32 ADC's noise at the pin, one sigma
 _DUTY_FULL = 65535
+_WAKE_BY_PIN = 2  # what the board records for a wake by the armed pin
+# esp_sleep_get_wakeup_cause() for each way of arming it (host/hemlas/sim/mpy/_chips.py).
+_WAKE_REASON = {"ext0": 2, "ext1": 3, "gpio": 7}
 
 
 class PinBank:
@@ -44,7 +47,11 @@ class PinBank:
         self.powered = True  # False: the battery is out, nothing draws current
         self.booting = False  # from a wake until the firmware runs: ROM and MicroPython start-up
         self.rtc_memory = b""  # kept through deep sleep, lost with power
-        self.wake_ext0: tuple[int, int] | None = None  # (pin, level) that ends a deep sleep
+        # The wake pin the firmware armed for deep sleep, (pin, level), and how it was armed:
+        # "ext0"/"ext1" (ESP32) or "gpio" (the C3's deep-sleep GPIO wake): the board's hands
+        # end a sleep on it; the kind decides the wake reason the chip then reports.
+        self.wake_ext0: tuple[int, int] | None = None
+        self.wake_kind: str | None = None
         self.sleep_ms: int | None = None
         self.wake_reason = 0
         self._update_base_load(now)
@@ -88,10 +95,20 @@ class PinBank:
             self.restart_requested = "deepsleep"
             self.sleep_ms = int(words[1])
             return "ok"
-        if op == "wake_ext0":
-            self.wake_ext0 = (int(words[1]), int(words[2]))
+        if op == "chip":  # the simulated machine learns its chip from the board file
+            return f"{self.board.get('chip', 'esp32')} {1 if self.board.get('xtal_32k') else 0}"
+        if op == "wake_clear":
+            self.wake_ext0, self.wake_kind = None, None
+            return "ok"
+        if op in ("wake_ext0", "wake_ext1", "wake_gpio"):
+            pin, level = int(words[1]), int(words[2])
+            # Several pins may be armed (ext1, gpio); the button's is the one the hands press.
+            if self.wake_ext0 is None or pin == self.board["pins"]["button"]:
+                self.wake_ext0, self.wake_kind = (pin, level), op[5:]
             return "ok"
         if op == "wake_reason":
+            if self.wake_reason == _WAKE_BY_PIN and self.wake_kind:
+                return str(_WAKE_REASON[self.wake_kind])
             return str(self.wake_reason)
         if op == "rtc_mem_set":
             data = bytes.fromhex(words[1]) if words[1] != "-" else b""
