@@ -29,6 +29,13 @@ _ADV_MAX = const(31)
 _MAX_ATT_MTU = const(247)  # what the lock accepts when a client asks for more
 _CONTROL_BUFFER = const(244)  # one write at the largest MTU (247 - 3)
 _MAX_QUEUED_WRITES = const(16)  # fragments waiting for the task; beyond this a client floods
+# gatts_notify queues into NimBLE's bounded buffer pool and raises OSError(ENOMEM) when it is
+# full (BLE_HS_ENOMEM, mapped in MicroPython's modbluetooth_nimble.c); the radio frees buffers
+# as it sends, a few per connection event (7.5 ms at the shortest). So wait and send the same
+# fragment again; a pool that frees nothing for seconds is a link that is as good as gone.
+_ENOMEM = const(12)
+_NOTIFY_RETRY_MS = const(5)
+_NOTIFY_PATIENCE_MS = const(2000)
 
 _EV_CONNECT = const(1)
 _EV_DISCONNECT = const(2)
@@ -190,10 +197,16 @@ class BleLink:
 
     async def _send(self, conn, frame):
         for part in wire.iter_fragments(frame, self._mtu):
-            if conn != self._conn:
-                return  # the client left mid-response
-            try:
-                self._ble.gatts_notify(conn, self._response, part)  # pyright: ignore[reportCallIssue]
-            except OSError:
-                return  # the link dropped under us: the disconnect event follows
-            await asyncio.sleep_ms(0)  # let the stack drain its notification queue
+            waited = 0
+            while True:
+                if conn != self._conn:
+                    return  # the client left mid-response
+                try:
+                    self._ble.gatts_notify(conn, self._response, part)  # pyright: ignore[reportCallIssue]
+                    break
+                except OSError as err:
+                    if err.args[0] != _ENOMEM or waited >= _NOTIFY_PATIENCE_MS:
+                        return  # the link dropped under us (ENOTCONN): the disconnect event follows
+                await asyncio.sleep_ms(_NOTIFY_RETRY_MS)  # the pool is full: the radio frees it
+                waited += _NOTIFY_RETRY_MS
+            await asyncio.sleep_ms(0)  # let the other tasks run between fragments

@@ -2,14 +2,25 @@
 
 The firmware's BLE calls (sim/mpy/bluetooth.py) arrive here as lines; each becomes an action on
 a Bumble peripheral `Device` that the radio hub gives this lock, run on the radio's event loop.
-Bumble's callbacks (a central connected, wrote, negotiated the MTU, left) go back to the
+Bumble's callbacks (a central connected, wrote, read, negotiated the MTU, left) go back to the
 firmware as IRQ event lines with MicroPython's event numbers and data.
+
+Notifications go through a bounded pool of buffers, as NimBLE's: gatts_notify takes a buffer
+(ble_hs_mbuf_from_flat in MicroPython's modbluetooth_nimble.c) that is freed only once the radio
+has sent it, a few per connection event; with none free the call fails with ENOMEM. The pool
+holds NOTIFY_POOL buffers by default: what a burst of notifies gets on an ESP32 with MicroPython
+v1.28, whose sdkconfig.ble leaves NimBLE's msys mbuf pools (MSYS_1_BLOCK_COUNT,
+MSYS_2_BLOCK_COUNT) at ESP-IDF's defaults (measured in issue 12: 70 accepted, then errno 12
+x130 for 200 notifies in a burst). Tests set `notify_pool`, `notify_per_event` and `stalled`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import binascii
+import itertools
 import logging
+import threading
 
 from bumble import att, gatt
 from bumble.core import UUID
@@ -23,7 +34,15 @@ logger = logging.getLogger(__name__)
 _IRQ_CENTRAL_CONNECT = 1
 _IRQ_CENTRAL_DISCONNECT = 2
 _IRQ_GATTS_WRITE = 3
+_IRQ_GATTS_READ_REQUEST = 4
 _IRQ_MTU_EXCHANGED = 21
+_ENOMEM = 12  # MP_ENOMEM: ble_hs_err_to_errno maps BLE_HS_ENOMEM to it
+_ENOTCONN = 107  # MP_ENOTCONN, from BLE_HS_ENOTCONN
+_ENODEV = 19  # MP_ENODEV: ERRNO_BLUETOOTH_NOT_ACTIVE
+_EINVAL = 22
+_UNKNOWN_KEY = "?unknown config param"  # ValueError with modbluetooth.c's message, in the firmware
+_GAP_NAME_MAX = 31  # ESP-IDF's CONFIG_BT_NIMBLE_GAP_DEVICE_NAME_MAX_LEN
+_MIN_MTU, _MAX_MTU = 23, 527  # BLE_ATT_MTU_DFLT, BLE_ATT_MTU_MAX: ble_att_set_preferred_mtu's range
 
 _FLAG_READ = 0x0002
 _FLAG_WRITE_NO_RESPONSE = 0x0004
@@ -31,6 +50,11 @@ _FLAG_WRITE = 0x0008
 _FLAG_NOTIFY = 0x0010
 _FLAG_INDICATE = 0x0020
 _DEFAULT_BUFFER = 20  # MicroPython's default value buffer: one write at the default MTU
+_DEFAULT_GAP_NAME = "MPY ESP32"  # CONFIG_BT_NIMBLE_SVC_GAP_DEVICE_NAME in ports/esp32/boards/sdkconfig.ble
+NOTIFY_POOL = 70  # buffers a burst of notifies gets (see the module's docstring)
+NOTIFY_PER_EVENT = 4  # notifications the controller sends per connection event
+_CONNECTION_INTERVAL_MS = 30.0  # when the link reports none (the emulated link has no timing)
+_READ_ANSWER_TIMEOUT_S = 5.0  # a firmware that never answers a read request: the read fails
 
 
 def _unhex(word: str) -> bytes:
@@ -51,9 +75,14 @@ class _Value:
         self.buffer = _DEFAULT_BUFFER
         self.handle = 0
 
-    def read(self, connection: Connection) -> bytes:
+    async def read(self, connection: Connection) -> bytes:
         if not self.flags & _FLAG_READ:
             raise att.ATT_Error(att.ATT_READ_NOT_PERMITTED_ERROR, self.handle)
+        # NimBLE's access callback asks the firmware first (_IRQ_GATTS_READ_REQUEST); its
+        # handler may gatts_write a fresh value, or return an ATT error code to refuse.
+        code = await self.bridge.read_request(connection.handle, self.handle)
+        if code:
+            raise att.ATT_Error(code, self.handle)
         return self.data
 
     def write(self, connection: Connection, value: bytes) -> None:
@@ -81,8 +110,20 @@ class BleBridge:
         self._values: dict[int, _Value] = {}
         self._chars: dict[int, gatt.Characteristic] = {}
         self._connections: dict[int, Connection] = {}
-        self._name = "hemlas"
+        self._name = _DEFAULT_GAP_NAME
         self._max_mtu = 23
+        self._irq_set = False  # the firmware registered an IRQ handler: it answers reads
+        self._reads: dict[int, asyncio.Future] = {}
+        self._read_tokens = itertools.count(1)
+        # The notify pool: shared by all connections, as NimBLE's msys pools are.
+        self.notify_pool = NOTIFY_POOL
+        self.notify_per_event = NOTIFY_PER_EVENT
+        self.stalled = False  # the central stops taking packets: the link stays, nothing drains
+        self._pool_lock = threading.Lock()
+        self._pool_used = 0
+        self._pool_generation = 0  # a power loss empties the pool; late releases are ignored
+        self._queues: dict[int, asyncio.Queue] = {}
+        self._drainers: dict[int, asyncio.Task] = {}
 
     @property
     def address(self) -> str:
@@ -101,20 +142,28 @@ class BleBridge:
             else:
                 self.power_lost()
             return "ok"
-        if op == "ble_config":
-            value = _unhex(words[2]).decode()
-            if words[1] == "gap_name":
-                self._name = value
-            elif words[1] == "mtu":
-                self._max_mtu = int(value)
-                if self._device:
-                    self._device.gatt_server.max_mtu = self._max_mtu
-            return "ok"
+        if op == "ble_config":  # ble_config KEY HEX: one keyword of BLE.config()
+            return self._config(words[1], _unhex(words[2]))
         if op == "ble_config_get":
-            return {"mac": self._address, "gap_name": self._name, "mtu": str(self._max_mtu)}[words[1]]
+            if words[1] == "mac":  # a random static address: type 1, most significant byte first
+                if self._device is None:
+                    return f"errno {_ENODEV}"
+                return "1 " + self._address.replace(":", "").lower()
+            if words[1] == "gap_name":
+                return self._name.encode().hex() or "-"
+            # "rxbuf" is unknown too: the ESP32 port's events are synchronous (no ring buffer).
+            return str(self._max_mtu) if words[1] == "mtu" else _UNKNOWN_KEY
+        if op == "ble_irq":
+            self._irq_set = True
+            return "ok"
+        if op == "ble_read_answer":  # ble_read_answer TOKEN CODE: the handler's verdict
+            future = self._reads.get(int(words[1]))
+            if future is not None:
+                self._radio.call_soon(_resolve, future, int(words[2]))
+            return "ok"
         device = self._device
         if device is None:
-            raise ValueError("the radio is not active")  # OSError on the firmware side
+            return f"errno {_ENODEV}"  # ERRNO_BLUETOOTH_NOT_ACTIVE in modbluetooth_nimble.c
         if op == "ble_register":
             return self._radio.run(self._register(device, words[1]))
         if op == "ble_write":  # ble_write HANDLE SEND_UPDATE DATA
@@ -124,11 +173,16 @@ class BleBridge:
                 self._radio.run(device.notify_subscribers(self._chars[value.handle], value.data))
             return "ok"
         if op == "ble_notify":
-            connection = self._connections.get(int(words[1]))
-            if connection is None:
-                return "!ENOTCONN"
+            handle = int(words[1])
+            if handle not in self._connections:
+                return f"errno {_ENOTCONN}"
             char = self._chars[int(words[2])]
-            self._radio.run(device.notify_subscriber(connection, char, _unhex(words[3]), force=True))
+            with self._pool_lock:
+                if self._pool_used >= self.notify_pool:
+                    return f"errno {_ENOMEM}"
+                self._pool_used += 1
+                generation = self._pool_generation
+            self._radio.call_soon(self._enqueue, handle, (generation, char, _unhex(words[3])))
             return "ok"
         if op == "ble_buffer":
             self._values[int(words[1])].buffer = int(words[2])
@@ -146,15 +200,45 @@ class BleBridge:
         if op == "ble_disconnect":
             connection = self._connections.get(int(words[1]))
             if connection is None:
-                return "!ENOTCONN"
+                return f"errno {_ENOTCONN}"
             self._radio.run(connection.disconnect())
             return "ok"
         raise ValueError(f"unknown request {op!r}")
+
+    def _config(self, key: str, value: bytes) -> str:
+        """BLE.config(key=value), as modbluetooth.c's bluetooth_ble_config takes it."""
+        if key == "gap_name":
+            if len(value) > _GAP_NAME_MAX:
+                return f"errno {_EINVAL}"  # mp_bluetooth_gap_set_device_name
+            self._name = value.decode()
+            if self._device:
+                self._radio.run(self._apply_gap_name(self._device))
+            return "ok"
+        if key == "mtu":
+            if self._device is None:
+                return f"errno {_ENODEV}"
+            mtu = int(value)
+            if not _MIN_MTU <= mtu <= _MAX_MTU:
+                return f"errno {_EINVAL}"  # ble_att_set_preferred_mtu refuses it
+            self._max_mtu = mtu
+            self._device.gatt_server.max_mtu = mtu
+            return "ok"
+        if key == "addr_mode":
+            return "ok"  # accepted; the virtual radio keeps its random static address
+        return _UNKNOWN_KEY
 
     def power_lost(self) -> None:
         """The lock lost power or reset: its radio goes silent and its links drop."""
         device, self._device = self._device, None
         self._connections.clear()
+        self._irq_set = False
+        with self._pool_lock:
+            self._pool_used = 0
+            self._pool_generation += 1
+        for task in list(self._drainers.values()):
+            self._radio.call_soon(task.cancel)
+        self._drainers.clear()
+        self._queues.clear()
         self._power_state(False)
         self._values.clear()
         self._chars.clear()
@@ -179,10 +263,77 @@ class BleBridge:
         device.gatt_server.max_mtu = self._max_mtu
         device.on("connection", self._on_connection)
         self._device = device
+        await self._apply_gap_name(device)
+
+    async def _apply_gap_name(self, device: Device) -> None:
+        """The name in the GAP service (0x1800, Device Name 0x2A00), as config(gap_name=) sets it."""
+        device.name = self._name
+        for attribute in device.gatt_server.attributes:
+            if isinstance(attribute, gatt.Characteristic) and attribute.uuid == gatt.GATT_DEVICE_NAME_CHARACTERISTIC:
+                attribute.value = self._name.encode()
+
+    async def read_request(self, conn_handle: int, value_handle: int) -> int:
+        """Ask the firmware's IRQ handler about a client's read: 0, or an ATT error code."""
+        if not self._irq_set:
+            return 0  # no handler: the read goes ahead, as on a board
+        token = next(self._read_tokens)
+        future = asyncio.get_running_loop().create_future()
+        self._reads[token] = future
+        self.event(_IRQ_GATTS_READ_REQUEST, conn_handle, value_handle, token)
+        try:
+            return await asyncio.wait_for(future, _READ_ANSWER_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            return att.ATT_UNLIKELY_ERROR_ERROR  # the firmware is hung: no value to give
+        finally:
+            self._reads.pop(token, None)
+
+    def _release(self, generation: int) -> None:
+        with self._pool_lock:
+            if generation == self._pool_generation and self._pool_used > 0:
+                self._pool_used -= 1
+
+    def _enqueue(self, conn_handle: int, item: tuple) -> None:
+        queue = self._queues.get(conn_handle)
+        if queue is None:  # the link dropped after the notify was accepted
+            self._release(item[0])
+            return
+        queue.put_nowait(item)
+
+    async def _drain(self, connection: Connection, queue: asyncio.Queue) -> None:
+        """Send queued notifications a few per connection event, freeing their buffers."""
+        parameters = getattr(connection, "parameters", None)
+        interval_ms = getattr(parameters, "connection_interval", 0) or _CONNECTION_INTERVAL_MS
+        interval_s = max(7.5, interval_ms) / 1000
+        held = None
+        try:
+            while True:
+                held = await queue.get()
+                sent = 0
+                while held is not None:
+                    while self.stalled:
+                        await asyncio.sleep(interval_s)
+                    generation, char, data = held
+                    device = self._device
+                    if device is not None:
+                        await device.notify_subscriber(connection, char, data, force=True)
+                    held = None
+                    self._release(generation)
+                    sent += 1
+                    if sent < self.notify_per_event and not queue.empty():
+                        held = queue.get_nowait()
+                await asyncio.sleep(interval_s)  # the next connection event
+        finally:
+            if held is not None:
+                self._release(held[0])
+            while not queue.empty():
+                self._release(queue.get_nowait()[0])
 
     def _on_connection(self, connection: Connection) -> None:
         handle = connection.handle
         self._connections[handle] = connection
+        queue: asyncio.Queue = asyncio.Queue()
+        self._queues[handle] = queue
+        self._drainers[handle] = asyncio.get_running_loop().create_task(self._drain(connection, queue))
         self._power_state(False)  # the controller stops advertising on a connection
         peer = connection.peer_address
         addr = bytes(reversed(bytes(peer))).hex()  # Bumble keeps addresses little-endian
@@ -191,6 +342,10 @@ class BleBridge:
         self.event(_IRQ_CENTRAL_CONNECT, handle, int(peer.address_type) & 1, addr)
 
     def _on_disconnection(self, connection: Connection, addr: str) -> None:
+        self._queues.pop(connection.handle, None)
+        drainer = self._drainers.pop(connection.handle, None)
+        if drainer is not None:
+            drainer.cancel()  # NimBLE frees a closed link's queued packets
         if self._connections.pop(connection.handle, None) is not None:
             self._power_state(self._advertising)
             self.event(_IRQ_CENTRAL_DISCONNECT, connection.handle, 1, addr)
@@ -237,3 +392,8 @@ class BleBridge:
             advertising_interval_min=interval_ms,
             advertising_interval_max=interval_ms,
         )
+
+
+def _resolve(future: asyncio.Future, code: int) -> None:
+    if not future.done():
+        future.set_result(code)

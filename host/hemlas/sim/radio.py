@@ -42,6 +42,10 @@ class VirtualRadio:
         except TimeoutError as err:
             raise VirtualBoardError("the virtual radio did not answer") from err
 
+    def call_soon(self, callback, *args) -> None:
+        """Call a plain function on the radio's loop soon, without waiting for it."""
+        self._thread.loop.call_soon_threadsafe(callback, *args)
+
     def close(self) -> None:
         if self._closed:
             return

@@ -1,11 +1,17 @@
-# Simulated `bluetooth` for the virtual board: MicroPython's low-level BLE API, as the firmware
-# uses it on an ESP32, carried over the simulated machine's socket to the harness, which runs a
-# Bumble device on the virtual radio (hemlas.sim.ble). IRQ events come back as "ble" lines and
-# reach the handler with the same event numbers and data tuples as on a board.
+# Simulated `bluetooth` for the virtual board: MicroPython's low-level BLE API as v1.28 gives it
+# on an ESP32 (extmod/modbluetooth.c over extmod/nimble/modbluetooth_nimble.c), carried over the
+# simulated machine's socket to the harness, which runs a Bumble device on the virtual radio
+# (hemlas.sim.ble). IRQ events come back as "ble" lines and reach the handler with the same event
+# numbers and data tuples as on a board. What differs from a board: docs/virtual-board.md.
 
+import sys
 from binascii import hexlify, unhexlify
 
 import machine
+from micropython import const
+
+# Every name and string here is a qstr in the firmware's pool (on a board this module is C, in
+# ROM): underscore consts vanish at compile time, and messages come from the harness's answers.
 
 FLAG_BROADCAST = 0x0001
 FLAG_READ = 0x0002
@@ -14,10 +20,17 @@ FLAG_WRITE = 0x0008
 FLAG_NOTIFY = 0x0010
 FLAG_INDICATE = 0x0020
 
-_IRQ_CENTRAL_CONNECT = 1
-_IRQ_CENTRAL_DISCONNECT = 2
-_IRQ_GATTS_WRITE = 3
-_IRQ_MTU_EXCHANGED = 21
+_IRQ_GATTS_WRITE = const(3)
+_IRQ_GATTS_READ_REQUEST = const(4)
+
+_ENOTCONN = const(107)  # py/mperrno.h: the harness answers "errno N" with MicroPython's numbers
+
+# The addr in an IRQ's data tuple is a memoryview over the stack's event memory, valid only
+# while the handler runs (modbluetooth.c invoke_irq_handler_run; docs/library/bluetooth.rst,
+# BLE.irq). One buffer serves every event and is cleared when the handler returns, so firmware
+# that keeps the view without bytes() reads zeros here, as it would read garbage on a board.
+_addr = bytearray(6)
+_addr_view = memoryview(_addr)
 
 
 def _hex(data):
@@ -26,6 +39,16 @@ def _hex(data):
 
 def _unhex(word):
     return b"" if word == b"-" else unhexlify(word)
+
+
+def _check(answer):
+    # The harness answers "errno N" where the stack returns an error code, and "?" and
+    # MicroPython's message where it raises ValueError (a config key it does not know).
+    if answer[:1] == b"?":
+        raise ValueError(answer[1:].decode())
+    if answer[:6] == b"errno ":
+        raise OSError(int(answer[6:]))
+    return answer
 
 
 class UUID:
@@ -71,32 +94,60 @@ class _BLE:
         return self._active
 
     def config(self, *names, **values):
+        # bluetooth_ble_config in modbluetooth.c: one name to get, keywords to set, never both.
+        # The harness knows the keys (an ESP32 has no "rxbuf": its events are synchronous).
+        if not values:
+            if len(names) != 1:
+                raise TypeError  # "must query one param"
+            answer = _check(machine._call("ble_config_get %s" % names[0]))
+            if names[0] == "mac":
+                kind, addr = answer.split()
+                return (int(kind), unhexlify(addr))
+            return _unhex(answer) if names[0] == "gap_name" else int(answer)
+        if names:
+            raise TypeError  # "can't specify pos and kw args"
         for key in values:
             value = values[key]
-            machine._call("ble_config %s %s" % (key, _hex(value.encode() if isinstance(value, str) else str(value).encode())))
-        if names:
-            return machine._call("ble_config_get %s" % names[0]).decode()
+            if not isinstance(value, (str, bytes, bytearray, memoryview)):
+                value = str(int(value))  # mtu, addr_mode
+            _check(machine._call("ble_config %s %s" % (key, _hex(value.encode() if isinstance(value, str) else value))))
 
     def irq(self, handler):
         self._handler = handler
         machine._listen("ble", self._on_event)
+        machine._call("ble_irq")  # from now on a client's read waits for the handler
+
+    def _invoke(self, event, data):
+        # invoke_irq_handler_run_protected: an exception is printed and disables the handler.
+        handler = self._handler
+        if handler is None:
+            return None
+        try:
+            return handler(event, data)
+        except Exception as err:
+            print("Unhandled exception in IRQ callback handler")
+            sys.print_exception(err)
+            self._handler = None
+        finally:
+            _addr[:] = bytes(6)  # the event's memory is gone once the handler returns
+        return None
 
     def _on_event(self, words):
-        event = int(words[1])
+        # "ble EVENT A B X": (conn, addr_type, addr) for a connect or disconnect, else (A, B).
+        event, a, b = int(words[1]), int(words[2]), int(words[3])
         if event == _IRQ_GATTS_WRITE:
-            conn, handle = int(words[2]), int(words[3])
             # Keep the value with the event: a client writing faster than this task reads
             # must not overwrite what the handler is about to read.
-            self._values[handle] = _unhex(words[4])
-            data = (conn, handle)
-        elif event in (_IRQ_CENTRAL_CONNECT, _IRQ_CENTRAL_DISCONNECT):
-            data = (int(words[2]), int(words[3]), _unhex(words[4]))
-        elif event == _IRQ_MTU_EXCHANGED:
-            data = (int(words[2]), int(words[3]))
+            self._values[b] = _unhex(words[4])
+        if event < _IRQ_GATTS_WRITE:
+            _addr[:] = unhexlify(words[4])
+            result = self._invoke(event, (a, b, _addr_view))
         else:
-            return
-        if self._handler:
-            self._handler(event, data)
+            result = self._invoke(event, (a, b))
+        if event == _IRQ_GATTS_READ_REQUEST:
+            # The client's read waits for the handler, which may gatts_write the value first;
+            # a non-zero int it returns is the ATT error (mp_bluetooth_gatts_on_read_request).
+            machine._call("ble_read_answer %s %d" % (words[4].decode(), result if isinstance(result, int) else 0))
 
     def gatts_register_services(self, services):
         parts = []
@@ -114,10 +165,11 @@ class _BLE:
         machine._call("ble_write %d %d" % (value_handle, 1 if send_update else 0), data)
 
     def gatts_notify(self, conn_handle, value_handle, data=None):
-        # Raises OSError when the central is gone, as on a board (ENOTCONN).
+        # Queued into the stack's bounded buffer pool: OSError(ENOMEM) when it is full,
+        # OSError(ENOTCONN) when the central is gone (ble_hs_err_to_errno).
         if data is None:
             data = self._values.get(value_handle, b"")
-        machine._call("ble_notify %d %d" % (conn_handle, value_handle), data)
+        _check(machine._call("ble_notify %d %d" % (conn_handle, value_handle), data))
 
     def gatts_set_buffer(self, value_handle, length, append=False):
         machine._call("ble_buffer %d %d" % (value_handle, length))
@@ -130,4 +182,9 @@ class _BLE:
                                                     1 if connectable else 0))
 
     def gap_disconnect(self, conn_handle):
-        return machine._call("ble_disconnect %d" % conn_handle) == b"ok"
+        # modbluetooth.c: True once asked, False if there was no such connection.
+        answer = machine._call("ble_disconnect %d" % conn_handle)
+        if answer == b"errno %d" % _ENOTCONN:
+            return False
+        _check(answer)
+        return True
