@@ -87,7 +87,10 @@ class Auth:
     # ---- back-off and failure logging ------------------------------------------------------
 
     def backoff_ms(self):
-        if time.ticks_diff(time.ticks_ms(), self._last_failure) > _QUIET_MS:
+        # ticks_diff sees half a period (6.2 days on an ESP32) ahead at most: a last failure
+        # older than that reads as negative, which is just as quiet as a minute ago.
+        quiet = time.ticks_diff(time.ticks_ms(), self._last_failure)
+        if self._failures and not 0 <= quiet <= _QUIET_MS:
             self._forgive()
         if self._failures <= _FREE_FAILURES:
             return 0
