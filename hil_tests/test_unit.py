@@ -57,6 +57,12 @@ def test_boots_and_advertises(lock, figure):
     figure("found after (s)", round(time.monotonic() - start, 2))
 
 
+def _ticks_diff(end: int, start: int, period: int = 2**30) -> int:
+    """time.ticks_diff (extmod/modtime.c) for the trace's ticks_ms values: a unit's ticks wrap
+    at 2**30 ms (12.4 days awake), maybe between the press and the LEDs."""
+    return (end - start + period // 2) % period - period // 2
+
+
 def _trace_since(lock, seq: int) -> list[tuple[int, int, int, int]]:
     events, answer = [], lock.console(f"trace {seq}")
     while answer["events"]:
@@ -73,9 +79,9 @@ def test_selftest_follows_the_routine(lock, figure):
     time.sleep(8)  # the sequence takes ~4.5 s; the routine allows 20
     events = _trace_since(lock, first)
     press = next(t for _s, t, kind, value in events if kind == BUTTON)
-    green = [(t - press) / 1000 for _s, t, kind, value in events if kind == GREEN]
-    red_on = [(t - press) / 1000 for _s, t, kind, value in events if kind == RED and value == 1]
-    red_off = [(t - press) / 1000 for _s, t, kind, value in events if kind == RED and value == 0]
+    green = [_ticks_diff(t, press) / 1000 for _s, t, kind, value in events if kind == GREEN]
+    red_on = [_ticks_diff(t, press) / 1000 for _s, t, kind, value in events if kind == RED and value == 1]
+    red_off = [_ticks_diff(t, press) / 1000 for _s, t, kind, value in events if kind == RED and value == 0]
     assert green and green[0] < 0.5, "green must light at once"
     assert len(green) == 2 and green[1] <= 10.0, "green must go out within 10 s"
     assert len(red_on) == 1, f"red must blink once for a good battery, blinked {len(red_on)}"
