@@ -135,14 +135,25 @@ def test_moves_across_the_wrap_report_their_true_travel(wrap_board, fleet):
     async def moves():
         async with LockClient(vb.lock_id, key=key) as client:
             opened = await asyncio.to_thread(ticks_now, vb)
-            await asyncio.to_thread(wait_for_ticks, vb, 1500)
-            # Back to back until 2 s after the wrap, in the session opened before it.
+            used_before = (await client.battery()).used_mah
+            await asyncio.to_thread(wait_for_ticks, vb, 3000)
+            for action in (client.lock, client.unlock):
+                results.append(await action())
+            # The next run starts within the BLE round trip (well under 250 ms) and lasts
+            # ~600 ms: across the wrap. Then back to back until 2 s after it, same session.
+            await asyncio.to_thread(wait_for_ticks, vb, 250)
             while ticks_diff(0, await asyncio.to_thread(ticks_now, vb)) > -2000:
                 for action in (client.lock, client.unlock):
                     results.append(await action())
-            return opened
+            return opened, used_before, (await client.battery()).used_mah
 
-    assert before_wrap(asyncio.run(moves()))
+    opened, used_before, used_after = asyncio.run(moves())
+    assert before_wrap(opened)
+    # The charge count adds each run's time: never less after a run (a wrong difference across
+    # the wrap takes 12 days of motor current off it), and not more than the runs can draw.
+    assert used_before <= used_after <= used_before + 10, (used_before, used_after)
+    logged = [r[3][0] for r in vb.command("log 0")["records"] if r[2] in (wire.EVENT_LOCKED, wire.EVENT_UNLOCKED)]
+    assert logged[-len(results):] == [r.travel_ms for r in results], "the log keeps the travel answered"
     assert all(r.state == s for r, s in zip(results, [LockState.LOCKED, LockState.UNLOCKED] * 20))
     runs = _motor_runs(trace_since(vb, first))
     assert any(before_wrap(start) and not before_wrap(stop) for start, stop in runs), \
