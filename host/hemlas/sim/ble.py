@@ -112,7 +112,6 @@ class BleBridge:
         self._connections: dict[int, Connection] = {}
         self._name = _DEFAULT_GAP_NAME
         self._max_mtu = 23
-        self._irq_set = False  # the firmware registered an IRQ handler: it answers reads
         self._reads: dict[int, asyncio.Future] = {}
         self._read_tokens = itertools.count(1)
         # The notify pool: shared by all connections, as NimBLE's msys pools are.
@@ -153,9 +152,6 @@ class BleBridge:
                 return self._name.encode().hex() or "-"
             # "rxbuf" is unknown too: the ESP32 port's events are synchronous (no ring buffer).
             return str(self._max_mtu) if words[1] == "mtu" else _UNKNOWN_KEY
-        if op == "ble_irq":
-            self._irq_set = True
-            return "ok"
         if op == "ble_read_answer":  # ble_read_answer TOKEN CODE: the handler's verdict
             future = self._reads.get(int(words[1]))
             if future is not None:
@@ -231,7 +227,6 @@ class BleBridge:
         """The lock lost power or reset: its radio goes silent and its links drop."""
         device, self._device = self._device, None
         self._connections.clear()
-        self._irq_set = False
         with self._pool_lock:
             self._pool_used = 0
             self._pool_generation += 1
@@ -274,8 +269,6 @@ class BleBridge:
 
     async def read_request(self, conn_handle: int, value_handle: int) -> int:
         """Ask the firmware's IRQ handler about a client's read: 0, or an ATT error code."""
-        if not self._irq_set:
-            return 0  # no handler: the read goes ahead, as on a board
         token = next(self._read_tokens)
         future = asyncio.get_running_loop().create_future()
         self._reads[token] = future

@@ -8,6 +8,7 @@ into a VirtualBoardError.
 
 from __future__ import annotations
 
+import concurrent.futures
 import shutil
 import tempfile
 from pathlib import Path
@@ -41,6 +42,8 @@ class VirtualRadio:
             return self._thread.run(coro)
         except TimeoutError as err:
             raise VirtualBoardError("the virtual radio did not answer") from err
+        except concurrent.futures.CancelledError as err:  # the radio closed under the call
+            raise VirtualBoardError("the virtual radio closed") from err
 
     def call_soon(self, callback, *args) -> None:
         """Call a plain function on the radio's loop soon, without waiting for it."""

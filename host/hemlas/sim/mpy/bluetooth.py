@@ -29,8 +29,7 @@ _ENOTCONN = const(107)  # py/mperrno.h: the harness answers "errno N" with Micro
 # while the handler runs (modbluetooth.c invoke_irq_handler_run; docs/library/bluetooth.rst,
 # BLE.irq). One buffer serves every event and is cleared when the handler returns, so firmware
 # that keeps the view without bytes() reads zeros here, as it would read garbage on a board.
-_addr = bytearray(6)
-_addr_view = memoryview(_addr)
+_addr = memoryview(bytearray(6))
 
 
 def _hex(data):
@@ -86,6 +85,8 @@ class _BLE:
         self._handler = None
         self._values = {}  # local values of the GATT server, by handle
         self._active = False
+        # Events flow from the start, so a client's read is answered (accepted) before irq().
+        machine._listen("ble", self._on_event)
 
     def active(self, state=None):
         if state is not None:
@@ -100,7 +101,7 @@ class _BLE:
             if len(names) != 1:
                 raise TypeError  # "must query one param"
             answer = _check(machine._call("ble_config_get %s" % names[0]))
-            if names[0] == "mac":
+            if b" " in answer:  # mac: "TYPE HEX"
                 kind, addr = answer.split()
                 return (int(kind), unhexlify(addr))
             return _unhex(answer) if names[0] == "gap_name" else int(answer)
@@ -114,8 +115,6 @@ class _BLE:
 
     def irq(self, handler):
         self._handler = handler
-        machine._listen("ble", self._on_event)
-        machine._call("ble_irq")  # from now on a client's read waits for the handler
 
     def _invoke(self, event, data):
         # invoke_irq_handler_run_protected: an exception is printed and disables the handler.
@@ -141,7 +140,7 @@ class _BLE:
             self._values[b] = _unhex(words[4])
         if event < _IRQ_GATTS_WRITE:
             _addr[:] = unhexlify(words[4])
-            result = self._invoke(event, (a, b, _addr_view))
+            result = self._invoke(event, (a, b, _addr))
         else:
             result = self._invoke(event, (a, b))
         if event == _IRQ_GATTS_READ_REQUEST:
