@@ -2,7 +2,8 @@
 
 Maps each GPIO number to its role from the board file (motor_a, button, battery_adc, ...), turns
 output levels and PWM duties into loads on the circuit, and input reads and ADC conversions
-into what the model says at that instant.
+into what the model says at that instant. Every request is first checked against the board's
+chip (hemlas.sim.chips): what that chip's MicroPython refuses is answered "!Type message".
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hashlib
 import random
 import threading
 
+from .chips import WAKE_REASON, Chip, Refusal
 from .physics import Circuit
 
 _IRQ_RISING = 1
@@ -19,13 +21,12 @@ _ATTEN_MAX_UV = {0: 950_000, 1: 1_250_000, 2: 1_750_000, 3: 3_100_000}  # ESP32 
 _ADC_NOISE_UV = 1_500  # the ESP32 ADC's noise at the pin, one sigma
 _DUTY_FULL = 65535
 _WAKE_BY_PIN = 2  # what the board records for a wake by the armed pin
-# esp_sleep_get_wakeup_cause() for each way of arming it (host/hemlas/sim/mpy/_chips.py).
-_WAKE_REASON = {"ext0": 2, "ext1": 3, "gpio": 7}
 
 
 class PinBank:
     def __init__(self, board: dict, now: float, send_irq, unit_id: str = ""):
         self.board = board
+        self.chip = Chip.for_board(board)
         self.lock = threading.RLock()
         self.roles = {pin: role for role, pin in board["pins"].items() if pin is not None}
         self.circuit = Circuit.for_board(board, now)
@@ -47,9 +48,9 @@ class PinBank:
         self.powered = True  # False: the battery is out, nothing draws current
         self.booting = False  # from a wake until the firmware runs: ROM and MicroPython start-up
         self.rtc_memory = b""  # kept through deep sleep, lost with power
-        # The wake pin the firmware armed for deep sleep, (pin, level), and how it was armed:
-        # "ext0"/"ext1" (ESP32) or "gpio" (the C3's deep-sleep GPIO wake): the board's hands
-        # end a sleep on it; the kind decides the wake reason the chip then reports.
+        # The wake pin the last deep sleep armed, (pin, level) (the button's if it is one of them),
+        # and how: "ext0"/"ext1" (ESP32) or "gpio" (the C3's deep-sleep GPIO wake): the board's
+        # hands end a sleep on it; the kind decides the wake reason the chip then reports.
         self.wake_ext0: tuple[int, int] | None = None
         self.wake_kind: str | None = None
         self.sleep_ms: int | None = None
@@ -59,10 +60,17 @@ class PinBank:
     # ---- requests from the firmware ------------------------------------------------------
 
     def handle(self, words: list[str], now: float) -> str:
+        try:
+            return self._handle(words, now)
+        except Refusal as refusal:
+            return refusal.answer()
+
+    def _handle(self, words: list[str], now: float) -> str:
         self.advance(now)
         op = words[0]
         if op == "pin_init":
             pin, mode, _pull, value = (int(w) for w in words[1:5])
+            self.chip.check_pin_init(pin, mode)
             if mode == 3 and value >= 0:
                 self._set_level(pin, float(value), now)
             return "ok"
@@ -75,6 +83,7 @@ class PinBank:
             self.irq_triggers[int(words[1])] = int(words[2])
             return "ok"
         if op == "pwm_init":
+            self.chip.pin_id(int(words[1]))
             self._set_level(int(words[1]), int(words[3]) / _DUTY_FULL, now)
             return "ok"
         if op == "pwm_duty":
@@ -83,6 +92,7 @@ class PinBank:
         if op == "pwm_get":
             return str(int(self.levels.get(int(words[1]), 0.0) * _DUTY_FULL))
         if op == "adc_init":
+            self.chip.check_adc(int(words[1]))
             return "ok"
         if op == "adc_uv":
             return str(self._adc_uv(int(words[1])))
@@ -92,23 +102,20 @@ class PinBank:
             self.restart_requested = "hard"
             return "ok"
         if op == "deepsleep":
+            self._arm_deepsleep(self.chip.deepsleep_wake())  # raises where the chip cannot
             self.restart_requested = "deepsleep"
             self.sleep_ms = int(words[1])
             return "ok"
-        if op == "chip":  # the simulated machine learns its chip from the board file
-            return f"{self.board.get('chip', 'esp32')} {1 if self.board.get('xtal_32k') else 0}"
-        if op == "wake_clear":
-            self.wake_ext0, self.wake_kind = None, None
+        if op == "wake_on":  # esp32.<function>(pins, level): "[None]" and -1 keep what is set
+            pins = words[3][1:-1]
+            self.chip.wake_on(words[1], None if pins == "None" else [int(p) for p in pins.split(",") if p],
+                              None if words[2] == "-1" else int(words[2]))
             return "ok"
-        if op in ("wake_ext0", "wake_ext1", "wake_gpio"):
-            pin, level = int(words[1]), int(words[2])
-            # Several pins may be armed (ext1, gpio); the button's is the one the hands press.
-            if self.wake_ext0 is None or pin == self.board["pins"]["button"]:
-                self.wake_ext0, self.wake_kind = (pin, level), op[5:]
-            return "ok"
+        if op == "wake_absent":  # the wake functions the chip's esp32 module has not
+            return " ".join(self.chip.absent_wake_functions())
         if op == "wake_reason":
             if self.wake_reason == _WAKE_BY_PIN and self.wake_kind:
-                return str(_WAKE_REASON[self.wake_kind])
+                return str(WAKE_REASON[self.wake_kind])
             return str(self.wake_reason)
         if op == "rtc_mem_set":
             data = bytes.fromhex(words[1]) if words[1] != "-" else b""
@@ -121,6 +128,13 @@ class PinBank:
         if op == "unique_id":
             return self._unique_id  # six bytes, like an ESP32's base MAC
         raise ValueError(f"unknown request {op!r}")
+
+    def _arm_deepsleep(self, armed: list[tuple[str, int, int]]) -> None:
+        """The wake pin the hands may press in this sleep: the button's if armed, else the first."""
+        self.wake_ext0, self.wake_kind = None, None
+        for kind, pin, level in armed:
+            if self.wake_ext0 is None or pin == self.board["pins"]["button"]:
+                self.wake_ext0, self.wake_kind = (pin, level), kind
 
     def _role(self, pin: int) -> str:
         return self.roles.get(pin, "")
@@ -249,3 +263,4 @@ class PinBank:
         self.advertising, self.connections = False, 0
         self._update_base_load(now)
         self.browned_out = False
+        self.chip.new_boot()  # the wake configuration is in RAM (machine_rtc.c:84)

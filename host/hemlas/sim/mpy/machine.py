@@ -1,6 +1,10 @@
 # Simulated `machine` for the virtual board: MicroPython code, found on MICROPYPATH before the
 # unix port's own `machine`. Every pin, PWM and ADC operation is a request to the CPython
-# harness (hemlas.sim.board), which models the motor, bolt, button, LEDs and battery.
+# harness (hemlas.sim.board), which models the motor, bolt, button, LEDs and battery, and
+# checks each against the board's chip (hemlas.sim.chips): what the chip's build refuses comes
+# back as "!Type message" and is raised here. Kept small: each name and each string of up to
+# 10 characters here is a qstr in the firmware's pool (on a board this module is C, in ROM), so
+# short request formats end in a space the harness ignores: 11 characters make a constant.
 # Pin IRQs (and the simulated bluetooth module's events) arrive as lines on a second socket;
 # a task calls the handler, as the port's IRQ dispatch would.
 
@@ -22,12 +26,11 @@ TIMER_WAKE = 4
 
 _ctl = None
 _handlers = {}  # pin -> (handler, Pin)
-_listeners = {}  # first word of an event line -> function(words)
-_pump = None
-_heap_peak = 0  # high-water mark of the live GC heap, sampled at hardware calls
+_listeners = {}  # first word of an event line -> function(words); the first starts the pump
+# The high-water mark of the live GC heap, sampled at hardware calls; None: not traced.
 # Benchmarks set HEMLAS_SIM_HEAP_TRACE: each hardware call then collects first, so the figure is
 # live data, not garbage awaiting collection. It costs ~1 ms a call, so it is off by default.
-_heap_trace = bool(os.getenv("HEMLAS_SIM_HEAP_TRACE"))
+_heap_peak = 0 if os.getenv("HEMLAS_SIM_HEAP_TRACE") else None
 
 
 def _connect():
@@ -46,12 +49,12 @@ def _call(line, data=None):
     if _ctl is None:
         _ctl = _connect()
         _ctl.send(b"hello ctl\n")
-    if _heap_trace:
+    if _heap_peak is not None:
         gc.collect()
         used = gc.mem_alloc()
         if used > _heap_peak:
             _heap_peak = used
-            line = "heap %d;%s" % (used, line)  # the harness keeps the figure
+            line = "heap %d ;%s" % (used, line)  # the harness keeps the figure
     if data is None:
         _ctl.send(line.encode() + b"\n")
     else:
@@ -64,7 +67,15 @@ def _call(line, data=None):
             sys.exit(0)  # the harness went away: the board lost power
         answer += chunk
     answer = answer.strip()
-    if answer.startswith(b"!"):
+    if answer[:1] == b"!":
+        # "!Type message": the chip's MicroPython refuses the request (hemlas.sim.chips says
+        # why), raised here as that exception; anything else is the harness's fault.
+        kind, _, text = answer[1:].decode().partition(" ")
+        if kind == "ValueError":
+            raise ValueError(text)
+        if kind == "OSError":  # "!OSError errno text", as check_esp_err raises it
+            kind, _, text = text.partition(" ")
+            raise OSError(int(kind), text)
         raise OSError(answer[1:].decode())
     return answer
 
@@ -83,12 +94,11 @@ async def _event_pump():
             listener(words)
 
 
-def _listen(kind, listener):
-    """Route event lines starting with kind to listener (used by the simulated bluetooth)."""
-    global _pump
-    _listeners[kind] = listener
-    if _pump is None:
-        _pump = asyncio.create_task(_event_pump())
+def _listen(key, handler):
+    """Route event lines whose first word is key to handler (used by the simulated bluetooth)."""
+    if not _listeners:
+        asyncio.create_task(_event_pump())  # held by asyncio's IO queue while it waits
+    _listeners[key] = handler
 
 
 def _pin_event(words):
@@ -107,12 +117,12 @@ class Pin:
     IRQ_RISING = 1
 
     def __init__(self, id, mode=-1, pull=-1, value=None):
-        self._id = id
-        _call("pin_init %d %d %d %d" % (id, mode, -1 if pull is None else pull, -1 if value is None else value))
+        self._id = id = getattr(id, "_id", id)  # a Pin or a GPIO number, as on the port
+        _call("pin_init %d %d %d %d" % (id, -1 if mode is None else mode, -1 if pull is None else pull, -1 if value is None else value))
 
     def value(self, v=None):
         if v is None:
-            return int(_call("pin_get %d" % self._id))
+            return int(_call("pin_get %d " % self._id))
         _call("pin_set %d %d" % (self._id, 1 if v else 0))
 
     def on(self):
@@ -132,12 +142,12 @@ class Pin:
 
 class PWM:
     def __init__(self, pin, freq=1000, duty_u16=0):
-        self._id = pin._id
+        self._id = getattr(pin, "_id", pin)
         _call("pwm_init %d %d %d" % (self._id, freq, duty_u16))
 
     def duty_u16(self, value=None):
         if value is None:
-            return int(_call("pwm_get %d" % self._id))
+            return int(_call("pwm_get %d " % self._id))
         _call("pwm_duty %d %d" % (self._id, value))
 
     def freq(self, value=None):
@@ -154,11 +164,11 @@ class ADC:
     ATTN_11DB = 3
 
     def __init__(self, pin, atten=0):
-        self._id = pin._id
+        self._id = getattr(pin, "_id", pin)
         _call("adc_init %d %d" % (self._id, atten))
 
     def read_uv(self):
-        return int(_call("adc_uv %d" % self._id))
+        return int(_call("adc_uv %d " % self._id))
 
 
 class WDT:
