@@ -64,6 +64,9 @@ setup() {
     if [ ! -d "$TYPINGS" ]; then
         quietly "$VENV/bin/python" -m pip install -q --target "$TYPINGS" 'micropython-esp32-stubs>=1.29'
     fi
+    for chip_stubs in "esp32:micropython-esp32-esp32-generic-stubs==1.28.*" "esp32c3:micropython-esp32-esp32-generic-c3-stubs==1.28.*"; do
+        [ -d ".hemlas/typings-${chip_stubs%%:*}" ] || quietly "$VENV/bin/python" -m pip install -q --target ".hemlas/typings-${chip_stubs%%:*}" "${chip_stubs#*:}"
+    done
     build_esp32like
 }
 
