@@ -4,7 +4,7 @@
 
 BOARD = {
     "name": "esp32c3",
-    "chip": "esp32c3",  # MicroPython's ESP32_GENERIC_C3 build (sim/mpy/_chips.py has its facts)
+    "chip": "esp32c3",  # MicroPython's ESP32_GENERIC_C3 build (hemlas/sim/chips.py has its facts)
     "model": "hemlas lock (ESP32-C3)",
     # A 32 kHz crystal on GPIO0/GPIO1 (XTAL_32K_P/N, ESP32-C3 datasheet "Pin Description"): the
     # RTC keeps time through deep sleep to tens of ppm, where the RC oscillator drifts by percent.

@@ -5,7 +5,7 @@
 
 BOARD = {
     "name": "virtual",
-    "chip": "esp32",  # the simulated machine and esp32 modules are the ESP32 build's (sim/mpy/_chips.py)
+    "chip": "esp32",  # the simulated machine and esp32 modules are the ESP32 build's (hemlas/sim/chips.py)
     "model": "hemlas virtual lock",
     "pins": {
         "motor_a": 25,  # H-bridge IN1 (DRV8833-style): drives the bolt out (lock)

@@ -10,15 +10,20 @@ from __future__ import annotations
 import os
 import select
 import shutil
+import sys
 import tempfile
 import termios
 import time
+from pathlib import Path
 
 import pytest
 
 from hemlas.boards import FIRMWARE_DIR_ENV, firmware_dir
+from hemlas.errors import VirtualBoardError
 from hemlas.sim.board import VirtualBoard
 from hemlas.sim.chips import Chip, Refusal
+from hemlas.sim.scenario import run_full_scenario
+from interpreters import EACH, executable
 
 pytestmark = pytest.mark.virtual_board
 
@@ -141,6 +146,9 @@ CASES = [
     # modmachine.c:63-81: the same constants on both chips; modesp32.c:362-363.
     ("(machine.EXT0_WAKE, machine.TIMER_WAKE, machine.DEEPSLEEP_RESET)", "ok (2, 4, 4)", "ok (2, 4, 4)"),
     ("(esp32.WAKEUP_ALL_LOW, esp32.WAKEUP_ANY_HIGH)", "ok (False, True)", "ok (False, True)"),
+    # machine_rtc.c:60, 178-179: 2048 bytes of RTC user memory.
+    ("machine.RTC().memory(bytes(2048))", "ok None", "ok None"),
+    ("machine.RTC().memory(bytes(2049))", "ValueError buffer too long", "ValueError buffer too long"),
 ]
 
 
@@ -196,6 +204,24 @@ def test_a_board_with_a_32k_crystal_cannot_use_its_pins(probes):
         Chip("esp32c3", xtal_32k=True).check_adc(1)
 
 
+@pytest.mark.parametrize("interpreter", EACH)
+@pytest.mark.parametrize("board", ["virtual", "esp32-devkitc", "esp32c3"])
+def test_each_board_runs_the_full_scenario_at_the_default_heap(boot_board, board, interpreter):
+    """The per-chip checks cost the firmware nothing: each board's firmware boots and runs every
+    feature in the default heap (96 KiB plus the simulated modules' measured cost), on both
+    interpreters. (Their qstrs are the firmware's: a pool doubling needs ~7.7 KB contiguous.)"""
+    vb = boot_board(board, power_policy=None, interpreter=executable(interpreter))
+    assert vb.heap_kb == 96
+    run_full_scenario(vb)
+    assert vb.running and vb.crashed is None
+
+
+def test_a_chip_the_virtual_board_does_not_simulate_is_refused_saying_so():
+    with pytest.raises(VirtualBoardError, match="chip 'esp32s3'.*esp32, esp32c3"):
+        Chip.for_board({"chip": "esp32s3"})
+    assert Chip.for_board({}).name == "esp32"  # a board file without "chip": the ESP32
+
+
 # ---- the bar of issue 12: hw.deep_sleep on the virtual esp32c3 behaves as on a C3 -----------
 
 _OLD_DEEP_SLEEP = """        esp32.wake_on_ext0(self.button.pin, level)
@@ -245,3 +271,52 @@ def test_the_pre_issue_12_deep_sleep_dies_on_the_esp32c3(tmp_path, monkeypatch):
                    for line in vb.output), vb.output[-20:]
     finally:
         vb.close()
+
+
+# ---- docs/virtual-board.md's table of the chip APIs is kept true -------------------------
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "virtual-board.md"
+_TABLE_MARKER = "<!-- chip-api-table: checked by tests/test_chips.py -->"
+
+
+def _api_table() -> list[tuple[str, str, str, str]]:
+    """(api, ESP32 mark, ESP32-C3 mark, virtual board's cell) for each row of the table."""
+    lines = DOC.read_text().split(_TABLE_MARKER, 1)[1].strip().splitlines()
+    assert lines[0].startswith("| API |") and lines[1].startswith("|---")
+    rows = []
+    for line in lines[2:]:
+        if not line.startswith("|"):
+            break
+        api, esp32, c3, board = (cell.strip() for cell in line.strip("|").split("|", 3))
+        rows.append((api.strip("`"), esp32, c3, board))
+    return rows
+
+
+def test_the_docs_table_of_chip_apis_matches_the_simulated_modules(probes):
+    rows = _api_table()
+    assert len(rows) >= 30
+    wrong = []
+    for api, esp32_mark, c3_mark, board in rows:
+        parent, _, name = api.rpartition(".")
+        expr = f"hasattr({parent}, {name!r})"
+        real = {"esp32": esp32_mark, "esp32c3": c3_mark}
+        assert set(real.values()) <= {"yes", "no"}, api
+        kind = board.split(":")[0].split(";")[0].strip()
+        assert kind in ("same", "differs", "absent"), f"{api}: {board!r} says neither same, differs nor absent"
+        for chip, mark in real.items():
+            offered = probes[chip](expr) == "ok True"
+            if kind == "absent" and offered:
+                wrong.append(f"{api} on {chip}: the table says absent, the simulated module has it")
+            if kind != "absent" and offered != (mark == "yes"):
+                wrong.append(f"{api} on {chip}: the table says {mark}, the simulated module {'has' if offered else 'lacks'} it")
+    assert wrong == []
+
+
+def test_the_table_check_catches_a_wrong_row(probes, monkeypatch, tmp_path):
+    """The check is real: a row claiming the C3 has wake_on_ext0 fails it."""
+    fake = tmp_path / "virtual-board.md"
+    fake.write_text(f"{_TABLE_MARKER}\n| API | ESP32 | ESP32-C3 | On the virtual board |\n|---|---|---|---|\n"
+                    + "| `esp32.wake_on_ext0` | yes | yes | same |\n" * 30)
+    monkeypatch.setattr(sys.modules[__name__], "DOC", fake)
+    with pytest.raises(AssertionError):
+        test_the_docs_table_of_chip_apis_matches_the_simulated_modules(probes)

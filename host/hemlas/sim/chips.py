@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import VirtualBoardError
+
 # mp: modesp32.h:52-72, the #else branch: RTC_VALID_EXT_PINS for every chip but S2/S3/C6 --
 # the ESP32's RTC GPIOs, also on the C3, where Pin.irq(wake=) checks it (machine_pin.c:341).
 _ESP32_RTC_EXT_PINS = frozenset((0, 2, 4, 12, 13, 14, 15, 25, 26, 27, 32, 33, 34, 35, 36, 37, 38, 39))
@@ -107,7 +109,8 @@ def chip_facts(name: str) -> dict:
     try:
         return CHIPS[name]
     except KeyError:
-        raise ValueError(f"unknown chip {name!r}; the virtual board knows {', '.join(sorted(CHIPS))}") from None
+        raise VirtualBoardError(f"the board file names chip {name!r}, which the virtual board does not "
+                                f"simulate ({', '.join(sorted(CHIPS))}): add its facts to hemlas/sim/chips.py") from None
 
 
 @dataclass

@@ -119,8 +119,8 @@ class PinBank:
             return str(self.wake_reason)
         if op == "rtc_mem_set":
             data = bytes.fromhex(words[1]) if words[1] != "-" else b""
-            if len(data) > 2048:
-                raise ValueError("RTC memory holds 2048 bytes")
+            if len(data) > 2048:  # mp: machine_rtc.c:60, 178-179 (MICROPY_HW_RTC_USER_MEM_MAX)
+                raise Refusal("ValueError", "buffer too long")
             self.rtc_memory = data
             return "ok"
         if op == "rtc_mem_get":
