@@ -40,6 +40,7 @@ class App:
         self.lock = Lock(hw.motor, hw.limits, hw.sense, self.battery, log, store, board["motor"], self.power)
         self.policy = PowerPolicy(self, board["power"].get("policy"))
         self.busy = False  # a self-test is running
+        self.tasks = []  # the event loop's long-lived tasks: the watchdog is fed while all run
         self.firmware_version = FIRMWARE_VERSION
 
     async def register_battery_swap(self, key_id=0):
@@ -79,12 +80,18 @@ class App:
             self.log.append(wire.EVENT_FAULT, (wire.FAULT_TASK, 0))
         except (OSError, MemoryError):
             pass  # the log itself failed: nothing more to do than carry on
-        print("fault:", repr(err))
+        try:
+            print("fault:", repr(err))
+        except MemoryError:
+            pass
 
     async def watchdog_task(self):
         period = self.board["wdt_ms"] // _FEED_DIVISOR
         while True:
-            self.hw.watchdog.feed()
+            # Fed only by a healthy loop: a task that ended (the radio's, the button's) is a
+            # lock nobody can reach, and the reset that follows brings it back.
+            if not any(task.done() for task in self.tasks):
+                self.hw.watchdog.feed()
             self.clock.keep()
             self.charge.tick()
             await asyncio.sleep_ms(period)
@@ -125,6 +132,7 @@ def read_secret():
 def boot(board, hw):
     log = EventLog("log", board["log_segments"], board["log_segment_records"])
     store = Store("state.json")
+    log.synced = store.get("synced_seq", 0)  # what the host has read: kept until then
     app = App(board, hw, log, store, read_lock_id(hw), read_secret())
     if log.recovered_bytes:
         log.append(wire.EVENT_FAULT, (wire.FAULT_LOG_RECOVERED, log.recovered_bytes))
@@ -146,7 +154,7 @@ async def run(board, hw, start):
     app = boot(board, hw)
     gc.collect()
     asyncio.create_task(app.watchdog_task())
-    asyncio.create_task(app.button_task())
+    app.tasks.append(asyncio.create_task(app.button_task()))
     if hw.woke_from_sleep() and hw.woke_by_button():
         hw.button.wake_press()  # the press that woke the lock is a press: run the self-test
     lock_id = app.auth.lock_id
@@ -158,7 +166,7 @@ async def run(board, hw, start):
     link = BleLink(app, lock_id, board["model"], FIRMWARE_VERSION, interval or board["ble"]["adv_interval_ms"])
     link.start()
     app.battery.listener = link.battery_changed
-    asyncio.create_task(link.run())
+    app.tasks.append(asyncio.create_task(link.run()))
     asyncio.create_task(app.policy.run())
     console = Console(app)
     reply({"ready": time.ticks_diff(time.ticks_ms(), start), "state": app.lock.state,

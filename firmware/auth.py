@@ -22,6 +22,8 @@ _QUIET_MS = const(60_000)  # a minute without failures forgives them
 _LOGGED_FAILURES = const(5)  # per burst; then counted, so guessing cannot flush visits out
 _MAX_REVOKED = const(64)
 _REVOKED_FILE = "revoked.json"
+_FORWARD_PER_HOUR_S = const(900)  # the most a non-admin moves the clock ahead per hour of ticks
+_HOUR_MS = const(3_600_000)
 
 
 class Session:
@@ -31,6 +33,7 @@ class Session:
         self.key = key
         self.key_id = key_id
         self.role = role
+        self.proven = False  # the first request came tagged under the session key
         self.counter = 0  # the last request counter seen
         self.started = time.ticks_ms()
         self.used = self.started
@@ -47,6 +50,8 @@ class Auth:
         self._failures = 0
         self._last_failure = 0
         self._suppressed = 0
+        self._forward_s = 0  # forward clock moves by non-admins in this hour
+        self._forward_hour = time.ticks_ms()
         self._revoked = self._load_revoked()
 
     @property
@@ -140,9 +145,10 @@ class Auth:
         lock_nonce = os.urandom(wire.NONCE_SIZE)
         session_key = wire.derive_session_key(key, session_id, client_nonce, lock_nonce)
         self.session = Session(session_id, session_key, key_id, role, lock_nonce)
-        if self._failures:
-            self._forgive()
-        self._log.append(wire.EVENT_SESSION, (key_id, role))
+        # Not a success yet: a recorded HELLO replays as well as a fresh one. It counts as a
+        # failure (unlogged) until the first request proves the key (check()).
+        self._failures += 1
+        self._last_failure = time.ticks_ms()
         return wire.STATUS_OK, self.session
 
     def check(self, frame, opcode, session_id, counter):
@@ -150,19 +156,25 @@ class Auth:
         session = self.session
         if session is None:
             return wire.STATUS_AUTH_REQUIRED
+        # An unproven session may be a replayed HELLO: its failures name no key.
+        key_id = session.key_id if session.proven else 0
         now = time.ticks_ms()
         limit = _SESSION_IDLE_MS if session.counter else _CHALLENGE_MS
         if time.ticks_diff(now, session.used) > limit:
             self.session = None
-            return self.failed(wire.STATUS_SESSION_EXPIRED, session.key_id)
+            return self.failed(wire.STATUS_SESSION_EXPIRED, key_id)
         if session_id != session.id:
-            return self.failed(wire.STATUS_REPLAYED, session.key_id)  # another session's frame
+            return self.failed(wire.STATUS_REPLAYED, key_id)  # another session's frame
         if not wire.check_tag(session.key, wire.TAG_REQUEST, frame):
-            return self.failed(wire.STATUS_BAD_TAG, session.key_id)
+            return self.failed(wire.STATUS_BAD_TAG, key_id)
         if counter <= session.counter:
-            return self.failed(wire.STATUS_REPLAYED, session.key_id)
+            return self.failed(wire.STATUS_REPLAYED, key_id)
         session.counter = counter
         session.used = now
+        if not session.proven:
+            session.proven = True  # the key's holder: now the session counts
+            self._forgive()
+            self._log.append(wire.EVENT_SESSION, (session.key_id, session.role))
         if session.role < wire.REQUIRED_ROLE.get(opcode, wire.ROLE_ADMIN):
             return self.failed(wire.STATUS_PERMISSION_DENIED, session.key_id)
         return wire.STATUS_OK
@@ -179,8 +191,16 @@ class Auth:
         now = self.clock.now()
         if session is None:
             return wire.STATUS_AUTH_REQUIRED
-        if session.role < wire.ROLE_ADMIN and not now <= new_time <= now + MAX_FORWARD_S:
-            return self.failed(wire.STATUS_CLOCK_REFUSED, session.key_id)
+        if session.role < wire.ROLE_ADMIN:
+            if time.ticks_diff(time.ticks_ms(), self._forward_hour) >= _HOUR_MS:
+                self._forward_hour = time.ticks_ms()
+                self._forward_s = 0
+            # Small steps add up: the total per hour is capped too, or many moves of
+            # MAX_FORWARD_S would expire every other key early.
+            ahead = new_time - now
+            if not 0 <= ahead <= MAX_FORWARD_S or self._forward_s + ahead > _FORWARD_PER_HOUR_S:
+                return self.failed(wire.STATUS_CLOCK_REFUSED, session.key_id)
+            self._forward_s += ahead
         self.clock.set(new_time)
         self._log.append(wire.EVENT_CLOCK_SET, (now, new_time, session.key_id))
         return wire.STATUS_OK

@@ -156,7 +156,11 @@ PROTOCOL_VERSION = const(2)
 _FRAME_HEADER = "<BBIIH"
 FRAME_HEADER_SIZE = const(12)
 TAG_SIZE = const(16)
-MAX_FRAME = const(1024)  # the lock's reassembly buffer: a whole log page fits
+# The largest request the lock accepts: its reassembly buffer, allocated once at boot, so a
+# frame is never joined on a heap that may be fragmented. A HELLO with a 29-byte lock id is
+# 86 bytes, the largest request; anything over MAX_FRAME is refused as it arrives.
+MAX_FRAME = const(128)
+MAX_RESPONSE = const(512)  # the largest answer: a LOG_READ page of 8 records is 410 bytes
 RESPONSE_BIT = const(0x80)  # a response's opcode is the request's with this bit set
 
 OP_STATUS = const(0x01)
@@ -226,7 +230,7 @@ def encode_frame(opcode, session, counter, payload=b"", tag=_ZERO_TAG):
         raise ValueError(STATUS_MALFORMED)
     frame = struct.pack(_FRAME_HEADER, PROTOCOL_VERSION, opcode, session, counter, len(payload))
     frame = frame + payload + tag
-    if len(frame) > MAX_FRAME:
+    if len(frame) > MAX_RESPONSE:
         raise ValueError(STATUS_TOO_LARGE)
     return frame
 
@@ -242,7 +246,7 @@ def with_tag(frame, tag):
 
 def decode_frame(frame):
     """(opcode, session, counter, payload, tag); ValueError(STATUS_...) if not a valid frame."""
-    if len(frame) > MAX_FRAME:
+    if len(frame) > MAX_RESPONSE:
         raise ValueError(STATUS_TOO_LARGE)
     if len(frame) < FRAME_HEADER_SIZE + TAG_SIZE:
         raise ValueError(STATUS_MALFORMED)
@@ -300,13 +304,18 @@ def fragment(frame, att_mtu=DEFAULT_ATT_MTU):
 class Reassembler:
     """Joins fragments into frames. feed() returns a whole frame, or None while one is partial.
 
+    Fragments are copied into one buffer of max_frame bytes allocated here, once: joining never
+    allocates, so no input can run the heap out. The frame returned is a memoryview of that
+    buffer, valid until the next feed() (copy it with bytes() to keep it).
     A fragment that breaks the sequence raises ValueError(STATUS_...) and drops what was
-    pending, so bad input never stalls the channel. A FIRST fragment always starts a new frame;
-    a frame it cut short is counted in cut_short, for the caller to answer.
+    pending, so bad input never stalls the channel; one that would overflow the buffer raises
+    TOO_LARGE before anything is copied. A FIRST fragment always starts a new frame; a frame it
+    cut short is counted in cut_short, for the caller to answer.
     """
 
     def __init__(self, max_frame=MAX_FRAME):
-        self._max = max_frame
+        self._buf = bytearray(max_frame)
+        self._view = memoryview(self._buf)
         self.cut_short = 0
         self.reset()
 
@@ -315,7 +324,6 @@ class Reassembler:
         return self._next >= 0
 
     def reset(self):
-        self._parts = []
         self._size = 0
         self._next = -1  # index expected next; -1 when no frame is pending
 
@@ -332,16 +340,17 @@ class Reassembler:
         if self._next < 0 or header & _INDEX_MASK != self._next:
             self.reset()
             raise ValueError(STATUS_FRAGMENT_ORDER)
-        self._size += len(data) - 1
-        if self._size > self._max:
+        start = self._size
+        end = start + len(data) - 1
+        if end > len(self._buf):
             self.reset()
             raise ValueError(STATUS_TOO_LARGE)
-        self._parts.append(bytes(data[1:]))
+        self._view[start:end] = memoryview(data)[1:]
+        self._size = end
         self._next = (self._next + 1) & _INDEX_MASK
         if header & FRAGMENT_LAST:
-            frame = b"".join(self._parts)
             self.reset()
-            return frame
+            return self._view[:end]
         return None
 
 

@@ -96,7 +96,7 @@ def _expected_responses(model: wire.Reassembler, data: bytes) -> int:
 async def _fuzz(lock_id: str, seed: int) -> dict:
     rng = random.Random(seed)
     responses: asyncio.Queue[bytes] = asyncio.Queue()
-    receiver = wire.Reassembler()
+    receiver = wire.Reassembler(wire.MAX_RESPONSE)
 
     def on_notify(_char, data: bytearray) -> None:
         frame = receiver.feed(bytes(data))

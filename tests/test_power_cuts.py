@@ -32,7 +32,7 @@ CUTS = 60
 # Small segments, so cuts land on segment starts and deletions too; enough of them that a torn
 # segment is still there to check after the next run.
 SEGMENTS, SEGMENT_RECORDS = 32, 8
-RECORD_SIZE = len(wire.encode_record(0, 0, wire.EVENT_FAULT, (0, 0, 0)))
+RECORD_SIZE = len(wire.encode_record(0, 0, wire.EVENT_BATTERY, (0, 0, 0)))
 
 
 def _fields_for(seq):
@@ -72,7 +72,7 @@ def _tear_record_in_flight(log_dir: Path, rng: random.Random) -> None:
     """
     log = EventLog(str(log_dir), SEGMENTS, SEGMENT_RECORDS)
     seq = log.next_seq
-    record = wire.encode_record(seq, 1000, wire.EVENT_FAULT, _fields_for(seq))
+    record = wire.encode_record(seq, 1000, wire.EVENT_BATTERY, _fields_for(seq))
     tail = sorted(log_dir.glob("*.log"))[-1]
     if tail.stat().st_size >= SEGMENT_RECORDS * RECORD_SIZE or tail.stat().st_size % RECORD_SIZE:
         tail = log_dir / f"{seq:08d}.log"
@@ -100,7 +100,7 @@ def test_sixty_random_power_cuts_lose_nothing_written(tmp_path):
         assert seqs[-1] in (last_acked, last_acked + 1), "at most the record in flight is extra"
         assert seqs[0] <= max(1, last_acked - (SEGMENTS - 1) * SEGMENT_RECORDS + 1), "kept too little"
         for seq, _, event_type, fields in records:
-            assert event_type == wire.EVENT_FAULT and fields == _fields_for(seq), f"record {seq} corrupted"
+            assert event_type == wire.EVENT_BATTERY and fields == _fields_for(seq), f"record {seq} corrupted"
         last_acked = seqs[-1]  # an unacknowledged but whole record is on flash: it counts
     assert torn >= 5, "the tearing path was exercised"
     assert last_acked > CUTS, "the writer made progress between cuts"

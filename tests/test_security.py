@@ -40,7 +40,7 @@ class Wire:
     def __init__(self, client: BleakClient):
         self.client = client
         self.answers: asyncio.Queue[bytes] = asyncio.Queue()
-        self._reassembler = wire.Reassembler()
+        self._reassembler = wire.Reassembler(wire.MAX_RESPONSE)
 
     @classmethod
     async def open(cls, lock_id: str):
@@ -53,7 +53,7 @@ class Wire:
     def _on_notify(self, _char, data):
         frame = self._reassembler.feed(bytes(data))
         if frame is not None:
-            self.answers.put_nowait(frame)
+            self.answers.put_nowait(bytes(frame))
 
     async def send(self, frame: bytes) -> bytes:
         for part in wire.fragment(frame, self.client.mtu_size):

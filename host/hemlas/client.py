@@ -182,7 +182,7 @@ class LockClient:
         self._request_timeout = request_timeout
         self._client: BleakClient | None = None
         self._responses: asyncio.Queue[bytes] = asyncio.Queue()
-        self._reassembler = wire.Reassembler()
+        self._reassembler = wire.Reassembler(wire.MAX_RESPONSE)
         self._counter = 0
         self._request_lock = asyncio.Lock()
         self._disconnected = asyncio.Event()
@@ -258,7 +258,7 @@ class LockClient:
         except ValueError:
             return  # a broken response: the request times out and says so
         if frame is not None:
-            self._responses.put_nowait(frame)
+            self._responses.put_nowait(bytes(frame))  # the buffer is reused
 
     def _candidate_keys(self) -> list[StaffKey]:
         """The given key, else the key file's usable keys for this lock, best first.

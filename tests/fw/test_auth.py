@@ -113,9 +113,42 @@ def test_backoff_grows_is_capped_and_forgiven_by_success():
     assert delays == sorted(delays) and max(delays) == 8000
     failures = [e for e in auth._log.events if e[0] == wire.EVENT_AUTH_FAILED]
     assert len(failures) == 5  # the rest are counted, so guessing cannot flush the visits out
-    assert _hello(auth)[0][0] == wire.STATUS_OK  # a valid key still gets in
-    assert auth.backoff_ms() == 0
+    (status, session), _ = _hello(auth)
+    assert status == wire.STATUS_OK  # a valid key still gets in
+    assert auth.backoff_ms() == 8000, "a HELLO answer alone is no success: it may be a replay"
+    assert auth.check(_request(session, wire.OP_STATUS, 1), wire.OP_STATUS, session.id, 1) == wire.STATUS_OK
+    assert auth.backoff_ms() == 0  # the first tagged request proved the key
     assert (wire.EVENT_AUTH_SUPPRESSED, (15,)) in auth._log.events
+
+
+def test_a_session_counts_only_once_its_first_request_proves_the_key():
+    auth = _auth()
+    (status, session), _ = _hello(auth, key_id=7)
+    assert status == wire.STATUS_OK
+    assert wire.EVENT_SESSION not in auth._log.types(), "a replayed HELLO must not name the key"
+    forged = wire.encode_frame(wire.OP_UNLOCK, session.id, 1, b"", bytes(16))
+    assert auth.check(forged, wire.OP_UNLOCK, session.id, 1) == wire.STATUS_BAD_TAG
+    assert (wire.EVENT_AUTH_FAILED, (wire.STATUS_BAD_TAG, 0)) in auth._log.events
+    assert auth.check(_request(session, wire.OP_STATUS, 1), wire.OP_STATUS, session.id, 1) == wire.STATUS_OK
+    assert (wire.EVENT_SESSION, (7, wire.ROLE_STAFF)) in auth._log.events
+
+
+def test_replayed_hellos_count_as_failures_for_the_backoff():
+    auth = _auth()
+    for _ in range(12):  # a recorded HELLO, replayed: each opens a session never proven
+        assert _hello(auth)[0][0] == wire.STATUS_OK
+    assert auth.backoff_ms() == 8000
+    assert wire.EVENT_SESSION not in auth._log.types()
+
+
+def test_forward_clock_moves_by_staff_are_capped_per_hour():
+    auth = _auth()
+    (_, session), _ = _hello(auth)
+    auth.check(_request(session, wire.OP_STATUS, 1), wire.OP_STATUS, session.id, 1)
+    start = auth.clock.now()
+    statuses = [auth.set_clock(auth.clock.now() + 600) for _ in range(144)]
+    assert statuses[:1] == [wire.STATUS_OK] and wire.STATUS_CLOCK_REFUSED in statuses
+    assert auth.clock.now() - start <= 900, "at most 15 minutes ahead per hour of ticks"
 
 
 def test_revocation_list_is_persistent_and_bounded():
