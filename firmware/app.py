@@ -132,7 +132,7 @@ def read_secret():
 def boot(board, hw):
     log = EventLog("log", board["log_segments"], board["log_segment_records"])
     store = Store("state.json")
-    log.synced = store.get("synced_seq", 0)  # what the host has read: kept until then
+    log.synced = store.get("synced", 0)  # what the host has read: kept until then
     app = App(board, hw, log, store, read_lock_id(hw), read_secret())
     if log.recovered_bytes:
         log.append(wire.EVENT_FAULT, (wire.FAULT_LOG_RECOVERED, log.recovered_bytes))

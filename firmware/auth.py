@@ -22,8 +22,6 @@ _QUIET_MS = const(60_000)  # a minute without failures forgives them
 _LOGGED_FAILURES = const(5)  # per burst; then counted, so guessing cannot flush visits out
 _MAX_REVOKED = const(64)
 _REVOKED_FILE = "revoked.json"
-_FORWARD_PER_HOUR_S = const(900)  # the most a non-admin moves the clock ahead per hour of ticks
-_HOUR_MS = const(3_600_000)
 
 
 class Session:
@@ -33,7 +31,6 @@ class Session:
         self.key = key
         self.key_id = key_id
         self.role = role
-        self.proven = False  # the first request came tagged under the session key
         self.counter = 0  # the last request counter seen
         self.started = time.ticks_ms()
         self.used = self.started
@@ -50,8 +47,8 @@ class Auth:
         self._failures = 0
         self._last_failure = 0
         self._suppressed = 0
-        self._forward_s = 0  # forward clock moves by non-admins in this hour
-        self._forward_hour = time.ticks_ms()
+        # Forward clock moves by non-admins: [ticks the hour began, seconds moved in it].
+        self._forward = [time.ticks_ms(), 0]
         self._revoked = self._load_revoked()
 
     @property
@@ -156,8 +153,8 @@ class Auth:
         session = self.session
         if session is None:
             return wire.STATUS_AUTH_REQUIRED
-        # An unproven session may be a replayed HELLO: its failures name no key.
-        key_id = session.key_id if session.proven else 0
+        # Before its first valid request a session may be a replayed HELLO: it names no key.
+        key_id = session.key_id if session.counter else 0
         now = time.ticks_ms()
         limit = _SESSION_IDLE_MS if session.counter else _CHALLENGE_MS
         if time.ticks_diff(now, session.used) > limit:
@@ -169,12 +166,11 @@ class Auth:
             return self.failed(wire.STATUS_BAD_TAG, key_id)
         if counter <= session.counter:
             return self.failed(wire.STATUS_REPLAYED, key_id)
-        session.counter = counter
-        session.used = now
-        if not session.proven:
-            session.proven = True  # the key's holder: now the session counts
+        if not session.counter:  # the first request: the key's holder, so the session counts
             self._forgive()
             self._log.append(wire.EVENT_SESSION, (session.key_id, session.role))
+        session.counter = counter
+        session.used = now
         if session.role < wire.REQUIRED_ROLE.get(opcode, wire.ROLE_ADMIN):
             return self.failed(wire.STATUS_PERMISSION_DENIED, session.key_id)
         return wire.STATUS_OK
@@ -192,15 +188,15 @@ class Auth:
         if session is None:
             return wire.STATUS_AUTH_REQUIRED
         if session.role < wire.ROLE_ADMIN:
-            if time.ticks_diff(time.ticks_ms(), self._forward_hour) >= _HOUR_MS:
-                self._forward_hour = time.ticks_ms()
-                self._forward_s = 0
-            # Small steps add up: the total per hour is capped too, or many moves of
-            # MAX_FORWARD_S would expire every other key early.
-            ahead = new_time - now
-            if not 0 <= ahead <= MAX_FORWARD_S or self._forward_s + ahead > _FORWARD_PER_HOUR_S:
+            if time.ticks_diff(time.ticks_ms(), self._forward[0]) >= 60 * _QUIET_MS:  # an hour
+                self._forward[0] = time.ticks_ms()
+                self._forward[1] = 0
+            # Small steps add up: at most 1.5 x MAX_FORWARD_S (15 min) per hour of ticks, or
+            # many moves of MAX_FORWARD_S would expire every other key early.
+            used = self._forward[1] + new_time - now  # of this hour's budget
+            if not now <= new_time <= now + MAX_FORWARD_S or used > MAX_FORWARD_S * 3 // 2:
                 return self.failed(wire.STATUS_CLOCK_REFUSED, session.key_id)
-            self._forward_s += ahead
+            self._forward[1] = used
         self.clock.set(new_time)
         self._log.append(wire.EVENT_CLOCK_SET, (now, new_time, session.key_id))
         return wire.STATUS_OK

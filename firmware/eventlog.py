@@ -15,8 +15,6 @@ from micropython import const
 import wire
 
 _COPY_CHUNK = const(128)  # small steps when repairing a segment: no large buffer needed
-_NOISE_PER_HOUR = const(12)  # fault and failed-attempt records an hour, the counting one included
-_HOUR_MS = const(3_600_000)
 
 
 def _mkdir(path):
@@ -34,9 +32,9 @@ class EventLog:
         self._clock = clock
         self.recovered_bytes = 0  # bytes of a torn record found at open (a power cut)
         self.synced = 0  # records below this seq were read by the host (set by the app)
-        self.dropped = 0  # noise not written since the last counting record
-        self._noise = 0  # noise records written in this hour
-        self._hour = time.ticks_ms()
+        # Noise: [ticks this hour began, records written in it, records dropped since the
+        # last counting record].
+        self._noise = [time.ticks_ms(), 0, 0]
         _mkdir(directory)
         names = os.listdir(directory)
         for name in names:
@@ -112,27 +110,20 @@ class EventLog:
     def append(self, event_type, fields=()):
         """Write one event; return its sequence number once it is on flash (0: noise dropped)."""
         if event_type in (wire.EVENT_FAULT, wire.EVENT_AUTH_FAILED, wire.EVENT_AUTH_SUPPRESSED):
-            if time.ticks_diff(time.ticks_ms(), self._hour) >= _HOUR_MS:
-                self._hour = time.ticks_ms()
-                self._noise = 0
-            if self._noise >= _NOISE_PER_HOUR - 1 or not self._noise_fits():
-                self.dropped += 1 if event_type != wire.EVENT_AUTH_SUPPRESSED else fields[0]
+            if time.ticks_diff(time.ticks_ms(), self._noise[0]) >= 3_600_000:  # a new hour
+                self._noise[0] = time.ticks_ms()
+                self._noise[1] = 0
+            segments = self._segments
+            count = fields[0] if event_type == wire.EVENT_AUTH_SUPPRESSED else 1
+            # 12 an hour, and only with room that deletes no segment the host has not read
+            if self._noise[1] >= 12 or not (not segments or self._tail_records < self._segment_records
+                                      or len(segments) < self._max_segments or segments[1] <= self.synced):
+                self._noise[2] += count
                 return 0
-            if self.dropped and self._noise_fits():
-                self._noise += 1
-                dropped, self.dropped = self.dropped, 0
-                self._write(wire.EVENT_AUTH_SUPPRESSED, (dropped,))
-            self._noise += 1
-        return self._write(event_type, fields)
-
-    def _noise_fits(self):
-        """Room for one record without deleting a segment the host has not read."""
-        segments = self._segments
-        if not segments or self._tail_records < self._segment_records:
-            return True
-        return len(segments) < self._max_segments or segments[1] <= self.synced
-
-    def _write(self, event_type, fields):
+            self._noise[1] += 1
+            if self._noise[2]:  # this record and those dropped before it, as one counting record
+                event_type, fields = wire.EVENT_AUTH_SUPPRESSED, (self._noise[2] + count,)
+                self._noise[2] = 0
         seq = self.next_seq
         record = wire.encode_record(seq, int(self._clock()), event_type, fields)
         if not self._segments or self._tail_records >= self._segment_records:

@@ -111,7 +111,7 @@ async def _log_read(app, from_seq, max_records):
     log = app.log
     if log.synced < from_seq <= log.next_seq:
         log.synced = from_seq
-        app.store.update(synced_seq=from_seq)
+        app.store.update(synced=from_seq)
     records = app.log.read(from_seq, min(max_records, wire.MAX_LOG_RECORDS))
     head = _pack(wire.OP_LOG_READ, wire.STATUS_OK, app.log.next_seq, len(records))
     return head + b"".join(wire.encode_record(*r) for r in records)

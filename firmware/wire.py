@@ -314,8 +314,7 @@ class Reassembler:
     """
 
     def __init__(self, max_frame=MAX_FRAME):
-        self._buf = bytearray(max_frame)
-        self._view = memoryview(self._buf)
+        self.buffer = bytearray(max_frame)
         self.cut_short = 0
         self.reset()
 
@@ -342,15 +341,15 @@ class Reassembler:
             raise ValueError(STATUS_FRAGMENT_ORDER)
         start = self._size
         end = start + len(data) - 1
-        if end > len(self._buf):
+        if end > len(self.buffer):
             self.reset()
             raise ValueError(STATUS_TOO_LARGE)
-        self._view[start:end] = memoryview(data)[1:]
+        memoryview(self.buffer)[start:end] = memoryview(data)[1:]
         self._size = end
         self._next = (self._next + 1) & _INDEX_MASK
         if header & FRAGMENT_LAST:
             self.reset()
-            return self._view[:end]
+            return memoryview(self.buffer)[:end]
         return None
 
 

@@ -25,7 +25,7 @@ from .results import (BatteryReading, EventRecord, FoundLock, LockStatus, MoveRe
 from .errors import (AuthError, BatteryCriticalError, BatteryDepletedError, KeysRefusedError,
                      LockAuthenticityError, LockBusyError, LockDisconnectedError, LockError,
                      LockJammedError, LockNotFoundError, LockStatusError, LockTimeoutError,
-                     NoKeyError, ProtocolError, RadioUnavailableError)
+                     NoKeyError, ProtocolError, RadioUnavailableError, UnverifiedAnswerError)
 from .firmware import wire
 from .keyfile import KeyFile, StaffKey
 from .radio import config
@@ -311,7 +311,11 @@ class LockClient:
         answer = await self._exchange(frame, wire.OP_HELLO, 0)
         _op, session_id, _counter, body, _tag = wire.decode_frame(answer)
         if len(body) == 1:
-            self._raise_status(body[0])  # refused: the lock had no session to tag it with
+            # Refused: the lock had no session to tag it with, so anyone could have said it.
+            # A key refusal lets the key file's next key be tried; nothing else is believed.
+            if body[0] in NEXT_KEY_STATUSES and self._key is None:
+                self._raise_status(body[0])
+            self._raise_unverified(body[0])
         try:
             status, session_id, lock_nonce, lock_time = struct.unpack(
                 wire.RESPONSE_FORMATS[wire.OP_HELLO], body)
@@ -348,9 +352,11 @@ class LockClient:
             frame = wire.with_tag(frame, wire.tag(self._session_key, wire.TAG_REQUEST, frame))
             answer = await self._exchange(frame, opcode, counter)
             r_opcode, _session, _counter, body, _tag = wire.decode_frame(answer)
-            if r_opcode == wire.OP_ERROR | wire.RESPONSE_BIT:
-                self._raise_status(body[0] if body else Status.MALFORMED)  # untagged by design
             if not wire.check_tag(self._session_key, wire.TAG_RESPONSE, answer):
+                # OP_ERROR frames and SESSION_EXPIRED come untagged by design: whatever an
+                # unverified answer says is its claim, never the lock's statement.
+                if len(body) == 1:
+                    self._raise_unverified(body[0])
                 raise LockAuthenticityError(self.lock_id, "an answer without the session's tag")
             if len(body) == 1:
                 self._raise_status(body[0])
@@ -395,6 +401,9 @@ class LockClient:
                     r_counter == counter and r_opcode == opcode | wire.RESPONSE_BIT):
                 return frame
             # an answer to an earlier request that timed out: not ours
+
+    def _raise_unverified(self, status: int) -> None:
+        raise UnverifiedAnswerError(self.lock_id, status, STATUS_TEXT.get(status, f"status {status}"))
 
     def _raise_status(self, status: int) -> None:
         error = _STATUS_ERRORS.get(status, ProtocolError)

@@ -100,6 +100,21 @@ class LockAuthenticityError(LockError):
         self.lock_id = lock_id
 
 
+UNVERIFIED = "an unverified answer (not from the lock, or tampered) said: "
+
+
+class UnverifiedAnswerError(LockAuthenticityError):
+    """An answer whose tag does not verify (an untagged refusal, a forgery, a tampered frame):
+    what it says is reported as its claim, never as the lock's statement, and acted on as
+    nothing (no discharged-battery routine, no key deleted). ``status`` is what it claimed."""
+
+    def __init__(self, lock_id: str, status: int, text: str):
+        LockError.__init__(self, f"lock {lock_id}: {UNVERIFIED}{text}; nothing it reported can be "
+                                 "trusted: try again, and if it repeats, use the physical key")
+        self.lock_id = lock_id
+        self.status = status
+
+
 class NoKeyError(LockError):
     """The key file holds no key this request could use; ``reason`` says why (missing file, no
     key for this lock, not yet valid, expired, too small a role)."""
@@ -118,5 +133,6 @@ class KeysRefusedError(AuthError):
         said = "; ".join(f"key {key_id}: {texts.get(status, f'status {status}')}"
                          for key_id, status in refusals)
         what = "its key" if len(refusals) == 1 else f"all {len(refusals)} keys tried"
-        super().__init__(lock_id, refusals[-1][1], f"refused {what} ({said})")
+        # HELLO refusals come untagged (no session yet): the lock's, or anyone's in range.
+        super().__init__(lock_id, refusals[-1][1], f"refused {what} in unverified answers ({said})")
         self.refusals = refusals
