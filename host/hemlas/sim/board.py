@@ -34,6 +34,7 @@ from ..boards import board_path, load_board
 from . import build
 from . import serial as serial_io
 from .ble import BleBridge
+from .clock import BoardClock, ChipRtc, check_rtc
 from .console import Console
 from .firmware_process import BOOT_SCRIPT, MPY_DIR, READY_TIMEOUT_S, RESET_CAUSE, FirmwareProcess
 from .hands import Hands
@@ -46,7 +47,7 @@ from .serial_board import SerialBoard
 __all__ = ["MPY_DIR", "VirtualBoard"]
 
 
-class VirtualBoard(FirmwareProcess, Console, SerialBoard, Power, HardwareServer, Hands):
+class VirtualBoard(FirmwareProcess, Console, SerialBoard, Power, BoardClock, HardwareServer, Hands):
     """One virtual lock. Use as a context manager, or call start() and close().
 
     Args:
@@ -72,6 +73,10 @@ class VirtualBoard(FirmwareProcess, Console, SerialBoard, Power, HardwareServer,
             a binary's path; HEMLAS_MICROPYTHON's choice if None (sim.build says more).
         ticks_start_ms: time.ticks_ms() at every boot (a chip's reads 0), e.g. 2**30 - 20_000 to
             run across its wrap; only the ESP32-like interpreter can (sim.build.check_ticks_start).
+        rtc_drift_ppm: simulate the chip's RTC (sim/clock.py): time.time() reads 0 at power-on,
+            runs at 1 + rtc_drift_ppm/1e6, kept across resets and deep sleep, lost with the
+            power; only the ESP32-like interpreter can (sim.clock.check_rtc). None: the host's
+            wall clock (a fresh chip's epoch would be before every key the fleet issues).
     """
 
     def __init__(self, board: str = "virtual", flash_dir: str | Path | None = None,
@@ -79,12 +84,15 @@ class VirtualBoard(FirmwareProcess, Console, SerialBoard, Power, HardwareServer,
                  radio: VirtualRadio | None = None, lock_id: str | None = None,
                  power_policy: dict | None | str = "board", serial: bool = False,
                  factory_image: bool = True, interpreter: str | None = None,
-                 ticks_start_ms: int | None = None):
+                 ticks_start_ms: int | None = None, rtc_drift_ppm: float | None = None):
         self.board_name = board
         self.micropython = build.micropython_executable(interpreter)
         if ticks_start_ms is not None:
             build.check_ticks_start(self.micropython, ticks_start_ms)
         self.ticks_start_ms = ticks_start_ms
+        if rtc_drift_ppm is not None:
+            check_rtc(self.micropython)
+        self.rtc = None if rtc_drift_ppm is None else ChipRtc(rtc_drift_ppm)
         self.board = load_board(board)
         # "board": the board file's own power policy; None (always awake) or a dict of
         # awake_ms/sleep_ms: that policy instead, added to the board file on the flash.

@@ -37,6 +37,7 @@ class FirmwareProcess:
         self._wdt_deadline = None
         env = dict(os.environ)
         build.set_ticks_start(env, self.ticks_start_ms)
+        self._clock_environment(env)  # the chip's RTC, or the host's clock
         # .frozen holds the port's built-in Python modules (asyncio); "" is the flash dir (cwd).
         env["MICROPYPATH"] = f"{self._build_dir / 'sim'}:.frozen:{self._build_dir / 'fw'}:"
         env["HEMLAS_SIM_SOCKET"] = self._socket_path

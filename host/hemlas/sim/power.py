@@ -35,6 +35,8 @@ class Power:
             self._powered = False
             self._sleep_generation += 1
             self.pins.rtc_memory = b""  # RTC memory needs power too
+            if self.rtc is not None:
+                self.rtc.power_lost()  # and so does the RTC timer
             self.pins.set_sleep(False, time.monotonic())
         self._kill()
         self.pins.set_powered(False, time.monotonic())

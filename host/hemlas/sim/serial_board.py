@@ -41,6 +41,7 @@ class SerialBoard:
             self._port.send(b"MPY: soft reboot\r\n")
         env = dict(os.environ)
         build.set_ticks_start(env, self.ticks_start_ms)
+        self._clock_environment(env)  # the chip's RTC, or the host's clock
         # The boot imports the simulated modules from sim, then makes the flash "/" and sys.path
         # a board's: the firmware lives in the flash, as on a board.
         env["MICROPYPATH"] = f"{self._build_dir / 'sim'}:.frozen:"
