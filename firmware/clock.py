@@ -18,7 +18,10 @@ class Clock:
         self._offset = store.get("clock_offset", 0)
         self._floor = store.get("clock_floor", 0)
         if self._rtc() + self._offset < self._floor:
-            self._offset = self._floor - self._rtc()  # resume from the floor, and run on
+            # Resume from the floor, and run on; kept at once: the RTC restarted, so the old
+            # offset is wrong, and a reset before the next keep() would fall back to the floor.
+            self._offset = self._floor - self._rtc()
+            store.update(clock_offset=self._offset)
 
     @staticmethod
     def _rtc():

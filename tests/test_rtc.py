@@ -113,7 +113,10 @@ def test_a_power_cut_of_hours_resumes_from_the_floor_and_keys_follow_it(esp32lik
     world = World()
     vb = boot_board(radio=radio, interpreter="esp32like", rtc_drift_ppm=0, bolt=1.0)
     setter = set_up(vb, fleet, world)
-    set_at = lock_clock(vb)  # the set wrote the floor
+    vb.elapse(2 * 3600)  # the chip has run two hours on this battery: its RTC reads 7200
+    world.ahead_s += 2 * 3600
+    session(vb, setter, world.now())  # the set writes the floor (and the offset)
+    set_at = lock_clock(vb)
     staff_since_before = issue(fleet, vb.lock_id, wire.ROLE_STAFF, not_before=set_at - 3600,
                                not_after=set_at + 2 * DAY_S, keyfile=False)
     time.sleep(4)  # the lock runs on past its floor (written every 10 minutes)
@@ -130,6 +133,11 @@ def test_a_power_cut_of_hours_resumes_from_the_floor_and_keys_follow_it(esp32lik
     assert set_at - 15 <= resumed <= set_at + 1 < before_cut
     late_s = world.now() - lock_clock(vb)
     assert 5 * 3600 <= late_s <= 5 * 3600 + 60
+    # A reset five minutes on keeps the RTC, so the clock runs on from where it resumed (it is
+    # not set back to the floor again, losing those minutes).
+    vb.elapse(300)
+    world.ahead_s += 300
+    assert abs((world.now() - lock_clock(vb)) - late_s) <= 5
 
     now = world.now()
     valid_now_only = issue(fleet, vb.lock_id, wire.ROLE_STAFF, not_before=now - 3600, not_after=now + DAY_S,
