@@ -25,7 +25,8 @@ from .results import (BatteryReading, EventRecord, FoundLock, LockStatus, MoveRe
 from .errors import (AuthError, BatteryCriticalError, BatteryDepletedError, KeysRefusedError,
                      LockAuthenticityError, LockBusyError, LockDisconnectedError, LockError,
                      LockJammedError, LockNotFoundError, LockStatusError, LockTimeoutError,
-                     NoKeyError, ProtocolError, RadioUnavailableError, UnverifiedAnswerError)
+                     NoKeyError, ProtocolError, RadioUnavailableError, UnverifiedAnswerError,
+                     UnverifiedRefusalError)
 from .firmware import wire
 from .keyfile import KeyFile, StaffKey
 from .radio import config
@@ -313,8 +314,8 @@ class LockClient:
         if len(body) == 1:
             # Refused: the lock had no session to tag it with, so anyone could have said it.
             # A key refusal lets the key file's next key be tried; nothing else is believed.
-            if body[0] in NEXT_KEY_STATUSES and self._key is None:
-                self._raise_status(body[0])
+            if body[0] in NEXT_KEY_STATUSES:
+                raise UnverifiedRefusalError(self.lock_id, body[0], STATUS_TEXT.get(body[0], f"status {body[0]}"))
             self._raise_unverified(body[0])
         try:
             status, session_id, lock_nonce, lock_time = struct.unpack(

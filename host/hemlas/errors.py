@@ -115,6 +115,15 @@ class UnverifiedAnswerError(LockAuthenticityError):
         self.status = status
 
 
+class UnverifiedRefusalError(AuthError):
+    """A HELLO refused for the key's own sake (BAD_TAG, KEY_*): untagged by design, since no
+    session exists yet, so it may be the lock's or anyone's in range. Said as unverified; the
+    key file's next key may be tried, and nothing else is done on its word."""
+
+    def __init__(self, lock_id: str, status: int, text: str):
+        super().__init__(lock_id, status, UNVERIFIED + text)
+
+
 class NoKeyError(LockError):
     """The key file holds no key this request could use; ``reason`` says why (missing file, no
     key for this lock, not yet valid, expired, too small a role)."""
