@@ -60,7 +60,10 @@ def test_environment_picks_the_interpreter(monkeypatch):
     monkeypatch.setenv(build.INTERPRETER_ENV, mpy64)  # a path names a binary
     assert build.micropython_executable() == mpy64
     monkeypatch.delenv(build.INTERPRETER_ENV)
-    assert build.micropython_executable() == mpy64  # the default
+    # The default: the ESP32-like build where set-up built it (it is, here: executable() above).
+    assert build.micropython_executable() == esp32like
+    monkeypatch.setattr(build, "ESP32LIKE_BINARY", build.ESP32LIKE_BINARY.with_name("not-built"))
+    assert build.micropython_executable() == mpy64  # and the 64-bit port where it is not
 
 
 @pytest.mark.parametrize("value", ["esp32", "/nonexistent/micropython"])
