@@ -103,8 +103,10 @@ def failure_message(err: Exception) -> str:
     if isinstance(err, KeysRefusedError):
         said = "; ".join(f"key {key_id}: {_REFUSED_KEY_NEXT.get(status, STATUS_TEXT.get(status, status))}"
                          for key_id, status in err.refusals)
-        return (f"lock {err.lock_id} refused {'your key' if len(err.refusals) == 1 else 'every key tried'} "
-                f"({said}); until you have a key that works, use the physical key and {_MANUAL_VISIT}")
+        # A HELLO refusal comes before any session, so nothing proves the lock said it: said so.
+        return (f"lock {err.lock_id} refused {'your key' if len(err.refusals) == 1 else 'every key tried'}, "
+                f"in unverified answers (the lock's, or a fake's in radio range) ({said}); until you "
+                f"have a key that works, use the physical key and {_MANUAL_VISIT}")
     if isinstance(err, LockJammedError):
         return f"{err}: {_JAMMED_NEXT}"
     return str(err)
