@@ -96,8 +96,12 @@ class App:
             self.charge.tick()
             await asyncio.sleep_ms(period)
 
-    def provision(self, lock_id, secret, again):
-        """Store the lock's identity and secret (serial console only); the caller resets."""
+    def provision(self, lock_id, secret, again, now=0):
+        """Store the lock's identity and secret (serial console only); the caller resets.
+
+        now: the technician's clock (unix time), 0 for none. A new chip's RTC reads its epoch,
+        where every key is not yet valid, and only a session may move the clock: so the clock
+        is set here, with the secret, by physical access (logged as any clock change)."""
         if self.auth.provisioned and not again:
             raise ValueError("already provisioned: use reprovision (old keys stop working)")
         if len(secret) != wire.SECRET_SIZE or not lock_id or len(lock_id) > 29:
@@ -105,6 +109,10 @@ class App:
         replace_file(SECRET_FILE, secret)
         replace_file(IDENTITY_FILE, json.dumps({"lock_id": lock_id}))
         self.log.append(wire.EVENT_PROVISIONED, (2 if again else 1,))
+        if now > 0:
+            clock = self.auth.clock
+            self.log.append(wire.EVENT_CLOCK_SET, (clock.now(), now, 0))
+            clock.set(now)
 
 
 SECRET_FILE = "secret.bin"  # 32 random bytes; never sent, logged or read back by any command

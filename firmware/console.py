@@ -174,11 +174,12 @@ class Console:
         return {"records": [[r[0], r[1], r[2], r[3]] for r in records], "next_seq": self._app.log.next_seq}
 
     async def _provision(self, args, again=False):
-        # provision LOCK_ID SECRET_HEX: the only way a secret reaches the lock (serial is
-        # physical access). The answer never repeats the secret; the lock then restarts.
-        if len(args) != 2:
-            raise ValueError("provision LOCK_ID SECRET_HEX")
-        self._app.provision(args[0], unhexlify(args[1]), again)
+        # provision LOCK_ID SECRET_HEX [TIME]: the only way a secret reaches the lock (serial is
+        # physical access), with the technician's clock (unix time) for a chip whose RTC reads
+        # its epoch. The answer never repeats the secret; the lock then restarts.
+        if len(args) not in (2, 3):
+            raise ValueError("provision LOCK_ID SECRET_HEX [TIME]")
+        self._app.provision(args[0], unhexlify(args[1]), again, int(args[2]) if len(args) > 2 else 0)
         asyncio.create_task(self._restart())
         return {"lock_id": args[0], "restarting": True}
 

@@ -79,15 +79,31 @@ def visit(vb, key, world: World) -> None:
 
 
 def set_up(vb, fleet, world):
-    """Provision the lock and set its clock to the world's, as a technician would with an admin
-    key valid from the epoch: a fresh chip's clock reads 1970/2000, before any usual key."""
+    """Provision the lock (which sets its clock to the technician's, the world's: a fresh
+    chip's RTC reads its epoch) and issue an admin key that sets the clock later on."""
+    assert lock_clock(vb) < 3600  # the RTC's epoch, not the host's time
     vb.provision(fleet)
+    assert abs(lock_clock(vb) - world.now()) <= 2
     setter = issue(fleet, vb.lock_id, wire.ROLE_ADMIN, not_before=0, not_after=world.now() + 3 * DAY_S,
                    keyfile=False)
-    assert lock_clock(vb) < 3600  # the RTC's epoch, not the host's time
     session(vb, setter, world.now())
     assert abs(lock_clock(vb) - world.now()) <= 2
     return setter
+
+
+def test_provisioning_sets_a_fresh_chips_clock(esp32like, boot_board, radio, fleet):
+    """A new chip's RTC reads its epoch, where every key the fleet issues is not yet valid and
+    no session can be opened to move the clock: provisioning over serial (physical access)
+    brings the technician's clock with the secret, so a key issued now opens the lock."""
+    vb = boot_board(radio=radio, interpreter="esp32like", rtc_drift_ppm=0)
+    assert lock_clock(vb) < 3600
+    vb.provision(fleet)
+    assert abs(lock_clock(vb) - time.time()) <= 2
+    events = vb.command("log")["records"]
+    clock_set = [r for r in events if r[2] == wire.EVENT_CLOCK_SET]
+    assert clock_set and clock_set[-1][3][2] == 0  # logged as any change, by no key (the console)
+    staff = issue(fleet, vb.lock_id, wire.ROLE_STAFF, keyfile=False)  # valid from a minute ago
+    assert session(vb, staff) >= int(time.time()) - 2
 
 
 def test_the_interpreter_reads_the_rtc_it_is_given(esp32like):

@@ -8,6 +8,7 @@ and never read back from the lock.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 
 from .errors import HemlasError
@@ -41,7 +42,9 @@ def provision(console: Callable[[str], dict], store, board: str, firmware_versio
     lock_id = lock_id or new_lock_id()
     secret = secrets.token_bytes(wire.SECRET_SIZE)
     verb = "reprovision" if reprovision else "provision"
-    answer = console(f"{verb} {lock_id} {secret.hex()}")
+    # The host's clock goes with the secret: a new chip's RTC reads its epoch, where no key is
+    # valid yet, and over the air only a session (a valid key) may move it.
+    answer = console(f"{verb} {lock_id} {secret.hex()} {int(time.time())}")
     if answer.get("error") or answer.get("lock_id") != lock_id:
         raise ProvisioningError(f"lock refused provisioning: {answer.get('error', answer)}")
     store.add_lock(lock_id, board, firmware_version, secret, replace=reprovision)
