@@ -2,7 +2,8 @@
 
 The order makes a broken-off flash harmless and a second run the fix: the old main.py goes
 first (a half-flashed unit then boots to the REPL instead of running a mix of old and new
-modules), every module is written and checked by its SHA-256 on the device, main.py comes last.
+modules), then a hard reset stops the firmware's watchdog (_stop_watchdog), every module is
+written and checked by its SHA-256 on the device, main.py comes last.
 The fleet store hears of a unit only once the unit confirmed its new secret.
 """
 
@@ -100,11 +101,16 @@ def flash(port: str, board_name: str, store, *, lock_id: str | None = None, repr
         _catch(transport, port, board_name, waiting)
         implementation, _mpy = _check_micropython(transport, files)
         current_id, provisioned = _identity(transport)
-        plan = _plan(store, current_id, provisioned, lock_id, reprovision)
-        _check_record(store, lock_id or current_id, board_name, plan, board_change, confirm)
+        try:
+            plan = _plan(store, current_id, provisioned, lock_id, reprovision)
+            _check_record(store, lock_id or current_id, board_name, plan, board_change, confirm)
+        except FlashError:
+            _hard_reset(transport)  # refused before a write: the unit goes back to its firmware now
+            raise
         report = FlashReport(lock_id or current_id or "", board_name, "", implementation, plan)
         if transport.fs_exists("main.py"):
             transport.fs_rmfile("main.py")
+        _stop_watchdog(transport, port)
         total = sum(len(data) for _, data in files)
         done = 0
         for name, data in files:
@@ -120,8 +126,7 @@ def flash(port: str, board_name: str, store, *, lock_id: str | None = None, repr
             done += len(data)
             report.files.append(name)
         report.bytes = total
-        transport.exec_raw_no_follow("import machine\nmachine.reset()")  # boot the new firmware
-        transport.exit_raw_repl()
+        _hard_reset(transport)  # boot the new firmware
         report.ready = _provision_and_confirm(SerialConsole(port, opened=transport.serial), store,
                                               board_name, report, plan, ready_timeout)
     except TransportExecError as err:
@@ -173,6 +178,32 @@ def reset_unit(port: str, timeout: float = 30.0, board_name: str | None = None,
         raise FlashError(f"could not reset the unit on {port}: {err}") from err
     finally:
         _close(transport)
+
+
+def _hard_reset(transport: SerialTransport) -> None:
+    """machine.reset() from the raw REPL: on an ESP32 esp_restart(), a chip reset."""
+    transport.exec_raw_no_follow("import machine\nmachine.reset()")
+    transport.exit_raw_repl()  # mpremote's bookkeeping; the Ctrl-B reaches a resetting unit
+
+
+def _stop_watchdog(transport: SerialTransport, port: str) -> None:
+    """Hard-reset the unit, main.py removed, and take its REPL again before copying.
+
+    The firmware started an ESP32's watchdog (machine.WDT: ESP-IDF's task watchdog), and
+    nothing stops one once started (docs/library/machine.WDT.rst): not the Ctrl-C that took the
+    REPL, nor the soft reset into the raw REPL (ports/esp32/main.c leaves it registered). Nobody
+    feeds it at the REPL, so it resets the unit within its 8 s, and the copy at 115200 baud takes
+    longer. Only a chip reset (machine.reset(), esp_restart()) ends it; without main.py the unit
+    then boots to the REPL and no firmware starts it again, nor its power policy's deep sleep."""
+    _hard_reset(transport)
+    transport.serial.reset_input_buffer()  # what the old raw REPL said before it went
+    try:
+        _catch(transport, port, None, None)
+    except FlashError as err:
+        raise FlashError(f"the unit on {port} did not come back to its REPL after the reset that stops "
+                         "its watchdog (its main.py is removed, so it boots to the REPL): check its "
+                         "supply and cable, and run the command again") from err
+    transport.enter_raw_repl(soft_reset=False)  # a fresh heap already: the reset just happened
 
 
 def _open(port: str) -> SerialTransport:

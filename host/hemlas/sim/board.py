@@ -77,6 +77,8 @@ class VirtualBoard(FirmwareProcess, Console, SerialBoard, Power, BoardClock, Har
             runs at 1 + rtc_drift_ppm/1e6, kept across resets and deep sleep, lost with the
             power; only the ESP32-like interpreter can (sim.clock.check_rtc). None: the host's
             wall clock (a fresh chip's epoch would be before every key the fleet issues).
+        serial_baud: serial mode: the unit's UART runs at this many baud (8N1), each way, e.g.
+            115200 as a real unit's console; None: as fast as the pty (sim/serial.py UartLine).
     """
 
     def __init__(self, board: str = "virtual", flash_dir: str | Path | None = None,
@@ -84,7 +86,8 @@ class VirtualBoard(FirmwareProcess, Console, SerialBoard, Power, BoardClock, Har
                  radio: VirtualRadio | None = None, lock_id: str | None = None,
                  power_policy: dict | None | str = "board", serial: bool = False,
                  factory_image: bool = True, interpreter: str | None = None,
-                 ticks_start_ms: int | None = None, rtc_drift_ppm: float | None = None):
+                 ticks_start_ms: int | None = None, rtc_drift_ppm: float | None = None,
+                 serial_baud: int | None = None):
         self.board_name = board
         self.micropython = build.micropython_executable(interpreter)
         if ticks_start_ms is not None:
@@ -154,6 +157,8 @@ class VirtualBoard(FirmwareProcess, Console, SerialBoard, Power, BoardClock, Har
         self._repl_mode = "friendly"  # the REPL's mode ("raw" after Ctrl-A): a soft reset keeps it
         self._at_repl = threading.Event()  # the REPL is up (no program running)
         self._interrupt_deadline = 0.0  # input waits until then for a Ctrl-C to be taken
+        self._uart_rx = serial_io.UartLine(serial_baud)  # what the unit reads, at its baud
+        self._uart_tx = serial_io.UartLine(serial_baud)  # and what it writes (full duplex)
 
     # ---- life cycle -------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import termios
 import threading
+import time
 import tty
 from collections.abc import Callable
 from pathlib import Path
@@ -101,6 +102,35 @@ def interrupt_armed(pid: int) -> bool:
     except OSError:
         pass
     return False
+
+
+class UartLine:
+    """A UART's throughput, one direction: at `baud` with 8N1 framing a byte takes 10 bit
+    times, so 115200 baud carries 11 520 bytes a second, whatever the USB or pty behind it.
+
+    wait(n) returns when n more bytes would have left the wire after those before them: the
+    caller (the harness's bridge) holds them until then, so a tool writing faster than the line
+    blocks on a full buffer, and one reading sees them arrive at the line's pace. baud None: no
+    line (the pty's own speed), as the virtual board has had.
+    """
+
+    def __init__(self, baud: int | None):
+        if baud is not None and (not isinstance(baud, int) or isinstance(baud, bool) or baud <= 0):
+            raise ValueError(f"serial_baud must be a positive whole number of baud, not {baud!r}")
+        self.baud = baud
+        self._free_at = 0.0  # when the line has sent everything handed to it so far
+        self._lock = threading.Lock()
+
+    def wait(self, n: int) -> None:
+        if self.baud is None or n <= 0:
+            return
+        with self._lock:
+            now = time.monotonic()
+            self._free_at = max(now, self._free_at) + n * 10 / self.baud
+            until = self._free_at
+        delay = until - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
 
 
 class Cooker:

@@ -103,7 +103,9 @@ class SerialBoard:
                 data = bytes(held[:start] + held[end:]) if start >= 0 else bytes(held)
                 held = None
             if self._port:
-                self._port.send(cook(data))
+                cooked = cook(data)
+                self._uart_tx.wait(len(cooked))
+                self._port.send(cooked)
         with self._console_lock:
             if self._console_fd == master:
                 self._console_fd = None
@@ -132,6 +134,7 @@ class SerialBoard:
         and a firmware that reads its console in that time eats what was meant for the REPL:
         mpremote sends Ctrl-A right behind its Ctrl-C, and on a pty waits for the raw REPL
         forever. (A board has the same race; it is seldom lost there.)"""
+        self._uart_rx.wait(len(data))  # the bytes cross the unit's UART first
         proc = self._proc
         if proc is None:
             return
