@@ -168,12 +168,12 @@ def test_rejects_a_replayed_request(lock):
         client = BleakClient(device, **config.client_kwargs())
         await client.connect()
         answers: asyncio.Queue[bytes] = asyncio.Queue()
-        reassembler = wire.Reassembler()
+        reassembler = wire.Reassembler(wire.MAX_RESPONSE)  # answers: up to MAX_RESPONSE
 
         def on_notify(_char, data):
             frame = reassembler.feed(bytes(data))
             if frame is not None:
-                answers.put_nowait(frame)
+                answers.put_nowait(bytes(frame))  # a view of the reassembler's buffer: copied
 
         await client.start_notify(wire.RESPONSE_CHAR_UUID, on_notify)
 
