@@ -38,3 +38,21 @@ def test_folding_replaces_a_use_by_its_value_and_leaves_other_names():
     wire_source = "OP_LOCK = const(2)\nFORMATS = {OP_LOCK: '<'}\nX.OP_LOCK = 1\n"
     assert consts.fold_wire(wire_source, constants) == (
         "_OP_LOCK = const(2)\nFORMATS = {_OP_LOCK: '<'}\nX.OP_LOCK = 1\n")
+
+
+def test_a_module_since_removed_is_not_left_in_the_build(tmp_path):
+    """A .mpy whose source is gone (a module removed or moved) would still be imported by the
+    interpreter, and counted in the simulated modules' measured heap: the build prunes it."""
+    from hemlas.sim import build
+
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "kept.py").write_text("X = 1\n")
+    (source / "moved.py").write_text("Y = 2\n")
+    out = tmp_path / "out"
+    build.compile_modules(sorted(source.glob("*.py")), out, prune=True)
+    assert {p.name for p in out.glob("*.mpy")} == {"kept.mpy", "moved.mpy"}
+    (source / "moved.py").unlink()
+    build.compile_modules(sorted(source.glob("*.py")), out, prune=True)
+    assert {p.name for p in out.glob("*.mpy")} == {"kept.mpy"}
+    assert not (out / "moved.sha").exists()

@@ -176,7 +176,7 @@ class VirtualBoard(FirmwareProcess, Console, SerialBoard, Power, BoardClock, Har
         build.compile_firmware(self._build_dir / "fw")
         # The simulated machine is compiled too: a real board's machine is C and costs no heap.
         build.compile_modules(sorted(p for p in MPY_DIR.glob("*.py") if p.name != BOOT_SCRIPT),
-                              self._build_dir / "sim")
+                              self._build_dir / "sim", prune=True)
         self.sim_heap = build.sim_modules_heap(self._build_dir / "sim", self.micropython)
         if self.serial:
             build.compile_modules([MPY_DIR / BOOT_SCRIPT], self._build_dir / "sim", keep_source={BOOT_SCRIPT})

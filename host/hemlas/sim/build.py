@@ -137,7 +137,8 @@ def fold_firmware(source: Path, text: str) -> str:
 def compile_firmware(out_dir: Path) -> list[Path]:
     """Compile every firmware module except main.py (which stays source, as on a board), with
     the wire protocol's constants folded in."""
-    return compile_modules(firmware_sources(), out_dir, keep_source={"main.py"}, transform=fold_firmware)
+    return compile_modules(firmware_sources(), out_dir, keep_source={"main.py"}, transform=fold_firmware,
+                           prune=True)
 
 
 THIRD_PARTY_MICROPYTHON = Path(__file__).resolve().parents[3] / "third_party" / "micropython"
@@ -181,14 +182,22 @@ def build_frozen_esp32like(out_dir: Path) -> str:
 
 
 def compile_modules(sources: list[Path], out_dir: Path, keep_source: frozenset | set = frozenset(),
-                    transform: Callable[[Path, str], str] | None = None) -> list[Path]:
+                    transform: Callable[[Path, str], str] | None = None, prune: bool = False) -> list[Path]:
     """Compile sources to .mpy in out_dir (names in keep_source are copied as they are).
 
     transform(path, text) may rewrite a source before it is compiled. Outputs are cached by
     the hash of what is compiled, so repeated boots in a test run cost nothing; each file is
     written under a temporary name and renamed, so parallel runs never see half a file.
+    prune: out_dir is these sources' alone: a .mpy left from a module since removed or moved
+    is deleted, or the interpreter would still import it (and the simulated modules' measured
+    heap would count it).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    if prune:
+        wanted = {source.stem for source in sources if source.name not in keep_source}
+        for stale in [*out_dir.glob("*.mpy"), *out_dir.glob("*.sha")]:
+            if stale.stem not in wanted:
+                stale.unlink(missing_ok=True)
     tool = mpy_cross_executable()
     outputs = []
     for source in sources:
