@@ -16,12 +16,12 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from ._common import FleetError, _check_text, _now
+from ._common import _check_text, _now
+from .corrections import correction_reason, record_correction
 from .hours import CompensationError, HourEntry, _check_hour, _hour_row, hour_record
-from .models import NOTE_LENGTH, PERSON_LENGTH, CompensationHour, CompensationHourCorrection
+from .models import PERSON_LENGTH, CompensationHour, CompensationHourCorrection
 
 _UNSET = object()  # a correction leaves this value as it was
 
@@ -47,12 +47,12 @@ class HourCorrectionMixin:
             CompensationError: already withdrawn or corrected (say by whom, when), or no reason.
         """
         now = _now(now)
-        by, reason = _check_text("--by (who withdraws it)", by, PERSON_LENGTH), _reason(reason)
+        by, reason = _check_text("--by (who withdraws it)", by, PERSON_LENGTH), correction_reason(reason)
         with self._transaction() as session:
             old = _current_row(session, hour_id)
             correction = CompensationHourCorrection(hour_id=hour_id, action="withdraw", by=by,
                                                     reason=reason, recorded_at=now)
-            _record(session, correction)
+            record_correction(session, correction, f"hour #{hour_id}", CompensationError)
             return hour_record(old, correction)
 
     def correct_hour(self, hour_id: int, by: str, reason: str, *, customer_number=_UNSET,
@@ -66,7 +66,7 @@ class HourCorrectionMixin:
                 the new values break a registration's rules (register_hours).
         """
         now = _now(now)
-        by, reason = _check_text("--by (who corrects it)", by, PERSON_LENGTH), _reason(reason)
+        by, reason = _check_text("--by (who corrects it)", by, PERSON_LENGTH), correction_reason(reason)
         with self._transaction() as session:
             old = _current_row(session, hour_id)
             hour = _check_hour(old.provider,
@@ -80,9 +80,9 @@ class HourCorrectionMixin:
             new = _hour_row(hour, key, by, now, "cli", f"correction of hour #{hour_id}")
             session.add(new)
             session.flush()
-            _record(session, CompensationHourCorrection(hour_id=hour_id, action="correct",
-                                                        replacement_id=new.hour_id, by=by,
-                                                        reason=reason, recorded_at=now))
+            record_correction(session, CompensationHourCorrection(
+                hour_id=hour_id, action="correct", replacement_id=new.hour_id, by=by,
+                reason=reason, recorded_at=now), f"hour #{hour_id}", CompensationError)
             return hour_record(new, corrects=hour_id)
 
     @staticmethod
@@ -109,21 +109,6 @@ def _current_row(session: Session, hour_id: int) -> CompensationHour:
                                 f"({done.reason}): correct or withdraw its replacement, hour "
                                 f"#{done.replacement_id}")
     return row
-
-
-def _record(session: Session, correction: CompensationHourCorrection) -> None:
-    session.add(correction)
-    try:
-        session.flush()
-    except IntegrityError:  # another client corrected it meanwhile: the unique hour_id says so
-        raise CompensationError(f"hour #{correction.hour_id} was corrected or withdrawn by "
-                                "someone else meanwhile: list it again (--all)") from None
-
-
-def _reason(reason: str) -> str:
-    if not isinstance(reason, str) or not reason.strip():
-        raise FleetError("a correction needs a reason saying why: give --reason \"...\"")
-    return _check_text("reason", reason, NOTE_LENGTH)
 
 
 __all__ = ["HourCorrectionMixin", "UnknownHourError"]

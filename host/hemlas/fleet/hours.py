@@ -14,12 +14,13 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists
 
 from ._common import FleetError, _check_optional_text
+from .corrections import correction_state
 from .customers import check_customer_number, check_provider
 from .models import LOCK_ID_LENGTH, CompensationHour, CompensationHourCorrection, HourRecord
-from .visit_pairing import CORRECTED, CURRENT, WITHDRAWN, Correction
+from .visit_pairing import CURRENT, Correction
 
 _MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 # The years a month or a date may name: each has local unix times and a next month (year 1
@@ -97,11 +98,7 @@ def _hour_row(hour: tuple, key: str, person: str, now: int, source: str,
 
 def hour_record(row: CompensationHour, correction: CompensationHourCorrection | None = None,
                 corrects: int | None = None) -> HourEntry:
-    status = CURRENT if correction is None else (WITHDRAWN if correction.action == "withdraw"
-                                                 else CORRECTED)
-    record = None if correction is None else Correction(
-        correction.action, correction.by, correction.reason, correction.recorded_at,
-        correction.replacement_id)
+    status, record = correction_state(correction)
     return HourEntry(row.hour_id, row.provider, row.customer_number, row.lock_id, row.day,
                      row.registered_by, row.registered_at, row.source, row.source_ref,
                      status, corrects, record)

@@ -13,14 +13,14 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from ._common import FleetError, _check_text, _check_time, _now
+from .corrections import correction_reason, correction_state, record_correction
 from .customers import _get_customer
 from .models import (NOTE_LENGTH, PERSON_LENGTH, LockAssignment, ManualVisit,
                      ManualVisitCorrection)
-from .visit_pairing import CORRECTED, CURRENT, MANUAL, WITHDRAWN, Correction, Visit
+from .visit_pairing import MANUAL, Visit
 
 FUTURE_SLACK_S = 5 * 60  # a manual visit may be registered a little ahead of this host's clock
 _UNSET = object()  # a correction leaves this value as it was
@@ -67,7 +67,7 @@ class ManualVisitMixin:
                 manual visit's rules (register_manual_visit).
         """
         now = _now(now)
-        by, reason = _check_text("--by (who corrects it)", by, PERSON_LENGTH), _reason(reason)
+        by, reason = _check_text("--by (who corrects it)", by, PERSON_LENGTH), correction_reason(reason)
         with self._transaction() as session:
             old = _current_row(session, visit_id)
             values = [old.person if person is _UNSET else person, old.at if at is _UNSET else at,
@@ -77,9 +77,9 @@ class ManualVisitMixin:
                 raise FleetError(f"the correction changes nothing in manual visit #{visit_id}: "
                                  "give the values that were wrong (--at, --out, --note, --person)")
             replacement = _add_manual(session, old.customer_number, *new, now)
-            _record(session, ManualVisitCorrection(visit_id=visit_id, action="correct",
-                                                   replacement_id=replacement.visit_id, by=by,
-                                                   reason=reason, recorded_at=now))
+            record_correction(session, ManualVisitCorrection(
+                visit_id=visit_id, action="correct", replacement_id=replacement.visit_id, by=by,
+                reason=reason, recorded_at=now), f"manual visit #{visit_id}")
             return _visit(replacement, corrects=visit_id)
 
     def withdraw_manual_visit(self, visit_id: int, by: str, reason: str,
@@ -89,12 +89,12 @@ class ManualVisitMixin:
 
         Raises: as correct_manual_visit."""
         now = _now(now)
-        by, reason = _check_text("--by (who withdraws it)", by, PERSON_LENGTH), _reason(reason)
+        by, reason = _check_text("--by (who withdraws it)", by, PERSON_LENGTH), correction_reason(reason)
         with self._transaction() as session:
             old = _current_row(session, visit_id)
             correction = ManualVisitCorrection(visit_id=visit_id, action="withdraw", by=by,
                                                reason=reason, recorded_at=now)
-            _record(session, correction)
+            record_correction(session, correction, f"manual visit #{visit_id}")
             return _visit(old, correction=correction)
 
     def _manual_visits(self, session: Session, number: str, start: int, end: int,
@@ -182,28 +182,9 @@ def when(t: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
 
 
-def _record(session: Session, correction: ManualVisitCorrection) -> None:
-    session.add(correction)
-    try:
-        session.flush()
-    except IntegrityError:  # another client corrected it meanwhile: the unique visit_id says so
-        raise FleetError(f"manual visit #{correction.visit_id} was corrected or withdrawn by "
-                         "someone else meanwhile: list it again (--all)") from None
-
-
-def _reason(reason: str) -> str:
-    if not isinstance(reason, str) or not reason.strip():
-        raise FleetError("a correction needs a reason saying why: give --reason \"...\"")
-    return _check_text("reason", reason, NOTE_LENGTH)
-
-
 def _visit(row: ManualVisit, corrects: int | None = None,
            correction: ManualVisitCorrection | None = None) -> Visit:
-    status = CURRENT if correction is None else (WITHDRAWN if correction.action == "withdraw"
-                                                 else CORRECTED)
-    record = None if correction is None else Correction(
-        correction.action, correction.by, correction.reason, correction.recorded_at,
-        correction.replacement_id)
+    status, record = correction_state(correction)
     return Visit(row.customer_number, row.person, row.at, row.at, row.out_at, MANUAL,
                  note=row.note, visit_id=row.visit_id, corrects=corrects, status=status,
                  correction=record)
