@@ -302,3 +302,23 @@ def test_radio_stopping_mid_write_gives_a_typed_error():
             if process is not None:
                 process.kill()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_sockets_fit_however_long_tmpdir_is(tmp_path, monkeypatch):
+    """A long TMPDIR (macOS's, or a test's own inside pytest's tmp_path) would make the radio's
+    and the board's Unix sockets too long to bind: they go under /tmp then."""
+    import tempfile
+
+    from hemlas.sim.radio import VirtualRadio, socket_dir
+
+    deep = tmp_path / ("d" * 60) / ("e" * 40)
+    deep.mkdir(parents=True)
+    monkeypatch.setenv("TMPDIR", str(deep))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    directory = socket_dir("hemlas-test-")
+    try:
+        assert len(str(directory / "radio.sock")) <= 100
+        with VirtualRadio() as radio:
+            assert len(radio.socket_path) <= 100
+    finally:
+        directory.rmdir()

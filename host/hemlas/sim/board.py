@@ -41,7 +41,7 @@ from .hands import Hands
 from .hw_server import HardwareServer
 from .pins import PinBank
 from .power import Power
-from .radio import VirtualRadio
+from .radio import VirtualRadio, socket_dir
 from .serial_board import SerialBoard
 
 __all__ = ["MPY_DIR", "VirtualBoard"]
@@ -116,7 +116,7 @@ class VirtualBoard(FirmwareProcess, Console, SerialBoard, Power, BoardClock, Har
         self.address = ":".join(f"{b:02X}" for b in bytes([digest[0] | 0xC0]) + digest[1:6])
         self._event_lock = threading.Lock()
         self._own_flash = flash_dir is None
-        self._tmp = Path(tempfile.mkdtemp(prefix="hemlas-vb-"))
+        self._tmp = socket_dir("hemlas-vb-")  # its hw.sock; the flash dir too by default
         self.flash_dir = Path(flash_dir) if flash_dir else self._tmp / "flash"
         self.flash_dir.mkdir(parents=True, exist_ok=True)
         # One build cache per interpreter: the heap costs measured at start() are its own.

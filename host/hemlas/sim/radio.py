@@ -16,6 +16,21 @@ from pathlib import Path
 from ..errors import VirtualBoardError
 
 
+# A Unix socket's path is at most 107 bytes on Linux (103 on macOS, whose TMPDIR alone is ~50).
+_SOCKET_PATH_MAX = 100
+
+
+def socket_dir(prefix: str, name_length: int = 16) -> Path:
+    """A new private directory for Unix sockets: under TMPDIR where a socket's path fits there,
+    else under /tmp (a long TMPDIR, or a test's own TMPDIR in pytest's tmp_path, would make
+    bind() fail with "AF_UNIX path too long")."""
+    directory = Path(tempfile.mkdtemp(prefix=prefix))
+    if len(str(directory)) + name_length <= _SOCKET_PATH_MAX or not Path("/tmp").is_dir():
+        return directory
+    directory.rmdir()
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+
+
 class VirtualRadio:
     """One virtual radio link. Use as a context manager, or call close()."""
 
@@ -24,7 +39,7 @@ class VirtualRadio:
 
         self._tmp = None
         if socket_path is None:
-            self._tmp = Path(tempfile.mkdtemp(prefix="hemlas-radio-"))
+            self._tmp = socket_dir("hemlas-radio-")
             socket_path = self._tmp / "radio.sock"
         self.socket_path = str(socket_path)
         self._thread = RadioThread(self.socket_path)
