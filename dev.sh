@@ -31,7 +31,7 @@ compiles_32bit() {
 # and the tests that need it skip saying why (under CI=true they fail instead).
 build_esp32like() {
     local want
-    want=$(cat "$MPY_SRC"/micropython-*-src.tar.gz "$MPY_SRC"/*.patch "$MPY_SRC/build-esp32like.sh" | sha256sum | cut -d' ' -f1)
+    want=$(cat "$MPY_SRC"/*.tar.gz "$MPY_SRC"/*.patch "$MPY_SRC/build-esp32like.sh" | sha256sum | cut -d' ' -f1)
     if [ -x "$ESP32LIKE/micropython" ] && [ "$(cat "$ESP32LIKE/source.sha256" 2>/dev/null)" = "$want" ]; then
         return
     fi
