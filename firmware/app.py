@@ -23,7 +23,7 @@ from selftest import BLINK_ON_MS, run_selftest
 from store import Store, replace_file
 
 _FEED_DIVISOR = const(4)  # feed the watchdog four times per timeout: one late feed is no reset
-FIRMWARE_VERSION = "0.4.0"
+FIRMWARE_VERSION = "0.5.0"  # 0.5: protocol 3 (encrypted sessions, private advertising)
 
 
 class App:
@@ -42,6 +42,9 @@ class App:
         self.busy = False  # a self-test is running
         self.tasks = []  # the event loop's long-lived tasks: the watchdog is fed while all run
         self.firmware_version = FIRMWARE_VERSION
+        # DEVICE_INFO's answer, only inside a session (no Device Information service: anyone
+        # who connects could read it).
+        self.device_info = "%s\n%s\n%s\n" % (board["model"], FIRMWARE_VERSION, board["name"])
 
     async def register_battery_swap(self, key_id=0):
         async with self.power:  # the test load never overlaps a motor run
@@ -171,10 +174,11 @@ async def run(board, hw, start):
     # A power policy's short windows advertise faster than an always-awake lock needs to.
     policy = board["power"].get("policy")
     interval = policy.get("adv_interval_ms", 0) if policy else 0
-    link = BleLink(app, lock_id, board["model"], FIRMWARE_VERSION, interval or board["ble"]["adv_interval_ms"])
+    link = BleLink(app, lock_id, interval or board["ble"]["adv_interval_ms"])
     link.start()
-    app.battery.listener = link.battery_changed
     app.tasks.append(asyncio.create_task(link.run()))
+    if app.auth.provisioned:
+        app.tasks.append(asyncio.create_task(link.rotate()))
     asyncio.create_task(app.policy.run())
     console = Console(app)
     reply({"ready": time.ticks_diff(time.ticks_ms(), start), "state": app.lock.state,

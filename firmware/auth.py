@@ -28,7 +28,8 @@ class Session:
     def __init__(self, session_id, key, key_id, role, nonce):
         self.id = session_id
         self.nonce = nonce  # the lock's challenge
-        self.key = key
+        self.key = key  # the HMAC key of the session's tags
+        self.cipher = wire.derive_cipher_key(key)  # the AES key of its payloads
         self.key_id = key_id
         self.role = role
         self.counter = 0  # the last request counter seen
@@ -40,6 +41,9 @@ class Auth:
     def __init__(self, lock_id, secret, clock, log, store):
         self.lock_id = lock_id
         self._secret = secret  # None until provisioned; never logged, never sent
+        # The IRK of the lock's private address and the key of HELLO's fields (the staff key
+        # files carry it, never the secret).
+        self.advertising_key = wire.derive_advertising_key(secret) if secret else None
         self.clock = clock
         self._log = log
         self._store = store
@@ -118,14 +122,22 @@ class Auth:
     def end_session(self):
         self.session = None
 
-    def hello(self, frame, fields, claimed_lock_id):
-        """Check a key and open a session: (status, session or None)."""
-        key_id, role, not_before, not_after, client_nonce = fields
+    def hello(self, frame, payload):
+        """Check a key and open a session: (status, session or None). payload: the client
+        nonce, then the key's fields encrypted (docs/protocol.md), at least one byte of lock id."""
         self.session = None
         if self._secret is None:
             return wire.STATUS_NOT_PROVISIONED, None
+        client_nonce = bytes(payload[:wire.NONCE_SIZE])
+        fields = wire.crypt(wire.hello_key(self.advertising_key, client_nonce), wire.TAG_HELLO, 0, 0,
+                            payload[wire.NONCE_SIZE:])
+        key_id, role, not_before, not_after = struct.unpack_from(wire.REQUEST_FORMATS[wire.OP_HELLO], fields)
+        try:
+            claimed_lock_id = fields[13:].decode()
+        except UnicodeError:
+            claimed_lock_id = ""  # a key for another lock: its fields decrypt to noise
         if claimed_lock_id != self.lock_id:
-            return self.failed(wire.STATUS_KEY_WRONG_LOCK, key_id), None
+            return self.failed(wire.STATUS_KEY_WRONG_LOCK), None  # its key id is noise too
         if role < wire.ROLE_STAFF or role > wire.ROLE_ADMIN:
             return self.failed(wire.STATUS_BAD_REQUEST, key_id), None
         key = wire.derive_key(self._secret, self.lock_id, key_id, role, not_before, not_after)
@@ -176,10 +188,20 @@ class Auth:
         return wire.STATUS_OK
 
     def sign(self, frame):
-        """Tag a response with the session key (untagged when there is no session)."""
+        """Tag a frame that goes in the clear (a refusal, HELLO's answer) with the session key:
+        untagged when there is no session."""
         if self.session is None:
             return frame
-        return wire.with_tag(frame, wire.tag(self.session.key, wire.TAG_RESPONSE, frame))
+        return wire.with_tag(frame, wire.tag(self.session.key, wire.TAG_CLEAR, frame))
+
+    def open(self, session_id, counter, payload):
+        """The plaintext of a request check() accepted."""
+        return wire.crypt(self.session.cipher, wire.TAG_REQUEST, session_id, counter, payload)
+
+    def seal(self, opcode, session_id, counter, body):
+        """The answer to a request check() accepted: encrypted and tagged."""
+        session = self.session
+        return wire.seal(session.key, session.cipher, wire.TAG_RESPONSE, opcode, session_id, counter, body)
 
     def set_clock(self, new_time):
         """A clock change in the session: admins any way; others forward, a little."""

@@ -44,10 +44,6 @@ def classify(loaded_mv, cfg, percent=100):
     return wire.BATTERY_OK
 
 
-def _nothing():
-    pass
-
-
 class Battery:
     """The lock's view of its battery: measures, classifies and logs state changes.
 
@@ -64,7 +60,6 @@ class Battery:
         self.idle_mv = 0
         self.loaded_mv = store.get("loaded_mv", 0)
         self.state = store.get("battery_state", wire.BATTERY_OK)
-        self.listener = _nothing  # called after every measurement (the BLE Battery Service)
 
     @property
     def percent(self):
@@ -121,4 +116,3 @@ class Battery:
             self.state = state
             self._log.append(wire.EVENT_BATTERY, (state, self.idle_mv, loaded_mv))
             self._store.update(battery_state=state, loaded_mv=loaded_mv)  # flash only on change
-        self.listener()

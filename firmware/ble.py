@@ -3,6 +3,7 @@
 # time, fragments in and fragments out (docs/protocol.md).
 
 import asyncio
+import os
 
 import bluetooth
 from micropython import const
@@ -14,8 +15,11 @@ _IRQ_CENTRAL_CONNECT = const(1)
 _IRQ_CENTRAL_DISCONNECT = const(2)
 _IRQ_GATTS_WRITE = const(3)
 _IRQ_MTU_EXCHANGED = const(21)
+_IRQ_GET_SECRET = const(29)
+_IRQ_SET_SECRET = const(30)
+_SECRET_OUR_IRK = const(10)  # SECRET_TYPE_OUR_IRK in modbluetooth_nimble.c's load_irk()
+_ADDR_MODE_RPA = const(2)  # a resolvable private address from our IRK
 
-_FLAG_READ = const(0x0002)
 _FLAG_WRITE_NO_RESPONSE = const(0x0004)
 _FLAG_WRITE = const(0x0008)
 _FLAG_NOTIFY = const(0x0010)
@@ -25,6 +29,10 @@ _ADV_UUID128_COMPLETE = const(0x07)
 _ADV_COMPLETE_NAME = const(0x09)
 _ADV_LE_ONLY_GENERAL = const(0x06)  # LE general discoverable, BR/EDR not supported
 _ADV_MAX = const(31)
+# The rotating id and the address change together when the radio restarts: at boot and this
+# often while nobody is connected. Below NimBLE's own RPA timeout (900 s in ESP-IDF), so the
+# stack never changes the address under an unchanged id (docs/protocol.md, "Advertising").
+_ROTATE_MS = const(600_000)
 
 _MAX_ATT_MTU = const(247)  # what the lock accepts when a client asks for more
 _CONTROL_BUFFER = const(244)  # one write at the largest MTU (247 - 3)
@@ -53,14 +61,15 @@ def _uuid128_le(text):
 
 
 class BleLink:
-    def __init__(self, app, lock_id, model, firmware_version, interval_ms):
+    def __init__(self, app, lock_id, interval_ms):
         if len(lock_id) > _ADV_MAX - 2:
             raise ValueError("lock id too long for the scan response")
         self._app = app
         self._lock_id = lock_id
-        self._model = model
-        self._firmware_version = firmware_version
+        # The IRK of the private address and the key of the rotating id; None unprovisioned.
+        self._irk = app.auth.advertising_key
         self._interval_us = interval_ms * 1000
+        self.rotate_ms = app.board["ble"].get("rotate_ms", _ROTATE_MS)
         app.charge.adv_interval_ms = interval_ms
         self._events = []
         self._flag = asyncio.ThreadSafeFlag()
@@ -72,9 +81,15 @@ class BleLink:
 
     def start(self):
         ble = self._ble
+        ble.irq(self._irq)  # first: NimBLE asks for our IRK while it starts (load_irk)
         ble.active(True)
-        ble.config(gap_name=self._lock_id, mtu=_MAX_ATT_MTU)
-        ble.irq(self._irq)
+        ble.config(mtu=_MAX_ATT_MTU)
+        if self._irk:
+            ble.config(addr_mode=_ADDR_MODE_RPA)  # the GAP name stays the stack's default
+        else:
+            ble.config(gap_name=self._lock_id)  # on the bench: the technician looks for it
+        # The lock service alone: no Battery or Device Information service, which anyone who
+        # connects could read (BATTERY and DEVICE_INFO answer inside a session).
         lock_service = (
             bluetooth.UUID(wire.LOCK_SERVICE_UUID),
             (
@@ -82,32 +97,30 @@ class BleLink:
                 (bluetooth.UUID(wire.RESPONSE_CHAR_UUID), _FLAG_NOTIFY),
             ),
         )
-        battery_service = (
-            bluetooth.UUID(wire.BATTERY_SERVICE_UUID),
-            ((bluetooth.UUID(wire.BATTERY_LEVEL_UUID), _FLAG_READ | _FLAG_NOTIFY),),
-        )
-        info_uuids = (wire.MANUFACTURER_UUID, wire.MODEL_UUID, wire.SERIAL_UUID,
-                      wire.FIRMWARE_REV_UUID, wire.HARDWARE_REV_UUID)
-        info_service = (
-            bluetooth.UUID(wire.DEVICE_INFO_SERVICE_UUID),
-            tuple((bluetooth.UUID(u), _FLAG_READ) for u in info_uuids),
-        )
-        ((self._control, self._response), (self._level,), info) = ble.gatts_register_services(
-            (lock_service, battery_service, info_service)
-        )
+        ((self._control, self._response),) = ble.gatts_register_services((lock_service,))
         ble.gatts_set_buffer(self._control, _CONTROL_BUFFER)
-        values = ("hemlas", self._model, self._lock_id, self._firmware_version, self._app.board["name"])
-        for handle, value in zip(info, values):
-            ble.gatts_write(handle, value.encode())
-        self.battery_changed()
         self._advertise()
+
+    async def rotate(self):
+        """A new rotating id and address every rotate_ms that no client is connected."""
+        while True:
+            await asyncio.sleep_ms(self.rotate_ms)
+            if self._conn is None:
+                self._ble.active(False)  # NimBLE makes a new RPA when it starts again
+                self._events.clear()  # of the radio that just stopped
+                self._reassembler.reset()
+                self.start()
 
     def _advertise(self):
         adv = _adv_field(_ADV_FLAGS, bytes((_ADV_LE_ONLY_GENERAL,)))
-        adv += _adv_field(_ADV_UUID128_COMPLETE, _uuid128_le(wire.LOCK_SERVICE_UUID))
-        # Flags + a 128-bit UUID is 21 bytes; the name would overflow 31, so it goes in the
-        # scan response, which scanners request actively.
-        resp = _adv_field(_ADV_COMPLETE_NAME, self._lock_id.encode())
+        if self._irk:
+            adv += _adv_field(_ADV_UUID128_COMPLETE, wire.rotating_id(self._irk, os.urandom(8)))
+            resp = b""
+        else:
+            adv += _adv_field(_ADV_UUID128_COMPLETE, _uuid128_le(wire.LOCK_SERVICE_UUID))
+            # Flags + a 128-bit UUID is 21 bytes; the name would overflow 31, so it goes in
+            # the scan response, which scanners request actively.
+            resp = _adv_field(_ADV_COMPLETE_NAME, self._lock_id.encode())
         self._ble.gap_advertise(self._interval_us, adv, resp_data=resp)
         self._radio_state(True, 0)
 
@@ -117,14 +130,11 @@ class BleLink:
         charge.advertising = advertising
         charge.connections = connections
 
-    def battery_changed(self):
-        percent = self._app.battery.percent
-        if percent > 100:
-            return  # not measured yet
-        # send_update: notify the clients that subscribed to the level, and no one else.
-        self._ble.gatts_write(self._level, bytes((percent,)), True)
-
     def _irq(self, event, data):
+        if event == _IRQ_GET_SECRET:
+            return self._irk if data[0] == _SECRET_OUR_IRK else None  # no bonds are kept
+        if event == _IRQ_SET_SECRET:
+            return False
         if event == _IRQ_GATTS_WRITE:
             conn, handle = data
             if handle != self._control:

@@ -22,11 +22,11 @@ async def handle_frame(app, frame):
     if status != wire.STATUS_OK:
         return _refusal(opcode, session_id, counter, status, auth)
     try:
-        fields = wire.unpack_payload(wire.REQUEST_FORMATS[opcode], payload)
+        fields = wire.unpack_payload(wire.REQUEST_FORMATS[opcode], auth.open(session_id, counter, payload))
     except ValueError as err:
         return _refusal(opcode, session_id, counter, err.args[0], auth)
     body = await _HANDLERS[opcode](app, *fields)
-    return auth.sign(wire.encode_frame(opcode | wire.RESPONSE_BIT, session_id, counter, body))
+    return auth.seal(opcode | wire.RESPONSE_BIT, session_id, counter, body)
 
 
 def error_frame(status, session_id=0, counter=0):
@@ -35,23 +35,18 @@ def error_frame(status, session_id=0, counter=0):
 
 
 def _refusal(opcode, session_id, counter, status, auth=None):
-    # A status byte alone: refused before anything was carried out. Tagged when a session
-    # exists, so a client can tell the lock's refusal from a forgery.
+    # A status byte alone, in the clear: refused before anything was carried out. Tagged
+    # (TAG_CLEAR) when a session exists, so a client can tell the lock's refusal from a forgery.
     frame = wire.encode_frame((opcode & 0x7F) | wire.RESPONSE_BIT, session_id, counter, bytes((status,)))
     return auth.sign(frame) if auth else frame
 
 
 def _hello(auth, frame, session_id, counter, payload):
-    fixed = struct.calcsize(wire.REQUEST_FORMATS[wire.OP_HELLO])
+    fixed = wire.NONCE_SIZE + struct.calcsize(wire.REQUEST_FORMATS[wire.OP_HELLO])
     if len(payload) < fixed + 1:
         auth.end_session()
         return _refusal(wire.OP_HELLO, session_id, counter, wire.STATUS_BAD_REQUEST)
-    fields = struct.unpack(wire.REQUEST_FORMATS[wire.OP_HELLO], payload[:fixed])
-    try:
-        claimed_lock = payload[fixed:].decode()
-    except UnicodeError:
-        claimed_lock = ""
-    status, session = auth.hello(frame, fields, claimed_lock)
+    status, session = auth.hello(frame, payload)
     if session is None:
         return _refusal(wire.OP_HELLO, session_id, counter, status)
     body = _pack(wire.OP_HELLO, wire.STATUS_OK, session.id, session.nonce, auth.clock.now())
@@ -95,6 +90,11 @@ async def _battery_swap(app):
     battery = app.battery
     return _pack(wire.OP_BATTERY_SWAP, status, battery.state, battery.idle_mv, battery.loaded_mv,
                  app.charge.swap_time)
+
+
+async def _device_info(app):
+    # Only in a session: the lock id is nobody's business in radio range, nor the model.
+    return bytes((wire.STATUS_OK,)) + app.device_info.encode()
 
 
 async def _selftest(app):
@@ -144,6 +144,7 @@ _HANDLERS = {
     wire.OP_SELFTEST: _selftest,
     wire.OP_LOG_READ: _log_read,
     wire.OP_BATTERY_SWAP: _battery_swap,
+    wire.OP_DEVICE_INFO: _device_info,
     wire.OP_REVOKE: _revoke,
     wire.OP_SET_CLOCK: _set_clock,
     wire.OP_KEY_POLICY: _key_policy,

@@ -2,12 +2,17 @@
 # opcodes, payload layouts, lock/battery states, status codes, and the event record format.
 # docs/protocol.md is its normative specification.
 # One source: the host imports this same file (as hemlas.firmware.wire); never copy it.
-# Pure: imports only struct/binascii/hashlib, raises only ValueError (args[0] is a STATUS_
+# Pure: imports only struct/binascii/hashlib/cryptolib, raises only ValueError (args[0] is a STATUS_
 # code where a frame is refused), does no I/O.
 
 import struct
 from binascii import crc32
 from hashlib import sha256
+
+try:
+    from cryptolib import aes  # pyright: ignore[reportMissingImports]
+except ImportError:  # CPython: the host's AES, in ECB as the chip's cryptolib gives it
+    from hemlas.aes import aes
 
 try:
     from micropython import const  # pyright: ignore[reportAssignmentType]
@@ -151,8 +156,9 @@ HARDWARE_REV_UUID = const(0x2A27)
 
 # ---- Frames --------------------------------------------------------------------------------
 # version u8, opcode u8, session u32, counter u32, payload length u16, payload, tag (16 bytes).
-# Version 2: every request but HELLO belongs to an authenticated session (docs/security.md).
-PROTOCOL_VERSION = const(2)
+# Version 3: every request but HELLO belongs to an authenticated session, and every payload in
+# it is encrypted (docs/security.md).
+PROTOCOL_VERSION = const(3)
 _FRAME_HEADER = "<BBIIH"
 FRAME_HEADER_SIZE = const(12)
 TAG_SIZE = const(16)
@@ -170,6 +176,7 @@ OP_BATTERY = const(0x04)
 OP_SELFTEST = const(0x05)
 OP_LOG_READ = const(0x06)
 OP_BATTERY_SWAP = const(0x07)  # staff: register a new battery (docs/battery.md)
+OP_DEVICE_INFO = const(0x08)  # model, firmware, board: only inside a session
 OP_HELLO = const(0x10)  # open a session with a key (tagged with the key itself)
 OP_REVOKE = const(0x11)  # admin: add a key to the revocation list
 OP_SET_CLOCK = const(0x12)  # admin: any time; others: forward, a little (docs/security.md)
@@ -185,9 +192,11 @@ REQUEST_FORMATS = {
     OP_SELFTEST: "<",
     OP_LOG_READ: "<IB",  # from_seq, max records
     OP_BATTERY_SWAP: "<",
-    # HELLO: key id, role, not before, not after (lock time, s), client nonce; then the
-    # lock id the key was issued for (the rest of the payload, UTF-8).
-    OP_HELLO: "<IBII16s",
+    OP_DEVICE_INFO: "<",
+    # HELLO: the client nonce (NONCE_SIZE, clear), then encrypted under hello_key: key id,
+    # role, not before, not after (lock time, s), and the lock id the key was issued for (the
+    # rest of the payload, UTF-8).
+    OP_HELLO: "<IBII",
     OP_REVOKE: "<II",  # key id, its not-after (the entry may go once the key has expired)
     OP_SET_CLOCK: "<I",  # new lock time (s)
     OP_KEY_POLICY: "<I",  # minimum key id
@@ -217,6 +226,7 @@ REQUIRED_ROLE = {
     OP_SET_CLOCK: ROLE_STAFF,  # forward only, a little, below admin
     OP_LOG_READ: ROLE_STAFF,  # every connection syncs the visit record (docs/security.md)
     OP_SELFTEST: ROLE_TECHNICIAN,
+    OP_DEVICE_INFO: ROLE_STAFF,
     OP_BATTERY_SWAP: ROLE_STAFF,  # the routine: the carer swaps and registers (docs/security.md)
     OP_REVOKE: ROLE_ADMIN,
     OP_KEY_POLICY: ROLE_ADMIN,
@@ -361,9 +371,16 @@ NONCE_SIZE = const(16)
 _BLOCK = const(64)
 _KEY_LABEL = b"hemlas key v2"
 _SESSION_LABEL = b"hemlas session v2"
+_CIPHER_LABEL = b"hemlas cipher v3"
+_ADVERTISING_LABEL = b"hemlas advertising v3"
+_ROTATING_ID_LABEL = b"hemlas rotating id v3"
+_HELLO_LABEL = b"hemlas hello v3"
 TAG_HELLO = const(0)  # HELLO, tagged with the key
-TAG_REQUEST = const(1)  # client to lock, tagged with the session key
-TAG_RESPONSE = const(2)  # lock to client
+TAG_REQUEST = const(1)  # client to lock, encrypted, tagged with the session key
+TAG_RESPONSE = const(2)  # lock to client, encrypted
+TAG_CLEAR = const(3)  # lock to client in the clear: HELLO's answer and refusals
+CIPHER_KEY_SIZE = const(16)  # AES-128
+_AES_ECB = const(1)
 
 
 def hmac_sha256(key, message):
@@ -408,3 +425,47 @@ def tag(key, direction, frame):
 
 def check_tag(key, direction, frame):
     return equal(tag(key, direction, frame), frame[len(frame) - TAG_SIZE:])
+
+
+def derive_cipher_key(session_key):
+    """The session's AES-128 key (the HMAC key stays the session key itself)."""
+    return hmac_sha256(session_key, _CIPHER_LABEL)[:CIPHER_KEY_SIZE]
+
+
+def crypt(cipher_key, direction, session_id, counter, data):
+    """AES-128-CTR of data: encrypts and decrypts alike. Counter block i is direction u8,
+    session u32, frame counter u32, 3 zero bytes, i u32 (little-endian): never the same twice
+    under one key, as a frame counter is used once per direction. CTR is built on ECB, the one
+    mode the esp32 port's cryptolib offers besides CBC."""
+    length = len(data)
+    if not length:
+        return b""
+    blocks = bytearray((length + 15) & ~15)
+    for i in range(len(blocks) // 16):
+        struct.pack_into("<BII3xI", blocks, 16 * i, direction, session_id, counter, i)
+    stream = aes(cipher_key, _AES_ECB).encrypt(blocks)
+    mixed = int.from_bytes(data, "little") ^ int.from_bytes(stream[:length], "little")
+    return mixed.to_bytes(length, "little")
+
+
+def seal(session_key, cipher_key, direction, opcode, session_id, counter, payload):
+    """A frame in a session: the payload encrypted, then the tag over header and ciphertext."""
+    body = crypt(cipher_key, direction, session_id, counter, payload)
+    frame = encode_frame(opcode, session_id, counter, body)
+    return with_tag(frame, tag(session_key, direction, frame))
+
+
+def derive_advertising_key(secret):
+    """The lock's advertising key (its IRK): it travels with the staff keys, the secret never."""
+    return hmac_sha256(secret, _ADVERTISING_LABEL)[:16]
+
+
+def rotating_id(advertising_key, prand):
+    """The 16 bytes a provisioned lock advertises: 8 random bytes, then 8 that only a holder
+    of its advertising key can compute from them (and so tell which lock it is)."""
+    return prand + hmac_sha256(advertising_key, _ROTATING_ID_LABEL + prand)[:8]
+
+
+def hello_key(advertising_key, client_nonce):
+    """The AES key of a HELLO's fields: only holders of a key for the lock read them."""
+    return hmac_sha256(advertising_key, _HELLO_LABEL + client_nonce)[:CIPHER_KEY_SIZE]

@@ -52,7 +52,7 @@ def test_scan_finds_each_of_three_locks(locks):
     by_id = {lock.lock_id: lock for lock in found}
     for vb in boards:
         assert vb.lock_id in by_id
-        assert by_id[vb.lock_id].address == vb.address
+        assert by_id[vb.lock_id].address == vb.ble.current_address  # its private address now
     assert len({vb.address for vb in boards}) == 3
 
 
@@ -243,7 +243,11 @@ def test_cli_without_a_key_is_a_clear_error(locks):
     assert result.returncode == 1 and f"no key file at {os.devnull}.none" in result.stderr
 
 
-def test_standard_services_battery_level_and_device_information(locks):
+def test_battery_and_device_information_are_readable_only_inside_a_session(locks):
+    """Version 2 had the standard Battery and Device Information services: anyone who
+    connected read the level and the lock id (Serial Number). Now all that a connection
+    without a session reads is the GAP name, the stack's default, the same on every MicroPython
+    ESP32; the level and the device information come in a session, encrypted."""
     from bleak import BleakClient
 
     from hemlas.client import find_lock
@@ -253,19 +257,27 @@ def test_standard_services_battery_level_and_device_information(locks):
 
     async def go():
         async with LockClient(vb.lock_id) as lock:
-            reading = await lock.battery()  # a measurement updates the Battery Level
+            reading = await lock.battery()
+            info = await lock.device_info()
         device = await find_lock(vb.lock_id)
         async with BleakClient(device, **config.client_kwargs()) as client:
-            level = await client.read_gatt_char("00002a19-0000-1000-8000-00805f9b34fb")
-            info = {uuid: (await client.read_gatt_char(f"0000{uuid}-0000-1000-8000-00805f9b34fb")).decode()
-                    for uuid in ("2a29", "2a24", "2a25", "2a26", "2a27")}
-        return reading, level, info
+            services = {str(service.uuid) for service in client.services}
+            readable = {}
+            for service in client.services:
+                for char in service.characteristics:
+                    if "read" in char.properties:
+                        readable[str(char.uuid)] = bytes(await client.read_gatt_char(char))
+        return reading, info, services, readable
 
-    reading, level, info = asyncio.run(go())
-    assert level[0] == reading.percent
-    assert info["2a29"] == "hemlas" and info["2a25"] == vb.lock_id
-    assert info["2a24"] == vb.board["model"] and info["2a27"] == "esp32c3"
-    assert info["2a26"]  # firmware revision
+    reading, info, services, readable = asyncio.run(go())
+    assert not {s for s in services if s.startswith(("0000180f", "0000180a"))}  # Battery, Device Information
+    # The GAP and GATT services' own characteristics alone: Device Name, Appearance, Client
+    # Supported Features, Database Hash (the same on every lock).
+    assert {u[4:8] for u in readable} <= {"2a00", "2a01", "2b29", "2b2a"}
+    assert readable["00002a00-0000-1000-8000-00805f9b34fb"] == b"MPY ESP32"
+    assert all(vb.lock_id.encode() not in value for value in readable.values())
+    assert 0 <= reading.percent <= 100
+    assert info == {"model": vb.board["model"], "firmware": vb.wait_ready()["firmware"], "board": "esp32c3"}
 
 
 def test_jam_is_a_typed_error(locks):

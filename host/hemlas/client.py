@@ -19,6 +19,7 @@ from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.exc import BleakBluetoothNotAvailableError, BleakError
 
+from . import advertising
 from .codes import STATUS_TEXT, BatteryState, LockState, Status
 from .results import (BatteryReading, EventRecord, FoundLock, LockStatus, MoveResult,
                       SelfTestResult, SwapRegistration)
@@ -61,57 +62,64 @@ SEARCH_NOTICE_AFTER_S = 1.0
 SearchNotice = Callable[[str, float], None]  # (lock id, how long the search may take, s)
 
 
-def _is_lock(advertisement) -> bool:
-    return wire.LOCK_SERVICE_UUID in (advertisement.service_uuids or [])
-
-
-async def scan(timeout: float = 5.0) -> list[FoundLock]:
-    """Every lock advertising within timeout, by lock id."""
+async def scan(timeout: float = 5.0, keyfile: KeyFile | None = None) -> list[FoundLock]:
+    """Every lock advertising within timeout that this client can name, by lock id: those the
+    key file (the default one if None) holds keys for, and unprovisioned ones on the bench."""
+    adv_keys = (keyfile or KeyFile()).advertising_keys()
     try:
-        found = await BleakScanner.discover(timeout=timeout, return_adv=True,
-                                            service_uuids=[wire.LOCK_SERVICE_UUID], **config.scanner_kwargs())
+        found = await BleakScanner.discover(timeout=timeout, return_adv=True, **config.scanner_kwargs())
     except _NO_RADIO_ERRORS as err:
         raise RadioUnavailableError(_radio_detail(err)) from err
     locks = {}
     for device, adv in found.values():
-        if _is_lock(adv) and adv.local_name:
-            locks[adv.local_name] = FoundLock(adv.local_name, device.address, adv.rssi)
+        lock_id = advertising.which(adv_keys, adv.service_uuids)
+        if lock_id is None and wire.LOCK_SERVICE_UUID in (adv.service_uuids or []):
+            lock_id = adv.local_name  # not provisioned: it says who it is
+        if lock_id:
+            locks[lock_id] = FoundLock(lock_id, device.address, adv.rssi)
     return sorted(locks.values(), key=lambda lock: lock.lock_id)
 
 
 async def find_lock(lock_id: str, timeout: float = SCAN_TIMEOUT_S,
-                    on_search: SearchNotice | None = None) -> BLEDevice:
+                    on_search: SearchNotice | None = None,
+                    adv_keys: Collection[bytes] | None = None) -> BLEDevice:
     """The advertising lock with this id.
 
     Raises:
         LockNotFoundError: no such lock advertised within timeout.
     """
-    return (await find_advertising(lock_id, timeout, on_search))[0]
+    return (await find_advertising(lock_id, timeout, on_search, adv_keys))[0]
 
 
 async def find_advertising(lock_id: str, timeout: float = SCAN_TIMEOUT_S,
-                           on_search: SearchNotice | None = None) -> tuple[BLEDevice, FoundLock]:
+                           on_search: SearchNotice | None = None,
+                           adv_keys: Collection[bytes] | None = None) -> tuple[BLEDevice, FoundLock]:
     """The advertising lock with this id, and what its advertisement said.
 
     Args:
         on_search: called once with (lock_id, timeout) if the lock is not found within
             SEARCH_NOTICE_AFTER_S, so a person waiting hears that it is being searched for.
+        adv_keys: the lock's advertising keys (a provisioned lock is known by them alone);
+            None: those in the default key file.
 
     Raises:
         LockNotFoundError: no such lock advertised within timeout.
         RadioUnavailableError: there is no radio to scan with.
     """
     seen: dict = {}
+    if adv_keys is None:
+        adv_keys = [key for key, owner in KeyFile().advertising_keys().items() if owner == lock_id]
 
     def is_it(device, adv) -> bool:
-        if adv.local_name == lock_id and _is_lock(adv):
+        if advertising.match(lock_id, adv_keys, adv.service_uuids, adv.local_name):
             seen["found"] = FoundLock(lock_id, device.address, adv.rssi)
             return True
         return False
 
     try:
+        # No service filter: a provisioned lock advertises no fixed UUID.
         search = asyncio.ensure_future(BleakScanner.find_device_by_filter(
-            is_it, timeout=timeout, service_uuids=[wire.LOCK_SERVICE_UUID], **config.scanner_kwargs()))
+            is_it, timeout=timeout, **config.scanner_kwargs()))
         if on_search is not None:
             done, _ = await asyncio.wait({search}, timeout=min(SEARCH_NOTICE_AFTER_S, timeout))
             if not done:
@@ -178,6 +186,7 @@ class LockClient:
         self._mtu = mtu
         self._session_id = 0
         self._session_key: bytes | None = None
+        self._cipher_key = b""  # the session's AES key (wire.derive_cipher_key)
         self.lock_time: int | None = None  # the lock's clock when the session opened
         self._scan_timeout = SCAN_TIMEOUT_S if scan_timeout is None else scan_timeout
         self._request_timeout = request_timeout
@@ -216,7 +225,8 @@ class LockClient:
                 await asyncio.sleep(CONNECT_RETRY_DELAYS_S[min(attempt, len(CONNECT_RETRY_DELAYS_S)) - 1])
             if device is None or attempt:
                 device = await find_lock(self.lock_id, self._scan_timeout,
-                                         None if attempt else self._on_search)
+                                         None if attempt else self._on_search,
+                                         {key.adv_key for key in keys})
             # Only the lock service is discovered: every other service costs round trips.
             client = BleakClient(device, disconnected_callback=self._on_disconnect,
                                  services=[wire.LOCK_SERVICE_UUID], timeout=CONNECT_TIMEOUT_S,
@@ -305,8 +315,11 @@ class LockClient:
 
     async def _hello(self, key: StaffKey) -> None:
         client_nonce = os.urandom(wire.NONCE_SIZE)
-        payload = struct.pack(wire.REQUEST_FORMATS[wire.OP_HELLO], key.key_id, key.role, key.not_before,
-                              key.not_after, client_nonce) + key.lock_id.encode()
+        fields = struct.pack(wire.REQUEST_FORMATS[wire.OP_HELLO], key.key_id, key.role, key.not_before,
+                             key.not_after) + key.lock_id.encode()
+        # Only holders of a key for this lock read which key, role and lock (docs/protocol.md).
+        payload = client_nonce + wire.crypt(wire.hello_key(key.adv_key, client_nonce), wire.TAG_HELLO,
+                                            0, 0, fields)
         frame = wire.encode_frame(wire.OP_HELLO, 0, 0, payload)
         frame = wire.with_tag(frame, wire.tag(key.key, wire.TAG_HELLO, frame))
         answer = await self._exchange(frame, wire.OP_HELLO, 0)
@@ -323,9 +336,10 @@ class LockClient:
         except struct.error as err:
             raise LockAuthenticityError(self.lock_id, "malformed HELLO answer") from err
         session_key = wire.derive_session_key(key.key, session_id, client_nonce, lock_nonce)
-        if status != Status.OK or not wire.check_tag(session_key, wire.TAG_RESPONSE, answer):
+        if status != Status.OK or not wire.check_tag(session_key, wire.TAG_CLEAR, answer):
             raise LockAuthenticityError(self.lock_id, "its answer to HELLO carries no valid tag")
         self._session_id, self._session_key, self.lock_time = session_id, session_key, lock_time
+        self._cipher_key = wire.derive_cipher_key(session_key)
         self._counter = 0
         now = int(time.time())
         if self._sync_clock and now - lock_time > CLOCK_LAG_S:
@@ -349,16 +363,20 @@ class LockClient:
                 raise LockDisconnectedError(self.lock_id, "no session")
             self._counter += 1
             counter = self._counter
-            frame = wire.encode_frame(opcode, self._session_id, counter, payload)
-            frame = wire.with_tag(frame, wire.tag(self._session_key, wire.TAG_REQUEST, frame))
+            frame = wire.seal(self._session_key, self._cipher_key, wire.TAG_REQUEST, opcode,
+                              self._session_id, counter, payload)
             answer = await self._exchange(frame, opcode, counter)
             r_opcode, _session, _counter, body, _tag = wire.decode_frame(answer)
-            if not wire.check_tag(self._session_key, wire.TAG_RESPONSE, answer):
+            if wire.check_tag(self._session_key, wire.TAG_RESPONSE, answer):
+                body = wire.crypt(self._cipher_key, wire.TAG_RESPONSE, self._session_id, counter, body)
+            elif not wire.check_tag(self._session_key, wire.TAG_CLEAR, answer):
                 # OP_ERROR frames and SESSION_EXPIRED come untagged by design: whatever an
                 # unverified answer says is its claim, never the lock's statement.
                 if len(body) == 1:
                     self._raise_unverified(body[0])
                 raise LockAuthenticityError(self.lock_id, "an answer without the session's tag")
+            elif len(body) != 1:
+                raise LockAuthenticityError(self.lock_id, "a refusal of more than a status")
             if len(body) == 1:
                 self._raise_status(body[0])
             return body
@@ -463,6 +481,12 @@ class LockClient:
         if status != Status.OK:
             self._raise_status(status)
         return SwapRegistration(BatteryState(state), idle, loaded, swap_time)
+
+    async def device_info(self) -> dict[str, str]:
+        """The lock's model, firmware version and board name (only inside a session)."""
+        body = await self.request(wire.OP_DEVICE_INFO)
+        parts = body[1:].decode(errors="replace").split("\n")
+        return dict(zip(("model", "firmware", "board"), parts + ["", "", ""]))
 
     async def selftest(self) -> SelfTestResult:
         idle, loaded, state, green_off, blinks, red_done = self._checked(await self._call(wire.OP_SELFTEST))

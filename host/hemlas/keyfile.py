@@ -1,8 +1,12 @@
 """The field client's keys: a small JSON file on a staff member's phone or laptop.
 
-    {"version": 1, "keys": [{"lock_id": "HL-1A2B3C", "key_id": 7, "role": 1,
+    {"version": 2, "keys": [{"lock_id": "HL-1A2B3C", "key_id": 7, "role": 1,
                              "not_before": 1767225600, "not_after": 1767312000,
-                             "key": "<64 hex digits>"}]}
+                             "key": "<64 hex digits>", "adv_key": "<32 hex digits>"}]}
+
+adv_key is the lock's advertising key (docs/protocol.md, "Advertising"): a provisioned lock's
+advertisement names nobody, and only with it does a client know its lock when it sees it.
+Version 1 files (before protocol 3) held no adv_key: their keys are issued again.
 
 The file holds working keys, so it is owner-only (0600) from the moment it exists, and is only
 ever replaced whole: a crash mid-write leaves the previous file, never half of a new one.
@@ -29,8 +33,9 @@ if TYPE_CHECKING:  # the field client need not load the fleet store (and SQLAlch
     from .fleet import IssuedKey
 
 KEYS_FILE = "keys.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 KEY_SIZE = 32  # wire.derive_key's output: an HMAC-SHA256 digest
+ADV_KEY_SIZE = 16  # wire.derive_advertising_key's output
 _ROLE_NAMES = {wire.ROLE_STAFF: "staff", wire.ROLE_TECHNICIAN: "technician", wire.ROLE_ADMIN: "admin"}
 
 
@@ -60,6 +65,7 @@ class StaffKey:
     not_before: int
     not_after: int
     key: bytes = field(repr=False)
+    adv_key: bytes = field(repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.lock_id, str) or not self.lock_id:
@@ -72,12 +78,14 @@ class StaffKey:
             raise ValueError("not_before must be earlier than not_after")
         if not isinstance(self.key, bytes) or len(self.key) != KEY_SIZE:
             raise ValueError(f"a key is {KEY_SIZE} bytes")
+        if not isinstance(self.adv_key, bytes) or len(self.adv_key) != ADV_KEY_SIZE:
+            raise ValueError(f"an advertising key is {ADV_KEY_SIZE} bytes")
 
     @classmethod
     def from_issued(cls, issued: IssuedKey) -> StaffKey:
         """The field client's copy of a key the fleet store just issued."""
         r = issued.record
-        return cls(r.lock_id, r.key_id, r.role, r.not_before, r.not_after, issued.key)
+        return cls(r.lock_id, r.key_id, r.role, r.not_before, r.not_after, issued.key, issued.adv_key)
 
     def valid_at(self, now: int) -> bool:
         """Whether the lock accepts this key at ``now`` (both ends included), clock permitting."""
@@ -178,6 +186,11 @@ class KeyFile:
                 f"has them superseded (the lock was re-provisioned) or revoked; ask your "
                 f"coordinator for a new key (hemlas keys issue {lock_id} --person NAME)")
 
+    def advertising_keys(self) -> dict[bytes, str]:
+        """{advertising key: lock id} of every lock this file holds keys for (scanning
+        recognises them by it); none if there is no file."""
+        return {key.adv_key: key.lock_id for key in self._load()}
+
     def supersede(self, lock_id: str) -> int:
         """Forget every key of ``lock_id``: re-provisioning gave the lock a new secret, so none
         issued before opens it any more, and the client must never choose one. Returns how many
@@ -207,6 +220,9 @@ class KeyFile:
         try:
             data = json.loads(text)
             if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
+                if isinstance(data, dict) and data.get("version") == 1:
+                    raise ValueError("version 1, from before the locks' protocol 3: its keys "
+                                     "cannot find or open a lock")
                 raise ValueError(f"not a version {FORMAT_VERSION} key file")
             if not isinstance(data.get("keys"), list):
                 raise ValueError("no list of keys")
@@ -242,12 +258,13 @@ class KeyFile:
 
 def _to_json(key: StaffKey) -> dict:
     return {"lock_id": key.lock_id, "key_id": key.key_id, "role": key.role,
-            "not_before": key.not_before, "not_after": key.not_after, "key": key.key.hex()}
+            "not_before": key.not_before, "not_after": key.not_after, "key": key.key.hex(),
+            "adv_key": key.adv_key.hex()}
 
 
 def _from_json(entry: dict) -> StaffKey:
     return StaffKey(entry["lock_id"], entry["key_id"], entry["role"], entry["not_before"],
-                    entry["not_after"], bytes.fromhex(entry["key"]))
+                    entry["not_after"], bytes.fromhex(entry["key"]), bytes.fromhex(entry["adv_key"]))
 
 
 def _sync_directory(directory: Path) -> None:

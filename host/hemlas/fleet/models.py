@@ -467,10 +467,12 @@ class KeyRecord:
 
 @dataclass(frozen=True)
 class IssuedKey:
-    """A key just issued: its record and the 32 key bytes, which no repr shows."""
+    """A key just issued: its record, the 32 key bytes and the lock's 16-byte advertising key
+    (which the client needs to find the lock and say HELLO to it), which no repr shows."""
 
     record: KeyRecord
     key: bytes = field(repr=False)
+    adv_key: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)

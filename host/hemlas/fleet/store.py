@@ -308,7 +308,7 @@ class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, L
             if row.key_id > _UINT32_MAX:
                 raise FleetError("the fleet has used up the key ids (uint32)")
             key = wire.derive_key(lock.secret, lock_id, row.key_id, row.role, not_before, not_after)
-            return IssuedKey(_key_record(row), key)
+            return IssuedKey(_key_record(row), key, wire.derive_advertising_key(lock.secret))
 
     def admin_key(self, lock_id: str, lifetime_s: int = 600, now: int | None = None) -> IssuedKey:
         """A short-lived admin key the host issues itself, to push revocations or set the clock.

@@ -25,7 +25,7 @@ import threading
 from bumble import att, gatt
 from bumble.core import UUID
 from bumble.device import AdvertisingType, Connection, Device
-from bumble.hci import OwnAddressType
+from bumble.hci import Address, HCI_LE_Set_Random_Address_Command, OwnAddressType
 
 from ..errors import VirtualBoardError
 
@@ -36,6 +36,10 @@ _IRQ_CENTRAL_DISCONNECT = 2
 _IRQ_GATTS_WRITE = 3
 _IRQ_GATTS_READ_REQUEST = 4
 _IRQ_MTU_EXCHANGED = 21
+_ADDR_MODE_RPA = 2
+# NimBLE's built-in IRK (ble_hs_pvcy_default_irk in ble_hs_pvcy.c): our IRK when the firmware
+# gives none and stores none. The same on every NimBLE device, so anyone resolves its RPAs.
+NIMBLE_DEFAULT_IRK = bytes.fromhex("ef8de2164fec430dbf5bdd34c0531eb8")
 _ENOMEM = 12  # MP_ENOMEM: ble_hs_err_to_errno maps BLE_HS_ENOMEM to it
 _ENOTCONN = 107  # MP_ENOTCONN, from BLE_HS_ENOTCONN
 _ENODEV = 19  # MP_ENODEV: ERRNO_BLUETOOTH_NOT_ACTIVE
@@ -111,6 +115,9 @@ class BleBridge:
         self._chars: dict[int, gatt.Characteristic] = {}
         self._connections: dict[int, Connection] = {}
         self._name = _DEFAULT_GAP_NAME
+        self._irk = NIMBLE_DEFAULT_IRK  # our IRK, as the stack loaded it (ble_irk)
+        self._rpa = False  # addr_mode 2: advertising from a resolvable private address
+        self.current_address = address  # what the lock advertises from now
         self._max_mtu = 23
         self._reads: dict[int, asyncio.Future] = {}
         self._read_tokens = itertools.count(1)
@@ -139,7 +146,10 @@ class BleBridge:
             if words[1] == "1":
                 self._radio.run(self._power_on())
             else:
-                self.power_lost()
+                self.power_lost(reset=False)
+            return "ok"
+        if op == "ble_irk":  # ble_irk HEX: the IRK the stack loaded as it started ("-": its default)
+            self._irk = _unhex(words[1]) or NIMBLE_DEFAULT_IRK
             return "ok"
         if op == "ble_config":  # ble_config KEY HEX: one keyword of BLE.config()
             return self._config(words[1], _unhex(words[2]))
@@ -147,6 +157,8 @@ class BleBridge:
             if words[1] == "mac":  # a random static address: type 1, most significant byte first
                 if self._device is None:
                     return f"errno {_ENODEV}"
+                if self._rpa:
+                    return f"errno {_EINVAL}"  # mp_bluetooth_get_current_address: not for an RPA
                 return "1 " + self._address.replace(":", "").lower()
             if words[1] == "gap_name":
                 return self._name.encode().hex() or "-"
@@ -220,12 +232,25 @@ class BleBridge:
             self._device.gatt_server.max_mtu = mtu
             return "ok"
         if key == "addr_mode":
-            return "ok"  # accepted; the virtual radio keeps its random static address
+            # mp_bluetooth_set_address_mode; 2 (RPA): the controller makes a resolvable
+            # private address from our IRK, new each time the stack starts (rpa()).
+            if self._device is None:
+                return f"errno {_ENODEV}"  # ERRNO_BLUETOOTH_NOT_ACTIVE
+            mode = int(value)
+            self._rpa = mode == _ADDR_MODE_RPA
+            if self._rpa:
+                self._radio.run(self._use_rpa(self._device))
+            return "ok"
         return _UNKNOWN_KEY
 
-    def power_lost(self) -> None:
-        """The lock lost power or reset: its radio goes silent and its links drop."""
+    def power_lost(self, reset: bool = True) -> None:
+        """The lock lost power or reset (or, reset False, switched its radio off with
+        active(False)): its radio goes silent and its links drop."""
         device, self._device = self._device, None
+        self._rpa = False
+        if reset:  # the GAP name lives in the stack's RAM: active(False) keeps it
+            self._name = _DEFAULT_GAP_NAME
+        self.current_address = self._address
         self._connections.clear()
         with self._pool_lock:
             self._pool_used = 0
@@ -259,6 +284,13 @@ class BleBridge:
         device.on("connection", self._on_connection)
         self._device = device
         await self._apply_gap_name(device)
+
+    async def _use_rpa(self, device: Device) -> None:
+        # Bumble's IRK is little-endian, as NimBLE's and HCI's are.
+        address = Address.generate_private_address(self._irk)
+        await device.send_command(HCI_LE_Set_Random_Address_Command(random_address=address))
+        device.random_address = address
+        self.current_address = str(address).split("/")[0]
 
     async def _apply_gap_name(self, device: Device) -> None:
         """The name in the GAP service (0x1800, Device Name 0x2A00), as config(gap_name=) sets it."""

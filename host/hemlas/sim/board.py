@@ -79,6 +79,8 @@ class VirtualBoard(FirmwareProcess, Console, SerialBoard, Power, BoardClock, Har
             wall clock (a fresh chip's epoch would be before every key the fleet issues).
         serial_baud: serial mode: the unit's UART runs at this many baud (8N1), each way, e.g.
             115200 as a real unit's console; None: as fast as the pty (sim/serial.py UartLine).
+        id_rotation_ms: a provisioned lock's rotating id and private address change this often
+            (the board's ble.rotate_ms, 10 minutes, if None): tests watch several rotations.
     """
 
     def __init__(self, board: str = "virtual", flash_dir: str | Path | None = None,
@@ -87,7 +89,7 @@ class VirtualBoard(FirmwareProcess, Console, SerialBoard, Power, BoardClock, Har
                  power_policy: dict | None | str = "board", serial: bool = False,
                  factory_image: bool = True, interpreter: str | None = None,
                  ticks_start_ms: int | None = None, rtc_drift_ppm: float | None = None,
-                 serial_baud: int | None = None):
+                 serial_baud: int | None = None, id_rotation_ms: int | None = None):
         self.board_name = board
         self.micropython = build.micropython_executable(interpreter)
         if ticks_start_ms is not None:
@@ -102,6 +104,9 @@ class VirtualBoard(FirmwareProcess, Console, SerialBoard, Power, BoardClock, Har
         self._policy_override = power_policy
         if power_policy != "board":
             self.board["power"]["policy"] = power_policy
+        self._rotation_override = id_rotation_ms
+        if id_rotation_ms is not None:
+            self.board["ble"]["rotate_ms"] = id_rotation_ms
         self.heap_kb = heap_kb
         self.sim_heap = 0  # bytes: measured by start()
         self.boot_heap = 0  # bytes the serial mode's boot holds under main.py: measured by start()
@@ -198,6 +203,9 @@ class VirtualBoard(FirmwareProcess, Console, SerialBoard, Power, BoardClock, Har
         if self._policy_override != "board":
             with open(self.flash_dir / "board.py", "a") as f:
                 f.write(f"\nBOARD[\"power\"][\"policy\"] = {self._policy_override!r}  # the virtual board's override\n")
+        if self._rotation_override is not None:
+            with open(self.flash_dir / "board.py", "a") as f:
+                f.write(f"\nBOARD[\"ble\"][\"rotate_ms\"] = {self._rotation_override!r}  # the virtual board's override\n")
 
     def install_firmware(self) -> list[str]:
         """Flash the unit as the factory does: the compiled firmware (.mpy, main.py as source)

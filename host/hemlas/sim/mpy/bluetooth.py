@@ -4,6 +4,7 @@
 # (hemlas.sim.ble). IRQ events come back as "ble" lines and reach the handler with the same event
 # numbers and data tuples as on a board. What differs from a board: docs/virtual-board.md.
 
+import os
 import sys
 from binascii import hexlify, unhexlify
 
@@ -22,6 +23,8 @@ FLAG_INDICATE = 0x0020
 
 _IRQ_GATTS_WRITE = const(3)
 _IRQ_GATTS_READ_REQUEST = const(4)
+_IRQ_GET_SECRET = const(29)
+_IRQ_SET_SECRET = const(30)
 
 _ENOTCONN = const(107)  # py/mperrno.h: the harness answers "errno N" with MicroPython's numbers
 
@@ -91,8 +94,22 @@ class _BLE:
     def active(self, state=None):
         if state is not None:
             machine._call("ble_active %d" % (1 if state else 0))
+            if state and not self._active:
+                self._load_irk()
             self._active = bool(state)
         return self._active
+
+    def _load_irk(self):
+        # modbluetooth_nimble.c load_irk(), as the stack starts: our IRK from the handler
+        # (secret type 10, key b"irk"), else a random one offered to it to store; refused,
+        # NimBLE keeps its built-in default IRK (which the harness knows as such).
+        key = memoryview(b"irk")
+        irk = self._invoke(_IRQ_GET_SECRET, (10, 0, key))
+        if irk is None or len(irk) != 16:
+            irk = os.urandom(16)
+            if not self._invoke(_IRQ_SET_SECRET, (10, key, memoryview(irk))):
+                irk = b""
+        machine._call("ble_irk %s" % _hex(irk))
 
     def config(self, *names, **values):
         # bluetooth_ble_config in modbluetooth.c: one name to get, keywords to set, never both.
