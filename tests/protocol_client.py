@@ -1,7 +1,9 @@
-"""An independent hemlås protocol client, written from docs/protocol.md and docs/security.md
-alone: it does not import firmware/wire.py (hemlas.firmware.wire) or hemlas.client, so what
-it proves about the lock does not rest on the code under test. hashlib/hmac from the standard
-library, bleak for the radio.
+"""An independent hemlås protocol client (version 3), written from docs/protocol.md and
+docs/security.md alone: it does not import firmware/wire.py (hemlas.firmware.wire) or
+hemlas.client, so what it proves about the lock does not rest on the code under test.
+hashlib/hmac/zlib from the standard library, AES from `cryptography` in ECB mode only (the CTR
+counter blocks are built here by hand from the document's layout, so a mismatch in that
+layout shows instead of being hidden in a library's CTR mode), bleak for the radio.
 
 Every number here is the document's: the tests that use this client fail when the document
 and the lock disagree.
@@ -13,14 +15,17 @@ import asyncio
 import hashlib
 import hmac
 import struct
+import zlib
 from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 # docs/protocol.md, "GATT"
 SERVICE = "7dc50001-6466-4220-bab7-4b93a4e6cd73"
 CONTROL = "7dc50002-6466-4220-bab7-4b93a4e6cd73"
 RESPONSE = "7dc50003-6466-4220-bab7-4b93a4e6cd73"
 # docs/protocol.md, "Frames" and "Fragments"
-VERSION = 2
+VERSION = 3
 HEADER = struct.Struct("<BBIIH")  # version, opcode, session, counter, payload length
 TAG_BYTES = 16
 ZERO_TAG = bytes(TAG_BYTES)  # an untagged frame
@@ -28,20 +33,24 @@ MAX_FRAME = 128  # the largest frame the lock accepts
 FIRST, LAST = 0x80, 0x40
 RESPONSE_BIT, OP_ERROR = 0x80, 0x7F
 OP = {"status": 0x01, "lock": 0x02, "unlock": 0x03, "battery": 0x04, "selftest": 0x05,
-      "log_read": 0x06, "battery_swap": 0x07, "hello": 0x10, "revoke": 0x11,
+      "log_read": 0x06, "battery_swap": 0x07, "device_info": 0x08, "hello": 0x10, "revoke": 0x11,
       "set_clock": 0x12, "key_policy": 0x13}
 ROLE = {"staff": 1, "technician": 2, "admin": 3}
 STATUS = {"OK": 0, "BAD_REQUEST": 4, "MALFORMED": 5, "FRAGMENT_ORDER": 7, "TOO_LARGE": 8,
-          "AUTH_REQUIRED": 10, "BAD_TAG": 11, "REPLAYED": 12, "SESSION_EXPIRED": 18,
-          "CLOCK_REFUSED": 20}
-# docs/security.md, "Sessions": direction bytes
-HELLO_DIRECTION, REQUEST_DIRECTION, RESPONSE_DIRECTION = 0x00, 0x01, 0x02
-EVENT_LOCKED, EVENT_UNLOCKED, EVENT_SESSION, EVENT_AUTH_FAILED = 2, 3, 9, 10
+          "UNSUPPORTED_VERSION": 9, "AUTH_REQUIRED": 10, "BAD_TAG": 11, "REPLAYED": 12,
+          "KEY_WRONG_LOCK": 16, "SESSION_EXPIRED": 18, "CLOCK_REFUSED": 20}
+# docs/protocol.md, "Frames": direction bytes
+HELLO_DIRECTION, REQUEST_DIRECTION, RESPONSE_DIRECTION, CLEAR_DIRECTION = 0x00, 0x01, 0x02, 0x03
+EVENT_LOCKED, EVENT_UNLOCKED, EVENT_SESSION, EVENT_AUTH_FAILED, EVENT_CLOCK_SET = 2, 3, 9, 10, 13
+RECORD_MAGIC = 0xE7
+NONCE_BYTES = 16
 
 
 def hmac256(key: bytes, message: bytes) -> bytes:
     return hmac.new(key, message, hashlib.sha256).digest()
 
+
+# ---- keys (docs/security.md "Staff keys", "Sessions"; docs/protocol.md "Advertising", "Encryption")
 
 def staff_key(secret: bytes, lock_id: str, key_id: int, role: int, not_before: int, not_after: int) -> bytes:
     return hmac256(secret, b"hemlas key v2" + struct.pack("<IBII", key_id, role, not_before, not_after)
@@ -52,10 +61,89 @@ def session_key(key: bytes, session_id: int, client_nonce: bytes, lock_nonce: by
     return hmac256(key, b"hemlas session v2" + struct.pack("<I", session_id) + client_nonce + lock_nonce)
 
 
+def advertising_key(secret: bytes) -> bytes:
+    return hmac256(secret, b"hemlas advertising v3")[:16]
+
+
+def cipher_key(session_key_: bytes) -> bytes:
+    return hmac256(session_key_, b"hemlas cipher v3")[:16]
+
+
+def hello_key(adv_key: bytes, client_nonce: bytes) -> bytes:
+    return hmac256(adv_key, b"hemlas hello v3" + client_nonce)[:16]
+
+
+def rotating_id(adv_key: bytes, r: bytes) -> bytes:
+    return r + hmac256(adv_key, b"hemlas rotating id v3" + r)[:8]
+
+
+def is_rotating_id_of(value: bytes, adv_key: bytes) -> bool:
+    """The check a client makes on an advertised 16-byte value ("Advertising")."""
+    return len(value) == 16 and hmac.compare_digest(rotating_id(adv_key, value[:8]), value)
+
+
+# ---- AES ---------------------------------------------------------------------------------
+
+def aes_ecb(key: bytes, data: bytes) -> bytes:
+    return Cipher(algorithms.AES(key), modes.ECB()).encryptor().update(data)
+
+
+def counter_block(direction: int, session: int, counter: int, i: int) -> bytes:
+    """Cᵢ = direction u8 ‖ session id u32 ‖ frame counter u32 ‖ 3 zero bytes ‖ i u32."""
+    return bytes((direction,)) + struct.pack("<II", session, counter) + bytes(3) + struct.pack("<I", i)
+
+
+def ctr(key: bytes, direction: int, session: int, counter: int, data: bytes) -> bytes:
+    """The payload XORed with AES-128-ECB(key, C₀ ‖ C₁ ‖ …): encrypts and decrypts alike."""
+    blocks = b"".join(counter_block(direction, session, counter, i) for i in range((len(data) + 15) // 16))
+    stream = aes_ecb(key, blocks) if blocks else b""
+    return bytes(a ^ b for a, b in zip(data, stream))
+
+
+def ah(irk_msb: bytes, prand_msb: bytes) -> bytes:
+    """The Core spec's random address hash (Vol 3 Part H 2.2.2): e(k, padding ‖ prand) mod 2²⁴,
+    every value most significant byte first as the spec writes them."""
+    return aes_ecb(irk_msb, bytes(13) + prand_msb)[-3:]
+
+
+def resolves(address: str, adv_key: bytes) -> bool:
+    """Whether "AA:BB:CC:DD:EE:FF" (most significant first) is an RPA made with adv_key as the
+    IRK. The advertising key is the IRK least significant byte first ("Advertising"), so the
+    spec's MSB-first key is its reverse. An RPA: prand (top bits 01) ‖ hash, high to low."""
+    try:
+        raw = bytes.fromhex(address.split("/")[0].replace(":", ""))
+    except ValueError:
+        return False
+    if len(raw) != 6 or raw[0] >> 6 != 0b01:
+        return False
+    return hmac.compare_digest(ah(bytes(reversed(adv_key)), raw[:3]), raw[3:])
+
+
+def rotating_ids(service_uuids) -> list[bytes]:
+    """An advertisement's 128-bit UUIDs as the AD field carries them (bleak shows them MSB
+    first; the air carries them least significant byte first)."""
+    values = []
+    for text in service_uuids or ():
+        digits = text.replace("-", "")
+        if len(digits) == 32:
+            values.append(bytes(reversed(bytes.fromhex(digits))))
+    return values
+
+
+# ---- frames ------------------------------------------------------------------------------
+
 def frame(opcode: int, session: int, counter: int, payload: bytes = b"", key: bytes | None = None,
-          direction: int = REQUEST_DIRECTION) -> bytes:
-    body = HEADER.pack(VERSION, opcode, session, counter, len(payload)) + payload
+          direction: int = REQUEST_DIRECTION, version: int = VERSION) -> bytes:
+    """A frame with payload as sent (already encrypted where it should be), tagged with key."""
+    body = HEADER.pack(version, opcode, session, counter, len(payload)) + payload
     return body + (hmac256(key, bytes((direction,)) + body)[:TAG_BYTES] if key else ZERO_TAG)
+
+
+def sealed(session_key_: bytes, opcode: int, session: int, counter: int, plain: bytes = b"",
+           direction: int = REQUEST_DIRECTION) -> bytes:
+    """A frame in a session: encrypt, then tag the ciphertext."""
+    body = ctr(cipher_key(session_key_), direction, session, counter, plain)
+    return frame(opcode, session, counter, body, session_key_, direction)
 
 
 def tag_ok(key: bytes, direction: int, data: bytes) -> bool:
@@ -68,13 +156,15 @@ class Answer:
     opcode: int
     session: int
     counter: int
-    payload: bytes
+    payload: bytes  # as on the air
     tag: bytes
     raw: bytes
+    body: bytes = b""  # the plaintext: decrypted when tagged 0x02, else the payload as it is
+    direction: int | None = None  # the direction its tag verified under; None: untagged
 
     @property
     def status(self) -> int:
-        return self.payload[0]
+        return self.body[0]
 
     @property
     def untagged(self) -> bool:
@@ -85,7 +175,7 @@ def parse(data: bytes) -> Answer:
     version, opcode, session, counter, length = HEADER.unpack_from(data)
     assert version == VERSION and len(data) == HEADER.size + length + TAG_BYTES, data.hex()
     payload = data[HEADER.size:HEADER.size + length]
-    return Answer(opcode, session, counter, payload, data[HEADER.size + length:], data)
+    return Answer(opcode, session, counter, payload, data[HEADER.size + length:], data, payload)
 
 
 def fragments(data: bytes, chunk: int) -> list[bytes]:
@@ -97,10 +187,6 @@ def fragments(data: bytes, chunk: int) -> list[bytes]:
     return out
 
 
-def hello_payload(key_id: int, role: int, not_before: int, not_after: int, nonce: bytes, lock_id: str) -> bytes:
-    return struct.pack("<IBII16s", key_id, role, not_before, not_after, nonce) + lock_id.encode()
-
-
 @dataclass
 class Key:
     lock_id: str
@@ -109,11 +195,44 @@ class Key:
     not_before: int
     not_after: int
     key: bytes
+    adv_key: bytes  # the lock's advertising key: finds the lock, hides HELLO's fields
 
 
-def hello_frame(key: Key, nonce: bytes, key_bytes: bytes | None = None) -> bytes:
-    payload = hello_payload(key.key_id, key.role, key.not_before, key.not_after, nonce, key.lock_id)
-    return frame(OP["hello"], 0, 0, payload, key_bytes or key.key, HELLO_DIRECTION)
+def hello_fields(key: Key) -> bytes:
+    return struct.pack("<IBII", key.key_id, key.role, key.not_before, key.not_after) + key.lock_id.encode()
+
+
+def hello_frame(key: Key, nonce: bytes, key_bytes: bytes | None = None, adv_key: bytes | None = None) -> bytes:
+    """HELLO: the nonce in clear, the fields under the HELLO key, tagged (0x00) with the key."""
+    hidden = ctr(hello_key(adv_key or key.adv_key, nonce), HELLO_DIRECTION, 0, 0, hello_fields(key))
+    return frame(OP["hello"], 0, 0, nonce + hidden, key_bytes or key.key, HELLO_DIRECTION)
+
+
+def records(log_page: bytes) -> list[tuple[int, int, int, tuple[int, ...]]]:
+    """(seq, time, type, fields) of a LOG_READ answer's plaintext, each record's magic and
+    CRC-32 checked (docs/protocol.md, "Requests")."""
+    _status, _next_seq, count = struct.unpack_from("<BIB", log_page)
+    out, offset = [], 6
+    for _ in range(count):
+        magic, n, seq, time_s, kind = struct.unpack_from("<BBIIB", log_page, offset)
+        end = offset + 11 + 4 * n
+        assert magic == RECORD_MAGIC and n <= 8, log_page[offset:].hex()
+        assert struct.unpack_from("<I", log_page, end)[0] == zlib.crc32(log_page[offset:end])
+        out.append((seq, time_s, kind, struct.unpack_from("<%di" % n, log_page, offset + 11)))
+        offset = end + 4
+    return out
+
+
+async def find(adv_key: bytes, timeout: float = 20, **scanner_kwargs):
+    """The BLEDevice whose advertisement carries a rotating id adv_key makes ("Advertising")."""
+    from bleak import BleakScanner
+
+    def is_it(_device, adv) -> bool:
+        return any(is_rotating_id_of(value, adv_key) for value in rotating_ids(adv.service_uuids))
+
+    device = await BleakScanner.find_device_by_filter(is_it, timeout=timeout, **scanner_kwargs)
+    assert device is not None, "no advertisement with a rotating id of this advertising key"
+    return device
 
 
 class Link:
@@ -167,28 +286,31 @@ class Link:
             _, session_id, lock_nonce, _ = struct.unpack("<BI16sI", answer.payload)
             self.session_id, self.counter = session_id, 0
             self.session_key = session_key(key.key, session_id, nonce, lock_nonce)
-            assert tag_ok(self.session_key, RESPONSE_DIRECTION, answer.raw), "the HELLO answer's tag"
+            assert tag_ok(self.session_key, CLEAR_DIRECTION, answer.raw), "the HELLO answer's tag (0x03)"
+            answer.direction = CLEAR_DIRECTION
+        else:
+            assert answer.untagged, "a HELLO refusal has no session to be tagged with"
         return answer
 
-    async def request(self, name: str, payload: bytes = b"") -> Answer:
+    async def request(self, name: str, plain: bytes = b"") -> Answer:
+        """A request in the session, encrypted; its answer decrypted (0x02) or taken as it is
+        (0x03, or untagged), and refused if tagged with neither."""
         assert self.session_key is not None
         self.counter += 1  # the first request's counter is 1 (>= 1)
-        answer = await self.send(frame(OP[name], self.session_id, self.counter, payload, self.session_key))
-        if not answer.untagged:
-            assert tag_ok(self.session_key, RESPONSE_DIRECTION, answer.raw), "an answer's tag"
+        answer = await self.send(sealed(self.session_key, OP[name], self.session_id, self.counter, plain))
+        return self.unseal(answer)
+
+    def unseal(self, answer: Answer) -> Answer:
+        key = self.session_key
+        if tag_ok(key, RESPONSE_DIRECTION, answer.raw):
+            answer.direction = RESPONSE_DIRECTION
+            answer.body = ctr(cipher_key(key), RESPONSE_DIRECTION, answer.session, answer.counter, answer.payload)
+        elif tag_ok(key, CLEAR_DIRECTION, answer.raw):
+            answer.direction = CLEAR_DIRECTION
+            assert len(answer.payload) == 1, "a clear answer in a session is a refusal: a status alone"
+        else:
+            assert answer.untagged, "an answer tagged with neither 0x02 nor 0x03"
         return answer
 
     async def close(self) -> None:
         await self.client.disconnect()
-
-
-def records(log_page: bytes) -> list[tuple[int, int, int, tuple[int, ...]]]:
-    """(seq, time, type, fields) of a LOG_READ answer payload (docs/protocol.md)."""
-    _status, _next_seq, count = struct.unpack_from("<BIB", log_page)
-    out, offset = [], 6
-    for _ in range(count):
-        _magic, n, seq, time_s, kind = struct.unpack_from("<BBIIB", log_page, offset)
-        fields = struct.unpack_from("<%di" % n, log_page, offset + 11)
-        out.append((seq, time_s, kind, fields))
-        offset += 11 + 4 * n + 4
-    return out

@@ -13,18 +13,20 @@ import protocol_client as pc
 import pytest
 from test_security import lock  # noqa: F401  (the fixture: a provisioned, locked virtual lock)
 
-from hemlas.client import find_lock
 from hemlas.radio import config
 
 pytestmark = pytest.mark.virtual_board
 
 
 def _key(staff) -> pc.Key:
-    return pc.Key(staff.lock_id, staff.key_id, staff.role, staff.not_before, staff.not_after, staff.key)
+    return pc.Key(staff.lock_id, staff.key_id, staff.role, staff.not_before, staff.not_after, staff.key,
+                  staff.adv_key)
 
 
-async def _open(lock_id: str) -> pc.Link:
-    return await pc.Link.open(await find_lock(lock_id), **config.client_kwargs())
+async def _open(key: pc.Key) -> pc.Link:
+    """A connection to key's lock, found by its rotating id as the client computes it."""
+    device = await pc.find(key.adv_key, **config.scanner_kwargs())
+    return await pc.Link.open(device, **config.client_kwargs())
 
 
 def _log(vb) -> list:
@@ -35,9 +37,9 @@ def _log(vb) -> list:
     return records
 
 
-async def _still_serves(lock_id: str, key: pc.Key) -> int:
+async def _still_serves(key: pc.Key) -> int:
     """A new connection, a session and a STATUS: the lock is connectable and answers."""
-    link = await _open(lock_id)
+    link = await _open(key)
     try:
         assert (await link.hello(key)).status == pc.STATUS["OK"]
         return (await link.request("status")).status
@@ -76,10 +78,10 @@ def test_oversized_frames_are_refused_and_the_lock_stays_connectable(lock):  # n
     names = {v: k for k, v in pc.STATUS.items()}
 
     async def go():
-        link = await _open(lock.lock_id)
+        link = await _open(key)
         seen = []
         for size, chunk in ((1000, 243), (700, 100), (65, 1)):
-            parts = pc.fragments(b"\x02" + os.urandom(size - 1), min(chunk, link.chunk))
+            parts = pc.fragments(bytes((pc.VERSION,)) + os.urandom(size - 1), min(chunk, link.chunk))
             for part in parts:
                 await link.write(part)
             expected = _expected(parts)
@@ -91,7 +93,7 @@ def test_oversized_frames_are_refused_and_the_lock_stays_connectable(lock):  # n
     for expected, got in asyncio.run(go()):
         assert [("MALFORMED" if e == "frame" else e) for e in expected] == got
     assert lock.crashed is None
-    assert asyncio.run(_still_serves(lock.lock_id, key)) == pc.STATUS["OK"]
+    assert asyncio.run(_still_serves(key)) == pc.STATUS["OK"]
     assert not [r for r in _log(lock) if r[2] == 8], "no fault: nothing ran out of heap"
 
 
@@ -101,7 +103,7 @@ def test_a_replayed_hello_neither_names_the_key_nor_forgives_the_guessing(lock):
     recorded = pc.hello_frame(key, b"\x42" * 16)  # as a listener captured it
 
     async def go():
-        link = await _open(lock.lock_id)
+        link = await _open(key)
         for _ in range(3):
             assert (await link.send(recorded)).status == pc.STATUS["OK"]  # documented: it opens
             forged = await link.send(pc.hello_frame(key, os.urandom(16), key_bytes=os.urandom(32)))
@@ -114,7 +116,7 @@ def test_a_replayed_hello_neither_names_the_key_nor_forgives_the_guessing(lock):
     assert not [r for r in new if r[2] == pc.EVENT_SESSION], "a replay named the victim's key"
     assert lock.command("status")["auth_backoff_ms"] >= 1000, "replays forgave the guessing"
     assert len(new) <= 12
-    assert asyncio.run(_still_serves(lock.lock_id, key)) == pc.STATUS["OK"]
+    assert asyncio.run(_still_serves(key)) == pc.STATUS["OK"]
     assert [r for r in _log(lock) if r[2] == pc.EVENT_SESSION][-1][3][0] == key.key_id
     assert lock.command("status")["auth_backoff_ms"] == 0, "a proven session forgives"
 
@@ -125,12 +127,13 @@ def test_a_staff_key_cannot_push_the_clock_a_day_ahead(lock):  # noqa: F811
     start = lock.command("status")["clock"]
 
     async def go():
-        link = await _open(lock.lock_id)
+        link = await _open(key)
         assert (await link.hello(key)).status == pc.STATUS["OK"]
         lock_time, refused = start, 0
         for _ in range(144):
             answer = await link.request("set_clock", struct.pack("<I", lock_time + 600))
-            status, now = struct.unpack("<BI", answer.payload)
+            assert answer.direction == pc.RESPONSE_DIRECTION  # carried out: encrypted
+            status, now = struct.unpack("<BI", answer.body)
             refused += status == pc.STATUS["CLOCK_REFUSED"]
             lock_time = now
         await link.close()
