@@ -138,11 +138,13 @@ class Auth:
             claimed_lock_id = ""  # a key for another lock: its fields decrypt to noise
         if claimed_lock_id != self.lock_id:
             return self.failed(wire.STATUS_KEY_WRONG_LOCK), None  # its key id is noise too
-        if role < wire.ROLE_STAFF or role > wire.ROLE_ADMIN:
-            return self.failed(wire.STATUS_BAD_REQUEST, key_id), None
+        # The tag before the role: a replayed HELLO with its role bits flipped must not learn
+        # from the answer which role the key has (every field is in the key, so BAD_TAG).
         key = wire.derive_key(self._secret, self.lock_id, key_id, role, not_before, not_after)
         if not wire.check_tag(key, wire.TAG_HELLO, frame):
             return self.failed(wire.STATUS_BAD_TAG, key_id), None  # not the key's holder
+        if role < wire.ROLE_STAFF or role > wire.ROLE_ADMIN:
+            return self.failed(wire.STATUS_BAD_REQUEST, key_id), None
         now = self.clock.now()
         if now < not_before:
             return self.failed(wire.STATUS_KEY_NOT_YET_VALID, key_id), None

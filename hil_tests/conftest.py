@@ -1,7 +1,7 @@
 """The bench suite's options, its one `lock` fixture, and the per-unit report.
 
     pytest hil_tests                                   # a virtual board (the default)
-    pytest hil_tests --target serial:/dev/ttyUSB0 --ble AA:BB:CC:DD:EE:FF --board esp32c3
+    pytest hil_tests --target serial:/dev/ttyUSB0 --board esp32c3
 
 or `hemlas hil --target ...`. Each test records its measured figures with `figure(name,
 value)`; they go into the JUnit XML (as properties) and the unit's HTML report. With
@@ -30,7 +30,6 @@ _STARTED = time.time()
 def pytest_addoption(parser):
     group = parser.getgroup("hemlas bench")
     group.addoption("--target", default="sim", help="sim (a virtual board) or serial:PORT (a unit)")
-    group.addoption("--ble", default=None, help="the unit's BLE address (serial targets)")
     group.addoption("--board", default=None, help="board file (default: virtual for sim, esp32c3 for serial)")
     group.addoption("--store", default=None, help="fleet store URL for a serial target (default: $HEMLAS_STORE)")
     group.addoption("--unit-report", default=None, help="write the unit's HTML report here")
@@ -55,7 +54,7 @@ def lock(request):
                          request.config.getoption("--store"))
     else:
         raise pytest.UsageError(f"--target must be sim or serial:PORT, not {target!r}")
-    unit.ble_address = request.config.getoption("--ble")
+
     try:
         started = time.monotonic()
         report = flash(unit.port, unit.board, unit.fleet,

@@ -12,9 +12,9 @@ import struct
 import time
 
 import pytest
-from bleak import BleakClient, BleakScanner
+from bleak import BleakClient
 
-from hemlas.client import LockClient, find_lock
+from hemlas.client import LockClient, find_lock, hello_frame
 from hemlas.codes import LockState, Status
 from hemlas.errors import AuthError
 from hemlas.firmware import wire
@@ -24,9 +24,10 @@ GREEN, RED, BUTTON, MOTOR = 1, 2, 3, 4  # firmware/hwtrace.py
 
 
 async def _device(lock):
-    if getattr(lock, "ble_address", None):
-        return await BleakScanner.find_device_by_address(lock.ble_address, timeout=20, **config.scanner_kwargs())
-    return await find_lock(lock.lock_id)
+    # By its advertising key, from the bench's fleet store: a provisioned unit advertises a
+    # rotating id from a private address that changes, so nothing fixed finds it.
+    adv_keys = [key for key, lock_id in lock.fleet.advertising_keys().items() if lock_id == lock.lock_id]
+    return await find_lock(lock.lock_id, adv_keys=adv_keys)
 
 
 def _client(lock, key) -> LockClient:
@@ -48,7 +49,7 @@ def test_flashed_and_provisioned(lock, figure):
 
 
 def test_boots_and_advertises(lock, figure):
-    """Boots after a reset and advertises its lock service"""
+    """Boots after a reset and advertises, privately (found by its advertising key)"""
     ready = lock.reset()
     assert ready["lock_id"] == lock.lock_id
     start = time.monotonic()
@@ -152,8 +153,10 @@ def test_rejects_a_key_for_another_lock(lock):
     stolen = dataclasses.replace(key, lock_id=lock.lock_id)  # presented to this lock
 
     async def attempt():
-        async with LockClient(lock.lock_id, key=stolen):
-            pass
+        # Found by this lock's advertising key (the other key's finds only its own lock).
+        client = LockClient(lock.lock_id, key=stolen)
+        await client.connect(await _device(lock))
+        await client.disconnect()
 
     with pytest.raises(AuthError):
         asyncio.run(attempt())
@@ -183,19 +186,20 @@ def test_rejects_a_replayed_request(lock):
             return await asyncio.wait_for(answers.get(), 20)
 
         nonce = b"\x02" * 16
-        payload = struct.pack(wire.REQUEST_FORMATS[wire.OP_HELLO], key.key_id, key.role, key.not_before,
-                              key.not_after, nonce) + key.lock_id.encode()
-        hello = wire.encode_frame(wire.OP_HELLO, 0, 0, payload)
-        answer = await send(wire.with_tag(hello, wire.tag(key.key, wire.TAG_HELLO, hello)))
+        answer = await send(hello_frame(key, nonce))
         _op, session_id, _c, body, _t = wire.decode_frame(answer)
         _status, session_id, lock_nonce, _now = struct.unpack(wire.RESPONSE_FORMATS[wire.OP_HELLO], body)
         session_key = wire.derive_session_key(key.key, session_id, nonce, lock_nonce)
-        request = wire.encode_frame(wire.OP_STATUS, session_id, 1)
-        request = wire.with_tag(request, wire.tag(session_key, wire.TAG_REQUEST, request))
+        cipher_key = wire.derive_cipher_key(session_key)
+        request = wire.seal(session_key, cipher_key, wire.TAG_REQUEST, wire.OP_STATUS, session_id, 1, b"")
         first = await send(request)
         again = await send(request)
         await client.disconnect()
-        return wire.decode_frame(first)[3][0], wire.decode_frame(again)[3][0]
+        # The first answer is the lock's, encrypted; the replay's a refusal in the clear.
+        assert wire.check_tag(session_key, wire.TAG_RESPONSE, first)
+        first_body = wire.crypt(cipher_key, wire.TAG_RESPONSE, session_id, 1, wire.decode_frame(first)[3])
+        assert wire.check_tag(session_key, wire.TAG_CLEAR, again)
+        return first_body[0], wire.decode_frame(again)[3][0]
 
     first, again = asyncio.run(attack())
     assert first == Status.OK and again == Status.REPLAYED

@@ -144,8 +144,24 @@ def test_a_staff_key_cannot_push_the_clock_a_day_ahead(lock):  # noqa: F811
     assert lock.command("status")["clock"] - start <= 900 + 60, "15 min an hour (and the test's own seconds)"
 
 
-def _start_fake(radio, lock_id: str, status: int):
-    """A fake lock under the real one's name: every request gets an untagged refusal."""
+async def _record_rotating_id(adv_key: bytes) -> bytes:
+    """The lock's current rotating id, as anyone in range can record it (and play it back)."""
+    from bleak import BleakScanner
+
+    seen: list[bytes] = []
+
+    def is_it(_device, adv) -> bool:
+        seen[:] = [v for v in pc.rotating_ids(adv.service_uuids) if pc.is_rotating_id_of(v, adv_key)]
+        return bool(seen)
+
+    await BleakScanner.find_device_by_filter(is_it, timeout=20, **config.scanner_kwargs())
+    assert seen, "the lock was not heard"
+    return seen[0]
+
+
+def _start_fake(radio, lock_id: str, status: int, rotating_id: bytes):
+    """A fake lock playing back the real one's recorded advertisement (its rotating id, which
+    the client recognises): every request gets an untagged refusal."""
     from bumble import gatt
 
     async def start():
@@ -165,9 +181,8 @@ def _start_fake(radio, lock_id: str, status: int):
         control = gatt.Characteristic(pc.CONTROL, gatt.Characteristic.Properties.WRITE,
                                       gatt.Characteristic.WRITEABLE, gatt.CharacteristicValue(write=on_write))
         device.add_services([gatt.Service(pc.SERVICE, [control, response])])
-        adv = bytes([2, 1, 6, 17, 7]) + bytes(reversed(bytes.fromhex(pc.SERVICE.replace("-", ""))))
+        adv = bytes([2, 1, 6, 17, 7]) + rotating_id  # Flags, the 128-bit list: the recording
         await device.start_advertising(advertising_data=adv,
-                                       scan_response_data=bytes([len(lock_id) + 1, 9]) + lock_id.encode(),
                                        advertising_interval_min=100, advertising_interval_max=100)
         return device
 
@@ -183,8 +198,9 @@ def test_a_fake_locks_untagged_refusal_is_reported_as_unverified(lock, radio, st
     from hemlas.errors import (AuthError, BatteryCriticalError, UnverifiedAnswerError,
                                UnverifiedRefusalError)
 
+    rotating_id = asyncio.run(_record_rotating_id(lock.staff_key.adv_key))
     lock.power_cut()
-    fake = _start_fake(radio, lock.lock_id, status)
+    fake = _start_fake(radio, lock.lock_id, status, rotating_id)
 
     async def go():
         async with LockClient(lock.lock_id, key=lock.staff_key) as client:

@@ -15,7 +15,7 @@ import pytest
 from fleet_helpers import issue
 from hemlas import cli
 from hemlas.client import LockClient
-from hemlas.errors import AuthError
+from hemlas.errors import AuthError, LockNotFoundError
 from hemlas.firmware import wire
 from hemlas.fleet.store import FleetStore
 from hemlas.flashing import FlashError, flash
@@ -36,15 +36,15 @@ def test_a_unit_through_the_bench(boot_board, radio, fleet, tmp_path, capsys, mo
     assert set(first.files) <= on_flash and "secret.bin" in on_flash
     assert steps[-1] == (first.bytes, first.bytes)
     assert fleet.lock(first.lock_id).board == "virtual"
-    assert first.confirmed["by"] == "ble" and first.confirmed["address"] == unit.address  # heard on the air
+    assert first.confirmed["by"] == "ble" and first.confirmed["address"] == unit.ble.current_address  # heard on the air, from its private address
     assert unit.command("status")["lock_id"] == first.lock_id
 
     # Re-flashed: the same identity and secret; a key issued before still works.
     secret = fleet.lock_secret(first.lock_id)
     key = issue(fleet, first.lock_id, wire.ROLE_STAFF)
 
-    async def status():
-        async with LockClient(first.lock_id, key=key) as lock:
+    async def status(scan_timeout=None):
+        async with LockClient(first.lock_id, key=key, scan_timeout=scan_timeout) as lock:
             return await lock.status()
 
     again = flash(unit.serial_port, "virtual", fleet)
@@ -64,8 +64,10 @@ def test_a_unit_through_the_bench(boot_board, radio, fleet, tmp_path, capsys, mo
     renewed = flash(unit.serial_port, "virtual", fleet, reprovision=True)
     assert (renewed.provisioning, renewed.lock_id) == ("reprovisioned", first.lock_id)
     assert fleet.lock_secret(first.lock_id) != secret
-    with pytest.raises(AuthError):
-        asyncio.run(status())
+    # The old key's advertising key came from the old secret: it no longer even finds the
+    # lock, whose private advertisement only the new one's holders recognise.
+    with pytest.raises(LockNotFoundError):
+        asyncio.run(status(scan_timeout=2))
 
     # A store that does not know the unit may not take it over without --reprovision.
     with FleetStore(str(tmp_path / "other.sqlite3")) as other:

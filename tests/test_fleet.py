@@ -295,7 +295,7 @@ def test_secrets_and_keys_appear_in_no_repr_and_no_sql_log(db, caplog):
 # ---- The key file ----------------------------------------------------------------------------
 
 def _key(key_id, lock_id="HL-1", role=STAFF, not_before=100, not_after=200):
-    return StaffKey(lock_id, key_id, role, not_before, not_after, secrets.token_bytes(32))
+    return StaffKey(lock_id, key_id, role, not_before, not_after, secrets.token_bytes(32), secrets.token_bytes(16))
 
 
 @posix_only
@@ -401,7 +401,7 @@ def test_an_issued_key_goes_into_the_key_file_and_is_picked(store, tmp_path, mon
 
 def test_staff_key_checks_its_fields():
     with pytest.raises(ValueError, match="32 bytes"):
-        StaffKey("HL-1", 1, STAFF, 100, 200, bytes(16))
+        StaffKey("HL-1", 1, STAFF, 100, 200, bytes(16), bytes(16))
     with pytest.raises(ValueError, match="earlier"):
-        StaffKey("HL-1", 1, STAFF, 200, 200, bytes(32))
+        StaffKey("HL-1", 1, STAFF, 200, 200, bytes(32), bytes(16))
     assert isinstance(IssuedKey, type)

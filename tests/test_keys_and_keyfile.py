@@ -28,7 +28,7 @@ def _run(capsys, *args):
 
 def _key(lock_id="HL-1A2B3C", key_id=1, not_after=None):
     now = int(time.time())
-    return StaffKey(lock_id, key_id, wire.ROLE_STAFF, now - 60, not_after or now + 3600, bytes(32))
+    return StaffKey(lock_id, key_id, wire.ROLE_STAFF, now - 60, not_after or now + 3600, bytes(32), bytes(16))
 
 
 # ---- The key file ---------------------------------------------------------------------------
@@ -147,7 +147,8 @@ def test_after_re_provisioning_the_bench_key_file_drops_the_old_keys_and_the_cli
             return lock.key.key_id, lock.refused_keys
 
     used, refused = asyncio.run(unlock())
-    assert used == new.key_id and refused == [(old.key_id, wire.STATUS_BAD_TAG)]
+    # The old key's advertising key came from the old secret: its HELLO reads as another lock's.
+    assert used == new.key_id and refused == [(old.key_id, wire.STATUS_KEY_WRONG_LOCK)]
 
 
 @pytest.mark.virtual_board

@@ -17,6 +17,7 @@ from bleak import BleakClient
 
 from fleet_helpers import issue
 from hemlas.client import LockClient, find_lock
+from hemlas.client import hello_frame as client_hello_frame
 from hemlas.codes import LockState, Status
 from hemlas.errors import AuthError, BatteryDepletedError, LockAuthenticityError
 from hemlas.firmware import wire
@@ -65,10 +66,7 @@ class Wire:
 
 
 def hello_frame(key, nonce=b"\x01" * 16):
-    payload = struct.pack(wire.REQUEST_FORMATS[wire.OP_HELLO], key.key_id, key.role, key.not_before,
-                          key.not_after, nonce) + key.lock_id.encode()
-    frame = wire.encode_frame(wire.OP_HELLO, 0, 0, payload)
-    return wire.with_tag(frame, wire.tag(key.key, wire.TAG_HELLO, frame))
+    return client_hello_frame(key, nonce)
 
 
 def session_of(key, hello_answer, nonce=b"\x01" * 16):
@@ -79,12 +77,20 @@ def session_of(key, hello_answer, nonce=b"\x01" * 16):
 
 
 def request_frame(session_id, session_key, opcode, counter, payload=b""):
-    frame = wire.encode_frame(opcode, session_id, counter, payload)
-    return wire.with_tag(frame, wire.tag(session_key, wire.TAG_REQUEST, frame))
+    return wire.seal(session_key, wire.derive_cipher_key(session_key), wire.TAG_REQUEST, opcode,
+                     session_id, counter, payload)
 
 
-def status_of(answer: bytes) -> int:
-    return wire.decode_frame(answer)[3][0]
+def answer_body(answer: bytes, session_key: bytes | None = None) -> bytes:
+    """An answer's payload: decrypted when it is tagged as an encrypted answer in the session."""
+    _, session_id, counter, body, _ = wire.decode_frame(answer)
+    if session_key is not None and wire.check_tag(session_key, wire.TAG_RESPONSE, answer):
+        return wire.crypt(wire.derive_cipher_key(session_key), wire.TAG_RESPONSE, session_id, counter, body)
+    return body
+
+
+def status_of(answer: bytes, session_key: bytes | None = None) -> int:
+    return answer_body(answer, session_key)[0]
 
 
 def failures_logged(vb) -> list[int]:
@@ -112,7 +118,7 @@ def test_replayed_unlock_in_the_same_and_a_later_session(lock):
         hello = hello_frame(key)
         session_id, session_key = session_of(key, await link.send(hello))
         unlock = request_frame(session_id, session_key, wire.OP_UNLOCK, 1)
-        assert status_of(await link.send(unlock)) == Status.OK  # the genuine one, recorded
+        assert status_of(await link.send(unlock), session_key) == Status.OK  # the genuine one, recorded
         lock.set_bolt(1.0)  # the carer locks the door behind them (by hand, for the test)
         assert status_of(await link.send(unlock)) == Status.REPLAYED
         await link.close()
@@ -178,12 +184,20 @@ def test_key_for_another_lock(lock, fleet, boot_board, radio):
     other = boot_board(radio=radio)
     other.provision(fleet)
     foreign = issue(fleet, other.lock_id, wire.ROLE_ADMIN, keyfile=False)
+    # An insider's forgery: another lock's key bytes claimed for this lock, with this lock's
+    # advertising key (which any holder of a key for it has).
     forged = type(foreign)(lock.lock_id, foreign.key_id, foreign.role, foreign.not_before,
-                           foreign.not_after, foreign.key)  # the same key, claimed for this lock
+                           foreign.not_after, foreign.key, lock.staff_key.adv_key)
 
     async def attempt(key):
-        async with LockClient(lock.lock_id, key=key) as client:
+        # Found with this lock's advertising key: the foreign key's finds only its own lock.
+        device = await find_lock(lock.lock_id, adv_keys=[lock.staff_key.adv_key])
+        client = LockClient(lock.lock_id, key=key)
+        await client.connect(device)
+        try:
             await client.unlock()
+        finally:
+            await client.disconnect()
 
     with pytest.raises(AuthError) as err:
         asyncio.run(attempt(foreign))
@@ -205,7 +219,7 @@ def test_tampered_frame(lock):
         tampered[1] = wire.OP_UNLOCK  # a status request turned into an unlock on the way
         answer = await link.send(bytes(tampered))
         assert status_of(answer) == Status.BAD_TAG
-        assert wire.check_tag(session_key, wire.TAG_RESPONSE, answer)  # the refusal is the lock's
+        assert wire.check_tag(session_key, wire.TAG_CLEAR, answer)  # the refusal is the lock's
         await link.close()
 
     asyncio.run(go())
@@ -296,6 +310,25 @@ def test_fake_lock_cannot_report_anything(lock, radio):
         await link.close()
 
     asyncio.run(record())
+
+    async def record_advertisement() -> bytes:
+        # What anyone in range can record and play back: the lock's current rotating id.
+        from bleak import BleakScanner
+
+        from hemlas import advertising
+
+        seen = []
+
+        def is_it(_device, adv):
+            if advertising.match(lock.lock_id, [lock.staff_key.adv_key], adv.service_uuids, adv.local_name):
+                seen.extend(advertising.rotating_ids(adv.service_uuids))
+                return True
+            return False
+
+        await BleakScanner.find_device_by_filter(is_it, timeout=10, **config.scanner_kwargs())
+        return seen[0]
+
+    rotating_id = asyncio.run(record_advertisement())
     lock.power_cut()
 
     async def start_fake():
@@ -314,9 +347,8 @@ def test_fake_lock_cannot_report_anything(lock, radio):
         control = gatt.Characteristic(wire.CONTROL_CHAR_UUID, gatt.Characteristic.Properties.WRITE,
                                       gatt.Characteristic.WRITEABLE, gatt.CharacteristicValue(write=on_write))
         device.add_services([gatt.Service(wire.LOCK_SERVICE_UUID, [control, response])])
-        adv = bytes([2, 1, 6, 17, 7]) + bytes(reversed(bytes.fromhex(wire.LOCK_SERVICE_UUID.replace("-", ""))))
+        adv = bytes([2, 1, 6, 17, 7]) + rotating_id  # the recorded advertisement, played back
         await device.start_advertising(advertising_data=adv,
-                                       scan_response_data=bytes([len(lock.lock_id) + 1, 9]) + lock.lock_id.encode(),
                                        advertising_interval_min=100, advertising_interval_max=100)
         return device
 
@@ -341,7 +373,8 @@ def test_brute_force_is_slowed_and_valid_keys_still_get_in(lock):
         link = await Wire.open(lock.lock_id)
         start = time.monotonic()
         for guess in rng_keys:
-            forged = type(key)(key.lock_id, key.key_id, key.role, key.not_before, key.not_after, guess)
+            forged = type(key)(key.lock_id, key.key_id, key.role, key.not_before, key.not_after, guess,
+                               key.adv_key)
             assert status_of(await link.send(hello_frame(forged))) == Status.BAD_TAG
         elapsed = time.monotonic() - start
         await link.close()

@@ -254,7 +254,8 @@ def test_the_auth_back_off_across_the_wrap_waits_and_forgives_on_time(wrap_board
     vb = wrap_board(8000)
     vb.provision(fleet)
     key = issue(fleet, vb.lock_id, wire.ROLE_STAFF)
-    forged = type(key)(key.lock_id, key.key_id, key.role, key.not_before, key.not_after, os.urandom(32))
+    forged = type(key)(key.lock_id, key.key_id, key.role, key.not_before, key.not_after, os.urandom(32),
+                       key.adv_key)
 
     async def guess(times):
         link = await Wire.open(vb.lock_id)

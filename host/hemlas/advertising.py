@@ -49,12 +49,14 @@ def resolves(address: str, irk: bytes) -> bool:
 
 def match(lock_id: str, adv_keys: Iterable[bytes], service_uuids: Iterable[str] | None,
           local_name: str | None) -> bool:
-    """Whether an advertisement is lock_id's: by a rotating id one of adv_keys makes, or (a
-    lock not yet provisioned) by its lock service UUID and its name."""
+    """Whether an advertisement is lock_id's: by a rotating id one of adv_keys makes; or, with
+    no advertising key for it (a lock not yet provisioned, on the bench), by its lock service
+    UUID and its name. A client holding the key never takes the name's word for it: anyone can
+    advertise a lock's name, and would be sent the carer's HELLO."""
     uuids = list(service_uuids or ())
-    for value in rotating_ids(uuids):
-        if any(is_rotating_id_of(value, key) for key in adv_keys):
-            return True
+    adv_keys = list(adv_keys)
+    if adv_keys:
+        return any(is_rotating_id_of(value, key) for value in rotating_ids(uuids) for key in adv_keys)
     return local_name == lock_id and wire.LOCK_SERVICE_UUID in uuids
 
 

@@ -62,10 +62,12 @@ SEARCH_NOTICE_AFTER_S = 1.0
 SearchNotice = Callable[[str, float], None]  # (lock id, how long the search may take, s)
 
 
-async def scan(timeout: float = 5.0, keyfile: KeyFile | None = None) -> list[FoundLock]:
+async def scan(timeout: float = 5.0, keyfile: KeyFile | None = None,
+               also: dict[bytes, str] | None = None) -> list[FoundLock]:
     """Every lock advertising within timeout that this client can name, by lock id: those the
-    key file (the default one if None) holds keys for, and unprovisioned ones on the bench."""
-    adv_keys = (keyfile or KeyFile()).advertising_keys()
+    key file (the default one if None) holds keys for, those in `also` ({advertising key: lock
+    id}, e.g. from the fleet store), and unprovisioned ones on the bench."""
+    adv_keys = {**(also or {}), **(keyfile or KeyFile()).advertising_keys()}
     try:
         found = await BleakScanner.discover(timeout=timeout, return_adv=True, **config.scanner_kwargs())
     except _NO_RADIO_ERRORS as err:
@@ -130,6 +132,16 @@ async def find_advertising(lock_id: str, timeout: float = SCAN_TIMEOUT_S,
     if device is None:
         raise LockNotFoundError(lock_id, timeout)
     return device, seen["found"]
+
+
+def hello_frame(key: StaffKey, client_nonce: bytes) -> bytes:
+    """A HELLO with key: its fields encrypted under the HELLO key, so that only holders of a
+    key for this lock read which key, role and lock it names; tagged with the key."""
+    fields = struct.pack(wire.REQUEST_FORMATS[wire.OP_HELLO], key.key_id, key.role, key.not_before,
+                         key.not_after) + key.lock_id.encode()
+    payload = client_nonce + wire.crypt(wire.hello_key(key.adv_key, client_nonce), wire.TAG_HELLO, 0, 0, fields)
+    frame = wire.encode_frame(wire.OP_HELLO, 0, 0, payload)
+    return wire.with_tag(frame, wire.tag(key.key, wire.TAG_HELLO, frame))
 
 
 # What bleak raises when the host has no radio to scan with: BlueZ's D-Bus socket missing
@@ -315,13 +327,7 @@ class LockClient:
 
     async def _hello(self, key: StaffKey) -> None:
         client_nonce = os.urandom(wire.NONCE_SIZE)
-        fields = struct.pack(wire.REQUEST_FORMATS[wire.OP_HELLO], key.key_id, key.role, key.not_before,
-                             key.not_after) + key.lock_id.encode()
-        # Only holders of a key for this lock read which key, role and lock (docs/protocol.md).
-        payload = client_nonce + wire.crypt(wire.hello_key(key.adv_key, client_nonce), wire.TAG_HELLO,
-                                            0, 0, fields)
-        frame = wire.encode_frame(wire.OP_HELLO, 0, 0, payload)
-        frame = wire.with_tag(frame, wire.tag(key.key, wire.TAG_HELLO, frame))
+        frame = hello_frame(key, client_nonce)
         answer = await self._exchange(frame, wire.OP_HELLO, 0)
         _op, session_id, _counter, body, _tag = wire.decode_frame(answer)
         if len(body) == 1:

@@ -35,7 +35,9 @@ STATUS_TEXT = {
     Status.KEY_EXPIRED: "the key has expired",
     Status.KEY_NOT_YET_VALID: "the key is not valid yet",
     Status.KEY_REVOKED: "the key has been revoked",
-    Status.KEY_WRONG_LOCK: "the key is for another lock",
+    # Since protocol 3 the lock reads a HELLO's lock id only with its own advertising key: a key
+    # from before a re-provisioning (another secret) reads as another lock's.
+    Status.KEY_WRONG_LOCK: "the key is for another lock, or from before the lock was re-provisioned",
     Status.PERMISSION_DENIED: "the key's role does not allow this",
     Status.SESSION_EXPIRED: "the session expired",
     Status.REVOCATION_FULL: "the lock's revocation list is full",

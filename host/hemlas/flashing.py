@@ -141,18 +141,20 @@ def flash(port: str, board_name: str, store, *, lock_id: str | None = None, repr
     report.firmware_version = report.ready.get("firmware", "")
     if board_change and plan == "kept":  # a new or re-provisioned unit is recorded with its board
         store.record_board(report.lock_id, board_name)
-    report.confirmed = _confirm_advertising(report.lock_id, ble, ble_timeout)
+    # A provisioned unit advertises privately: known by its advertising key, from the store.
+    adv_keys = [key for key, lock_id in store.advertising_keys().items() if lock_id == report.lock_id]
+    report.confirmed = _confirm_advertising(report.lock_id, ble, ble_timeout, adv_keys)
     report.seconds = time.monotonic() - started
     return report
 
 
-def _confirm_advertising(lock_id: str, ble: bool | None, timeout: float) -> dict:
+def _confirm_advertising(lock_id: str, ble: bool | None, timeout: float, adv_keys: list[bytes]) -> dict:
     """The unit heard advertising its lock id over the radio. It is flashed and provisioned by
     now (the store has it, rightly): a failure here is a unit that does not reach the air."""
     if ble is False:
         return {"by": "serial", "why": "BLE confirmation not asked for"}
     try:
-        _device, found = asyncio.run(client.find_advertising(lock_id, timeout))
+        _device, found = asyncio.run(client.find_advertising(lock_id, timeout, adv_keys=adv_keys))
     except RadioUnavailableError as err:
         if ble:
             raise FlashError(f"{lock_id} is flashed and provisioned and answers over serial, but {err}") from err

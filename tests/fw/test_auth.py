@@ -27,18 +27,25 @@ def _auth():
     return Auth(LOCK, SECRET, FixedClock(), FakeLog(), FakeStore())
 
 
-def _hello(auth, key_id=1, role=wire.ROLE_STAFF, nb=0, na=2_000_000, lock=LOCK, secret=SECRET):
-    key = wire.derive_key(secret, lock, key_id, role, nb, na)
-    payload = struct.pack("<IBII16s", key_id, role, nb, na, bytes(16)) + lock.encode()
+def hello_frame(key, key_id, role, nb, na, lock, adv_key, nonce=bytes(16)):
+    """A version-3 HELLO: the nonce, then the fields encrypted under the HELLO key."""
+    fields = struct.pack("<IBII", key_id, role, nb, na) + lock.encode()
+    payload = nonce + wire.crypt(wire.hello_key(adv_key, nonce), wire.TAG_HELLO, 0, 0, fields)
     frame = wire.encode_frame(wire.OP_HELLO, 0, 0, payload)
-    frame = wire.with_tag(frame, wire.tag(key, wire.TAG_HELLO, frame))
-    fields = struct.unpack("<IBII16s", payload[:29])
-    return auth.hello(frame, fields, lock), key
+    return wire.with_tag(frame, wire.tag(key, wire.TAG_HELLO, frame)), payload
+
+
+def _hello(auth, key_id=1, role=wire.ROLE_STAFF, nb=0, na=2_000_000, lock=LOCK, secret=SECRET):
+    # The advertising key is this lock's (any holder of a key for it has it), the key itself
+    # from `secret`: a wrong secret is a forged key.
+    key = wire.derive_key(secret, lock, key_id, role, nb, na)
+    frame, payload = hello_frame(key, key_id, role, nb, na, lock, wire.derive_advertising_key(SECRET))
+    return auth.hello(frame, payload), key
 
 
 def _request(session, opcode, counter, session_id=None):
-    frame = wire.encode_frame(opcode, session.id if session_id is None else session_id, counter)
-    return wire.with_tag(frame, wire.tag(session.key, wire.TAG_REQUEST, frame))
+    return wire.seal(session.key, session.cipher, wire.TAG_REQUEST, opcode,
+                     session.id if session_id is None else session_id, counter, b"")
 
 
 def test_valid_key_opens_a_session_and_requests_pass():

@@ -9,19 +9,16 @@ from auth import Auth
 from eventlog import EventLog
 from fakes import FakeStore
 from fwtest import fresh_dir
-from test_auth import LOCK, SECRET, FixedClock
+from test_auth import LOCK, SECRET, FixedClock, hello_frame
 from test_auth_ticks import _ticks_ago
 
 
 def _guess(auth, n):
     key = wire.derive_key(bytes(32), LOCK, 1, wire.ROLE_STAFF, 0, 2_000_000)  # a wrong secret
-    payload = struct.pack("<IBII16s", 1, wire.ROLE_STAFF, 0, 2_000_000, bytes(16)) + LOCK.encode()
-    frame = wire.encode_frame(wire.OP_HELLO, 0, 0, payload)
-    frame = wire.with_tag(frame, wire.tag(key, wire.TAG_HELLO, frame))
-    fields = struct.unpack("<IBII16s", payload[:29])
+    frame, payload = hello_frame(key, 1, wire.ROLE_STAFF, 0, 2_000_000, LOCK, wire.derive_advertising_key(SECRET))
     for _ in range(n):
         auth.backoff_ms()
-        auth.hello(frame, fields, LOCK)
+        auth.hello(frame, payload)
 
 
 def test_guessing_in_bursts_after_quiet_minutes_writes_a_bounded_number_of_records():

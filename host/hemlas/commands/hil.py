@@ -12,7 +12,6 @@ SUITE = Path(__file__).resolve().parents[3] / "hil_tests"  # beside host/ in the
 
 def add_arguments(cmd) -> None:
     cmd.add_argument("--target", default="sim", help="sim (a virtual board) or serial:PORT (a unit on the bench)")
-    cmd.add_argument("--ble", help="the unit's BLE address (serial targets)")
     cmd.add_argument("--board", help="its board file (default: virtual for sim, esp32c3 for a unit)")
     cmd.add_argument("--report-dir", default=".", help="where the JUnit XML and the HTML report go")
 
@@ -29,8 +28,6 @@ def do_hil(args) -> None:
     argv = [str(SUITE), "-p", "no:cacheprovider", "--rootdir", str(SUITE), "--target", args.target,
             "--junitxml", str(out / f".hil-running-{os.getpid()}.xml"), "--report-dir", str(out),
             "-o", "junit_family=xunit1"]
-    if args.ble:
-        argv += ["--ble", args.ble]
     if args.board:
         argv += ["--board", args.board]
     if args.target != "sim":

@@ -52,9 +52,19 @@ def _searching(lock_id: str, timeout: float) -> None:
     print(f"searching for {lock_id} (up to {timeout:.0f} s)…", file=sys.stderr, flush=True)
 
 
+def _store_advertising_keys() -> dict[bytes, str]:
+    """{advertising key: lock id} of every lock in the fleet store, where one exists here (a
+    technician's or the service's machine): private advertisements are known by these."""
+    try:
+        with FleetStore() as store:
+            return store.advertising_keys()
+    except FleetError:  # no store on this machine (a carer's phone): the key file alone
+        return {}
+
+
 def do_scan(args) -> None:
     print(f"scanning for locks ({args.timeout:g} s)…", file=sys.stderr, flush=True)
-    locks = _run(client.scan(args.timeout))
+    locks = _run(client.scan(args.timeout, also=_store_advertising_keys()))
     rows = [asdict(lock) for lock in locks]
     human = "\n".join(f"{lock.lock_id:12} {lock.address}  rssi {lock.rssi}" for lock in locks)
     emit(args, human or "no locks found", rows)

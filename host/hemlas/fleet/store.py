@@ -267,6 +267,13 @@ class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, L
         with self._transaction() as session:
             return _get_lock(session, lock_id).secret
 
+    def advertising_keys(self) -> dict[bytes, str]:
+        """{advertising key: lock id} of every lock (docs/protocol.md, "Advertising"): derived
+        from the secrets, which stay here; a scan knows the store's private locks by them."""
+        with self._transaction() as session:
+            return {wire.derive_advertising_key(lock.secret): lock.lock_id
+                    for lock in session.scalars(select(Lock)) if lock.secret}
+
     # ---- Keys ----------------------------------------------------------------------------
 
     def issue_key(self, lock_id: str, person: str, role: int, not_before: int, not_after: int,

@@ -53,7 +53,8 @@ class VirtualBoard(FirmwareProcess, Console, SerialBoard, Power, BoardClock, Har
     Args:
         board: name of a board file under boards/.
         flash_dir: the board's flash filesystem; a temporary directory if None.
-        heap_kb: the firmware's GC heap (an ESP32 with BLE active has about 96 KiB free). The
+        heap_kb: the firmware's GC heap; None: an ESP32's with BLE active, 96 KiB, in this
+            interpreter's object sizes (128 KiB on a 64-bit port: build.esp32_heap_kb). The
             process gets this plus sim_heap, what the simulated machine, bluetooth and esp32
             modules take (measured at start): C in flash on a board, MicroPython here.
         echo: called with every line the firmware prints that is not a console answer.
@@ -84,7 +85,7 @@ class VirtualBoard(FirmwareProcess, Console, SerialBoard, Power, BoardClock, Har
     """
 
     def __init__(self, board: str = "virtual", flash_dir: str | Path | None = None,
-                 heap_kb: int = 96, echo=None, seed: int | None = None, heap_trace: bool = False,
+                 heap_kb: int | None = None, echo=None, seed: int | None = None, heap_trace: bool = False,
                  radio: VirtualRadio | None = None, lock_id: str | None = None,
                  power_policy: dict | None | str = "board", serial: bool = False,
                  factory_image: bool = True, interpreter: str | None = None,
@@ -107,7 +108,7 @@ class VirtualBoard(FirmwareProcess, Console, SerialBoard, Power, BoardClock, Har
         self._rotation_override = id_rotation_ms
         if id_rotation_ms is not None:
             self.board["ble"]["rotate_ms"] = id_rotation_ms
-        self.heap_kb = heap_kb
+        self.heap_kb = heap_kb or build.esp32_heap_kb(self.micropython)
         self.sim_heap = 0  # bytes: measured by start()
         self.boot_heap = 0  # bytes the serial mode's boot holds under main.py: measured by start()
         self._heap_trace = heap_trace
