@@ -30,7 +30,7 @@ CONNECTION_INTERVAL_S = 0.030
 async def one_run(vb, key, mtu) -> dict:
     vb.set_bolt(1.0)  # locked: each run unlocks for real
     t0 = time.perf_counter()
-    device = await find_lock(vb.lock_id)
+    device = await find_lock(vb.lock_id, adv_keys=[key.adv_key])
     t1 = time.perf_counter()
     before = att_counter.snapshot()
     lock = LockClient(vb.lock_id, key=key, mtu=mtu)
