@@ -97,6 +97,15 @@ class Power:
             self._pending_cause = "deepsleep"
             self._spawn()
 
+    def hang(self) -> None:
+        """The CPU stops making progress (a dead event loop: a handler that never returns, a
+        hung call): the firmware process is frozen. The chip's watchdog is a hardware timer and
+        fires regardless, when the firmware has not fed it within its timeout."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            raise VirtualBoardError("the firmware is not running")
+        proc.send_signal(signal.SIGSTOP)
+
     def _brownout(self) -> None:
         """The supply sagged below what the MCU needs: it resets, as a real one would."""
         proc = self._proc
