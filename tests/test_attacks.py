@@ -81,7 +81,9 @@ def test_oversized_frames_are_refused_and_the_lock_stays_connectable(lock):  # n
         link = await _open(key)
         seen = []
         for size, chunk in ((1000, 243), (700, 100), (65, 1)):
-            parts = pc.fragments(bytes((pc.VERSION,)) + os.urandom(size - 1), min(chunk, link.chunk))
+            # Random but never a readable frame: the length field (bytes 10-11) says 65535.
+            data = bytes((pc.VERSION,)) + os.urandom(9) + b"\xff\xff" + os.urandom(size - 12)
+            parts = pc.fragments(data, min(chunk, link.chunk))
             for part in parts:
                 await link.write(part)
             expected = _expected(parts)
