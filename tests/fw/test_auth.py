@@ -172,3 +172,20 @@ def test_revocation_list_is_persistent_and_bounded():
 def test_unprovisioned_lock_opens_no_session():
     auth = Auth(LOCK, None, FixedClock(), FakeLog(), FakeStore())
     assert _hello(auth)[0] == (wire.STATUS_NOT_PROVISIONED, None)
+
+
+def test_a_replayed_hello_with_its_role_bits_flipped_learns_nothing_of_the_role():
+    # The role byte's ciphertext (after the 16-byte nonce and the 4-byte key id) flipped: the
+    # tag no longer matches whatever role it decrypts to, and the answer must not depend on
+    # the key's real role (it did when the role was checked before the tag: BAD_REQUEST for
+    # staff, whose role 1 flipped in bit 0 is 0, BAD_TAG for the others).
+    answers = []
+    for role in (wire.ROLE_STAFF, wire.ROLE_TECHNICIAN, wire.ROLE_ADMIN):
+        auth = _auth()
+        key = wire.derive_key(SECRET, LOCK, 1, role, 0, 2_000_000)
+        frame, payload = hello_frame(key, 1, role, 0, 2_000_000, LOCK, wire.derive_advertising_key(SECRET))
+        tampered = bytearray(frame)
+        tampered[wire.FRAME_HEADER_SIZE + wire.NONCE_SIZE + 4] ^= 0x01
+        payload = bytes(tampered[wire.FRAME_HEADER_SIZE:wire.FRAME_HEADER_SIZE + len(payload)])
+        answers.append(auth.hello(bytes(tampered), payload)[0])
+    assert answers == [wire.STATUS_BAD_TAG] * 3
