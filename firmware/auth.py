@@ -198,11 +198,18 @@ class Auth:
 
     def open(self, session_id, counter, payload):
         """The plaintext of a request check() accepted."""
-        return wire.crypt(self.session.cipher, wire.TAG_REQUEST, session_id, counter, payload)
+        session = self.session
+        if session is None:
+            raise ValueError(wire.STATUS_AUTH_REQUIRED)
+        return wire.crypt(session.cipher, wire.TAG_REQUEST, session_id, counter, payload)
 
     def seal(self, opcode, session_id, counter, body):
-        """The answer to a request check() accepted: encrypted and tagged."""
+        """The answer to a request check() accepted: encrypted and tagged. If the session
+        ended while it was carried out (the link dropped under a motor run), the answer is
+        SESSION_EXPIRED alone, untagged: never the body in the clear."""
         session = self.session
+        if session is None:
+            return wire.encode_frame(opcode, session_id, counter, bytes((wire.STATUS_SESSION_EXPIRED,)))
         return wire.seal(session.key, session.cipher, wire.TAG_RESPONSE, opcode, session_id, counter, body)
 
     def set_clock(self, new_time):

@@ -123,6 +123,7 @@ class BleLink:
             resp = _adv_field(_ADV_COMPLETE_NAME, self._lock_id.encode())
         self._ble.gap_advertise(self._interval_us, adv, resp_data=resp)
         self._radio_state(True, 0)
+        self._app.policy.advertising()
 
     def _radio_state(self, advertising, connections):
         charge = self._app.charge

@@ -59,8 +59,9 @@ def _pack(opcode, *fields):
 
 async def _status(app):
     lock = app.lock
+    door = app.door.state if app.door else wire.DOOR_UNKNOWN
     return _pack(wire.OP_STATUS, wire.STATUS_OK, lock.state, app.battery.state, int(lock.busy),
-                 app.log.next_seq)
+                 app.log.next_seq, door)
 
 
 async def _move(app, opcode, target):

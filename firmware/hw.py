@@ -230,6 +230,10 @@ class Hardware:
         self.red = Led(pins["led_red"], board["led_active_high"], self.trace, hwtrace.RED)
         self.meter = BatteryMeter(pins["battery_adc"], pins["battery_load"], board["adc"], board["load"])
         self.watchdog = Watchdog(board["wdt_ms"])
+        self.wake_pins = (self.button.pin,)  # and a knock sensor's interrupt, where it runs
+        knock_int = pins.get("accel_int")
+        # INT1 of a knock sensor: open drain, active low, latched until the firmware reads it.
+        self._knock_int = Pin(knock_int, Pin.IN) if knock_int is not None else None
 
     def safe_state(self):
         """Everything that draws current off: for any way out of the app."""
@@ -246,9 +250,14 @@ class Hardware:
     def woke_from_sleep():
         return machine.reset_cause() == machine.DEEPSLEEP_RESET
 
-    @staticmethod
-    def woke_by_button():
-        return machine.wake_reason() in (machine.EXT0_WAKE, _GPIO_WAKE)
+    def woke_by_button(self):
+        reason = machine.wake_reason()
+        if reason == machine.EXT0_WAKE:
+            return True
+        # A deep-sleep GPIO wake is the button's unless the knock sensor still holds its
+        # interrupt low: then a knock (or the door) woke the chip, and no self-test runs.
+        knock = self._knock_int
+        return reason == _GPIO_WAKE and (knock is None or knock.value() == 1)
 
     def deep_sleep(self, ms):
         """Sleep until ms have passed or the button is pressed; the chip then boots afresh
@@ -258,8 +267,9 @@ class Hardware:
         # Each chip's build has its own wake sources (MicroPython ports/esp32/modesp32.c:321-333).
         if hasattr(esp32, "wake_on_ext0"):  # the ESP32: the RTC watches one RTC GPIO
             esp32.wake_on_ext0(self.button.pin, level)
-        else:  # the ESP32-C3 has no EXT0: a deep-sleep GPIO wake, on GPIO0-5 only
-            esp32.wake_on_gpio((self.button.pin,), level)
+        else:  # the ESP32-C3 has no EXT0: a deep-sleep GPIO wake, on GPIO0-5 only; any of
+            # the pins at the level wakes it (the knock sensor's INT1 is active low too)
+            esp32.wake_on_gpio(self.wake_pins, level)
         machine.deepsleep(ms)
 
     @staticmethod

@@ -22,9 +22,25 @@ class PowerPolicy:
         self.awake_ms = policy["awake_ms"] if policy else 0
         self.sleep_ms = policy["sleep_ms"] if policy else 0  # 0: always awake
         self.stay_awake = False  # the serial console's "power stay": bench work
+        # After a knock: awake this long for the carer's phone (board: knock_awake_ms).
+        self.knock_ms = policy.get("knock_awake_ms", 0) if policy else 0
+        self._window = self.awake_ms
+        self._advertised = False
         self._last = time.ticks_ms()
 
     def activity(self):
+        self._last = time.ticks_ms()
+
+    def advertising(self):
+        """The radio's first advertisement: the window counts from here, not from boot (a
+        window spent starting BLE is one in which nobody can find the lock)."""
+        if not self._advertised:
+            self._advertised = True
+            self._last = time.ticks_ms()
+
+    def knocked(self):
+        """Someone knocked: awake and advertising for knock_ms from now."""
+        self._window = max(self._window, self.knock_ms)
         self._last = time.ticks_ms()
 
     def _busy(self):
@@ -38,7 +54,7 @@ class PowerPolicy:
             await asyncio.sleep_ms(_CHECK_MS)
             if self._busy():
                 self.activity()
-            elif time.ticks_diff(time.ticks_ms(), self._last) >= self.awake_ms:
+            elif self._advertised and time.ticks_diff(time.ticks_ms(), self._last) >= self._window:
                 self.sleep()
 
     def sleep(self):

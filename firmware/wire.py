@@ -12,7 +12,7 @@ from hashlib import sha256
 try:
     from cryptolib import aes  # pyright: ignore[reportMissingImports]
 except ImportError:  # CPython: the host's AES, in ECB as the chip's cryptolib gives it
-    from hemlas.aes import aes
+    from hemlas.aes import aes  # pyright: ignore[reportMissingImports]
 
 try:
     from micropython import const  # pyright: ignore[reportAssignmentType]
@@ -87,10 +87,20 @@ EVENT_POLICY = const(14)  # minimum key id, by key id
 EVENT_PROVISIONED = const(15)  # 1 first time, 2 re-provisioned (never the secret)
 EVENT_BATTERY_SWAP = const(16)  # idle_mv, loaded_mv, mAh used on the old battery, by key id
 EVENT_SWAP_REFUSED = const(17)  # idle_mv, loaded_mv, by key id: the new battery read depleted
+# The knock sensor's door events (boards with one: docs/knock.md).
+EVENT_DOOR_OPENED = const(18)  # (none): the leaf swung open
+EVENT_DOOR_CLOSED = const(19)  # seconds it was open (0: not known)
+EVENT_DOOR_LEFT_OPEN = const(20)  # seconds open so far: nobody closed it after a visit
+EVENT_FORCED = const(21)  # peak mg: a blow on the door while locked
 
 FAULT_LOG_RECOVERED = const(1)  # detail: bytes of a torn record skipped at boot
 FAULT_STORE_RESET = const(2)  # the persistent state file was unreadable and was reset
 FAULT_TASK = const(3)  # a task met an unexpected error and carried on
+FAULT_KNOCK_SENSOR = const(4)  # the board's knock sensor did not answer on I2C
+DOOR_CLOSED = const(0)
+DOOR_OPEN = const(1)
+DOOR_LEFT_OPEN = const(2)
+DOOR_UNKNOWN = const(255)  # no knock sensor on this board
 
 
 # Event record: magic, field count, sequence number, time (s), type, fields, CRC-32 of all
@@ -202,7 +212,7 @@ REQUEST_FORMATS = {
     OP_KEY_POLICY: "<I",  # minimum key id
 }
 RESPONSE_FORMATS = {
-    OP_STATUS: "<BBBBI",  # status, lock state, battery state, busy, next event seq
+    OP_STATUS: "<BBBBIB",  # status, lock state, battery state, busy, next event seq, door (DOOR_*)
     OP_LOCK: "<BBH",  # status, lock state, travel ms
     OP_UNLOCK: "<BBH",
     # status, battery state, idle mV, loaded mV, percent (255: unknown), last swap (lock time,

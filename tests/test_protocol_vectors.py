@@ -74,7 +74,7 @@ def test_the_vectors_follow_from_the_document():
     answer = struct.pack("<BI16sI", 0, SESSION_ID, LOCK_NONCE, LOCK_TIME)
     assert v["hello_answer"] == _frame(0x90, SESSION_ID, 0, answer, session_key, CLEAR)
     assert v["request"] == _frame(0x01, SESSION_ID, 1, b"", session_key, REQUEST)
-    status = _ctr(cipher_key, RESPONSE, SESSION_ID, 1, struct.pack("<BBBBI", 0, 1, 0, 0, 42))
+    status = _ctr(cipher_key, RESPONSE, SESSION_ID, 1, struct.pack("<BBBBIB", 0, 1, 0, 0, 42, 255))
     assert v["response"] == _frame(0x81, SESSION_ID, 1, status, session_key, RESPONSE)
     log_read = _ctr(cipher_key, REQUEST, SESSION_ID, 2, struct.pack("<IB", 0, 8))
     assert v["log_read_request"] == _frame(0x06, SESSION_ID, 2, log_read, session_key, REQUEST)
@@ -105,7 +105,7 @@ def test_the_lock_agrees_with_the_vectors():
     for name, opcode, counter, direction, plain in (
             ("request", wire.OP_STATUS, 1, wire.TAG_REQUEST, b""),
             ("response", wire.OP_STATUS | wire.RESPONSE_BIT, 1, wire.TAG_RESPONSE,
-             struct.pack("<BBBBI", 0, 1, 0, 0, 42)),
+             struct.pack("<BBBBIB", 0, 1, 0, 0, 42, 255)),
             ("log_read_request", wire.OP_LOG_READ, 2, wire.TAG_REQUEST, struct.pack("<IB", 0, 8))):
         assert wire.seal(session_key, cipher_key, direction, opcode, SESSION_ID, counter, plain) == v[name], name
         _op, _session, _counter, payload, _tag = wire.decode_frame(v[name])

@@ -449,8 +449,16 @@ class LockClient:
         return fields[1:]
 
     async def status(self) -> LockStatus:
-        state, battery, busy, next_seq = self._checked(await self._call(wire.OP_STATUS))
-        return LockStatus(LockState(state), BatteryState(battery), bool(busy), next_seq)
+        body = await self.request(wire.OP_STATUS)
+        try:
+            fields = struct.unpack_from(wire.RESPONSE_FORMATS[wire.OP_STATUS][:-1], body)
+        except struct.error as err:
+            raise ProtocolError(self.lock_id, Status.MALFORMED, "short response") from err
+        state, battery, busy, next_seq = self._checked(fields)
+        # The door byte trails (a lock of firmware 0.5 has none): no knock sensor, as 255.
+        door = body[struct.calcsize(wire.RESPONSE_FORMATS[wire.OP_STATUS][:-1])] \
+            if len(body) >= struct.calcsize(wire.RESPONSE_FORMATS[wire.OP_STATUS]) else wire.DOOR_UNKNOWN
+        return LockStatus(LockState(state), BatteryState(battery), bool(busy), next_seq, _DOOR_NAMES.get(door))
 
     async def _move(self, opcode: int) -> MoveResult:
         state, travel_ms = self._checked(await self._call(opcode))
@@ -552,6 +560,9 @@ class LockClient:
 
 __all__ = ["LockClient", "scan", "find_lock", "LockError", "FoundLock", "LockStatus", "MoveResult",
            "BatteryReading", "SelfTestResult", "EventRecord"]
+
+
+_DOOR_NAMES = {wire.DOOR_CLOSED: "closed", wire.DOOR_OPEN: "open", wire.DOOR_LEFT_OPEN: "left open"}
 
 
 def wire_role_name(role: int) -> str:

@@ -69,6 +69,10 @@ EVENT_FIELDS: dict[int, tuple[str, ...]] = {
     EventType.PROVISIONED: ("provisioning",),
     EventType.BATTERY_SWAP: ("idle_mv", "loaded_mv", "old_battery_mah", "by_key_id"),
     EventType.SWAP_REFUSED: ("idle_mv", "loaded_mv", "by_key_id"),
+    EventType.DOOR_OPENED: (),
+    EventType.DOOR_CLOSED: ("open_s",),
+    EventType.DOOR_LEFT_OPEN: ("open_s",),
+    EventType.FORCED: ("peak_mg",),
 }
 # Fields whose value is a code with a name (shown beside it, as formats.named does).
 EVENT_FIELD_CODES: dict[str, type[IntEnum]] = {

@@ -20,6 +20,7 @@ class LockStatus:
     battery: BatteryState
     busy: bool
     next_seq: int
+    door: str | None = None  # "closed", "open", "left open"; None: the lock has no knock sensor
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ class _Lock:
         self.clock = _Quiet()
         self.charge = _Quiet()
         self.tasks = []
+        self.door = None  # no knock sensor
 
 
 async def _feeds_while(app, radio_task):
