@@ -1,17 +1,63 @@
-"""The `hemlas` command line: one table of commands, one error type, one exit path."""
+"""The `hemlas` command line: one table of commands, one error type, one exit path.
+
+A command costs only what it uses: the tables name handlers and argument definitions as
+"module:function" in hemlas.commands, imported when the command line names that command
+(its arguments are added to its parser then, its handler loaded before it runs). Listing the
+commands (hemlas --help) needs only their names and help texts, here, so `hemlas status` never
+loads the virtual board, the flashing tools or the reports (tests/test_cli_imports.py;
+benchmarks/cli_latency.py measures the process end to end)."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
+from collections.abc import Callable
 
 from . import __version__
 from .boards import board_names, load_board
-from .commands import compensation, flash, fleet, hil, keys, lock, report, sim, swap, visits
 from .commands.formats import table
 from .commands.output import emit
 from .errors import HemlasError
+
+_COMMANDS_PACKAGE = "hemlas.commands"
+
+
+def _load(target: str | Callable) -> Callable:
+    """A function named "module:function" (a module of hemlas.commands), imported now; a
+    function given as itself is returned as it is."""
+    if callable(target):
+        return target
+    module, _, function = target.partition(":")
+    return getattr(importlib.import_module(f"{_COMMANDS_PACKAGE}.{module}"), function)
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """A command's parser that adds its arguments when it is first used: to parse its command
+    line, or for its usage or help. Only the command being run pays for importing the module
+    that defines them."""
+
+    def __init__(self, *args, add_arguments: str | Callable | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._add_arguments = add_arguments
+
+    def _complete(self) -> None:
+        add, self._add_arguments = self._add_arguments, None
+        if add is not None:
+            _load(add)(self)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._complete()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._complete()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._complete()
+        return super().format_help()
 
 
 def do_boards(args) -> None:
@@ -64,66 +110,75 @@ _JSON_HELP = {
 }
 
 
-# name: (handler, help, arguments)
+# name: (handler, help, arguments); "module:function" is hemlas.commands.module's, loaded when used.
 COMMANDS = {
     "boards": (do_boards, "list the board files", None),
-    "demo": (sim.do_demo, _DEMO_HELP, _sim_args),
-    "sim": (sim.do_sim, "run virtual locks on a virtual radio, with an interactive console "
+    "demo": ("sim:do_demo", _DEMO_HELP, _sim_args),
+    "sim": ("sim:do_sim", "run virtual locks on a virtual radio, with an interactive console "
             "(type help in it; --json: answers as the firmware's JSON lines)", _sim_only_args),
-    "scan": (lock.do_scan, "list the locks in radio range",
+    "scan": ("lock:do_scan", "list the locks in radio range",
              lambda cmd: cmd.add_argument("--timeout", type=float, default=5.0)),
-    "status": (lock.do_status, "a lock's bolt and battery state", _lock_arg),
-    "unlock": (lock.do_unlock, "unlock a lock", _lock_arg),
-    "lock": (lock.do_lock, "lock a lock", _lock_arg),
-    "battery": (lock.do_battery, "a lock's battery: idle and loaded voltage, state", _lock_arg),
-    "log": (lock.do_log, "a lock's event log",
+    "status": ("lock:do_status", "a lock's bolt and battery state", _lock_arg),
+    "unlock": ("lock:do_unlock", "unlock a lock", _lock_arg),
+    "lock": ("lock:do_lock", "lock a lock", _lock_arg),
+    "battery": ("lock:do_battery", "a lock's battery: idle and loaded voltage, state", _lock_arg),
+    "log": ("lock:do_log", "a lock's event log",
             lambda cmd: (_lock_arg(cmd), cmd.add_argument("--since", type=int, default=0,
                                                           help="first sequence number"))),
-    "sync": (lock.do_sync, "sync a lock's event log (the visit record) into the fleet store", _lock_arg),
-    "visits": (visits.do_visits, "a customer's visits (from the locks' logs, and manual ones); "
-               "`visits register-manual CUSTOMER` when the lock failed", visits.add_arguments),
-    "flash": (flash.do_flash, "flash the firmware onto a unit over its serial port, and provision it",
-              flash.add_arguments),
-    "hil": (hil.do_hil, "run the bench suite (hil_tests/) against a unit or a virtual board", hil.add_arguments),
-    "battery-swap": (swap.do_battery_swap, "the routine's battery swap: check, confirm, register, "
-                     "verify with locks and unlocks", swap.add_arguments),
+    "sync": ("lock:do_sync", "sync a lock's event log (the visit record) into the fleet store", _lock_arg),
+    "visits": ("visits:do_visits", "a customer's visits (from the locks' logs, and manual ones); "
+               "`visits register-manual CUSTOMER` when the lock failed", "visits:add_arguments"),
+    "flash": ("flash:do_flash", "flash the firmware onto a unit over its serial port, and provision it",
+              "flash:add_arguments"),
+    "hil": ("hil:do_hil", "run the bench suite (hil_tests/) against a unit or a virtual board",
+            "hil:add_arguments"),
+    "battery-swap": ("swap:do_battery_swap", "the routine's battery swap: check, confirm, register, "
+                     "verify with locks and unlocks", "swap:add_arguments"),
 }
 
 
-# name: (help, function adding the subcommands)
+# name: (help, "module:function" adding the subcommands)
 GROUPS = {
-    "keys": ("issue, list and revoke staff keys", keys.add_arguments),
+    "keys": ("issue, list and revoke staff keys", "keys:add_arguments"),
     "customers": ("add and list customers, their provider and NFC tags",
-                  fleet.add_customer_arguments),
+                  "fleet:add_customer_arguments"),
     "locks": ("mount, move and dismantle locks (key custody, history); list locks with their "
-              "battery state", fleet.add_lock_arguments),
+              "battery state", "fleet:add_lock_arguments"),
     "compensation": ("the \"Uppstart smarta lås\" hours providers registered",
-                     compensation.add_arguments),
-    "report": ("reports over the fleet: batteries, compensation", report.add_arguments),
+                     "compensation:add_arguments"),
+    "report": ("reports over the fleet: batteries, compensation", "report:add_arguments"),
 }
+
+
+def _add_subcommands(add_subcommands: str | Callable) -> Callable:
+    return lambda group: _load(add_subcommands)(group.add_subparsers(dest="action", required=True))
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hemlas", description="hemlås smart-lock tooling")
     parser.add_argument("--version", action="version", version=f"hemlas {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_CommandParser)
     for name, (handler, help_text, add_arguments) in COMMANDS.items():
-        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd = sub.add_parser(name, help=help_text, description=help_text, add_arguments=add_arguments)
         cmd.add_argument("--json", action="store_true",
                          help=_JSON_HELP.get(name, "machine-readable output"))
         cmd.set_defaults(handler=handler)
-        if add_arguments:
-            add_arguments(cmd)
     for name, (help_text, add_subcommands) in GROUPS.items():
-        group = sub.add_parser(name, help=help_text)
-        add_subcommands(group.add_subparsers(dest="action", required=True))
+        sub.add_parser(name, help=help_text, add_arguments=_add_subcommands(add_subcommands))
     return parser
+
+
+def command_handler(args: argparse.Namespace) -> Callable:
+    """The parsed command's handler, its module imported now (a group's subcommands set
+    theirs as functions, their module already imported to define them)."""
+    return _load(args.handler)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    handler = command_handler(args)
     try:
-        args.handler(args)
+        handler(args)
     except HemlasError as err:
         if getattr(args, "json", False) and not getattr(err, "answered", False):
             print(json.dumps({"error": str(err)}))
