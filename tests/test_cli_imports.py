@@ -7,8 +7,9 @@ virtual board's (hemlas.sim, Bumble's stack), the flashing tools' (mpremote, pys
 reports' matplotlib and the BLE client itself.
 
 What a field command needs is taken from hemlas/commands/lock.py as it is: the BLE client,
-and the fleet store, which every connection opens to keep its battery reading and sync the
-event log (so SQLAlchemy is on the field path, and only there)."""
+and the fleet store where one exists (a technician's machine: every connection keeps its
+battery reading and syncs the event log), so SQLAlchemy is on the field path only there; a
+carer's phone, with no store, never loads it (fleet.where says there is none)."""
 
 import json
 import subprocess
@@ -95,3 +96,15 @@ def test_every_function_the_tables_name_exists():
     for target in named:
         function = cli._load(target)
         assert callable(function) and function.__name__ == target.partition(":")[2], target
+
+
+@pytest.mark.parametrize("verb", ["status", "unlock", "lock", "battery"])
+def test_a_field_command_on_a_phone_without_a_store_loads_no_database_layer(verb, tmp_path, monkeypatch):
+    """On a carer's phone there is no fleet store: the handler says so (fleet.where) without
+    importing SQLAlchemy or the store's models (0.5 s of a field command's start-up)."""
+    monkeypatch.setenv("HEMLAS_STORE", str(tmp_path / "none.sqlite3"))
+    monkeypatch.setenv("HEMLAS_KEYS", str(tmp_path / "keys.json"))  # none: the command ends there
+    modules = loaded_after("main", verb, "HL-1")
+    assert "hemlas.commands.lock" in modules
+    assert heavy_among(modules, ("sqlalchemy", "alembic", "hemlas.fleet.store", "hemlas.fleet.models",
+                                 "hemlas.sync")) == []

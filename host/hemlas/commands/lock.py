@@ -9,7 +9,7 @@ import asyncio
 import logging
 import sys
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import client
 from ..client import LockClient
@@ -18,12 +18,16 @@ from ..codes import (EVENT_FIELD_CODES, STATUS_TEXT, BatteryState, EventType as 
 from ..errors import (BatteryCriticalError, LockDisconnectedError, LockError, LockNotFoundError,
                       LockTimeoutError, NoKeyError)
 from ..firmware import wire
-from ..fleet.store import FleetError, FleetStore, UnknownLockError
+from ..fleet.errors import FleetError, UnknownLockError
+from ..fleet.where import missing_store
 from ..results import BatteryReading, SwapRegistration
-from ..sync import SyncResult, sync_log
 from .formats import iso, named
 from .output import (BATTERY_TEXT, CommandError, battery_warning, cannot_lock_guidance,
                      discharged_guidance, emit, failure_message, state_name)
+
+if TYPE_CHECKING:  # the store and the sync load SQLAlchemy: only when a store is there (issue 14)
+    from ..fleet.store import FleetStore
+    from ..sync import SyncResult
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +59,14 @@ def _searching(lock_id: str, timeout: float) -> None:
 def _store_advertising_keys() -> dict[bytes, str]:
     """{advertising key: lock id} of every lock in the fleet store, where one exists here (a
     technician's or the service's machine): private advertisements are known by these."""
+    if missing_store():  # no store on this machine (a carer's phone): the key file alone
+        return {}
+    from ..fleet.store import FleetStore
+
     try:
         with FleetStore() as store:
             return store.advertising_keys()
-    except FleetError:  # no store on this machine (a carer's phone): the key file alone
+    except FleetError:
         return {}
 
 
@@ -84,6 +92,11 @@ class Answer:
 def _open_store() -> FleetStore | None:
     """The fleet store for what a connection learns; None (said) when it cannot be opened."""
     try:
+        missing = missing_store()  # said without loading the database layer
+        if missing:
+            raise missing
+        from ..fleet.store import FleetStore
+
         return FleetStore()
     except FleetError as err:
         print(f"hemlas: the fleet store cannot be opened ({err}): this connection's battery reading "
@@ -194,6 +207,8 @@ async def sync_quietly(lock: LockClient, store: FleetStore) -> SyncResult | None
     """Sync the lock's event log into the store, as every connection does. A failure never
     fails the caller's unlock or lock: it is said, and the next connection resumes the sync."""
     try:
+        from ..sync import sync_log
+
         result = await sync_log(lock, store)
     except UnknownLockError:
         log.info("lock %s is not in the fleet store: its event log is not synced", lock.lock_id)
@@ -280,6 +295,9 @@ def do_sync(args) -> None:
     lock_id = lock_id_arg(args.lock)
 
     async def action(lock):
+        from ..fleet.store import FleetStore
+        from ..sync import sync_log
+
         with FleetStore() as store:
             return await sync_log(lock, store)
 

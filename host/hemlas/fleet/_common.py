@@ -11,42 +11,10 @@ import time
 from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 
-from ..errors import HemlasError
+from .errors import FleetError, NotAFleetStoreError, StoreMissingError, UnknownLockError  # noqa: F401
 from .models import IssuedKeyRow, Lock, LockAssignment, LockRecord
 
 _UINT32_MAX = 0xFFFFFFFF  # key ids and times travel as uint32
-
-
-class FleetError(HemlasError):
-    """The fleet store refused a request or could not be read."""
-
-
-class StoreMissingError(FleetError):
-    """There is no fleet store where the configuration points (a mistyped HEMLAS_STORE, or none
-    made yet): reading it would answer from an empty store, so it is not made up."""
-
-    def __init__(self, where: str, configured_by: str):
-        super().__init__(
-            f"there is no fleet store at {where} ({configured_by}): check the path, or create the "
-            "store: `hemlas flash` (or `hemlas sim`) provisions locks into it, `hemlas customers add` "
-            "adds a customer")
-        self.where = where
-
-
-class NotAFleetStoreError(FleetError):
-    """What the configuration points at exists but is not a fleet store (another file, a
-    damaged database, a directory, a database with other tables)."""
-
-    def __init__(self, where: str, why: str):
-        super().__init__(f"the fleet store {where} is not a fleet store ({why})")
-        self.where = where
-        self.why = why
-
-
-class UnknownLockError(FleetError):
-    def __init__(self, lock_id: str):
-        super().__init__(f"lock {lock_id} is not in the fleet store")
-        self.lock_id = lock_id
 
 
 def _now(now: int | None) -> int:

@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import platformdirs
 from alembic import command
 from alembic.config import Config
 from alembic.util import CommandError
@@ -32,6 +31,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..firmware import wire
+from .where import configured_by, configured_store
 from ._common import (_UINT32_MAX, FleetError, NotAFleetStoreError, StoreMissingError, UnknownLockError,
                       _check_text, _check_time, _current_customer, _get_lock, _lock_record, _now,
                       _pending_revocations_query)
@@ -48,7 +48,6 @@ from .visits import VisitMixin
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-STORE_FILE = "fleet.sqlite3"
 ADMIN_PERSON = "hemlas host"  # who the host's own admin keys are recorded as issued to
 ROLES = (wire.ROLE_STAFF, wire.ROLE_TECHNICIAN, wire.ROLE_ADMIN)
 # The host's admin key starts this long before "now": a lock whose RTC runs a few minutes
@@ -80,10 +79,7 @@ class UnknownKeyError(FleetError):
 
 def default_url() -> URL:
     """$HEMLAS_STORE (a URL or a file path), else fleet.sqlite3 in the user's data directory."""
-    configured = os.environ.get("HEMLAS_STORE")
-    if configured:
-        return _as_url(configured)
-    return _as_url(str(Path(platformdirs.user_data_dir("hemlas", appauthor=False)) / STORE_FILE))
+    return _as_url(configured_store())
 
 
 class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, LifecycleMixin,
@@ -470,9 +466,7 @@ def _describe(url: URL) -> str:
 
 
 def _configured_by() -> str:
-    if os.environ.get("HEMLAS_STORE"):
-        return "as HEMLAS_STORE says"
-    return "the default place; HEMLAS_STORE names another"
+    return configured_by()
 
 
 def _reason(err: BaseException) -> str:
