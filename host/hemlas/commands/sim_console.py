@@ -1,6 +1,6 @@
 """The console of `hemlas sim`: what a technician types goes to a virtual lock's serial console
 (the firmware's commands, firmware/console.py) or to its board (hands: the button, the
-battery, the bolt, the power).
+battery, the bolt, the power, the door: knock, kick, open, close).
 
 Answers are printed readably ("key: value", codes with their names, times in ISO); with
 `hemlas sim --json` each answer is the firmware's JSON line as it came, with the lock's number
@@ -83,6 +83,25 @@ def _leds(vb, rest):
     return {"leds": vb.led_timeline()}
 
 
+def _knock(vb, rest):
+    raps = int(rest[0]) if rest else 3
+    mg = float(rest[1]) if len(rest) > 1 else 600.0
+    return {"knocked_at": vb.knock(raps, mg), "raps": raps, "mg": mg}
+
+
+def _kick(vb, rest):
+    mg = float(rest[0]) if rest else 4000.0
+    return {"kicked_at": vb.kick(mg), "mg": mg}
+
+
+def _open(vb, rest):
+    return {"opened_at": vb.open_door(), "door_open": vb.door_open}
+
+
+def _close(vb, rest):
+    return {"shut_at": vb.close_door()}  # the door is closed from its impact on the frame
+
+
 # Hands on the board: name -> (usage, what it does, action). "battery" with an argument is the
 # board's (the cell's charge); without one it is the firmware's measurement.
 BOARD_ACTIONS: dict[str, tuple[str, str, Callable]] = {
@@ -96,6 +115,10 @@ BOARD_ACTIONS: dict[str, tuple[str, str, Callable]] = {
     "cut": ("cut", "cut the power", _cut),
     "on": ("on", "power on again", _on),
     "leds": ("leds", "the LED changes so far (seconds, LED, on/off)", _leds),
+    "knock": ("knock [RAPS [MG]]", "knock on the door (3 raps, 600 mg at the knock sensor)", _knock),
+    "kick": ("kick [MG]", "a hard blow on the door (4000 mg): forced entry", _kick),
+    "open": ("open", "swing the door open (45 degrees in 1.5 s)", _open),
+    "close": ("close", "swing the door shut (1 s, then the impact on the frame)", _close),
 }
 
 

@@ -13,7 +13,8 @@ VirtualBoard is the facade; each of its parts has one job, in a module of its ow
 - serial_board.py: serial mode's boot, REPL and serial port (sim/serial.py cooks the bytes);
 - power.py: power on and off, battery swaps, deep sleep and its wakes, brown-out, watchdog;
 - hw_server.py: the socket the simulated machine/esp32/bluetooth modules call (pins.py, ble.py);
-- hands.py: what a test does to the lock (button, bolt, battery) and sees (LEDs, motor).
+- hands.py: what a test does to the lock (button, bolt, battery, door) and sees (LEDs, motor);
+- door.py: the door and its knock sensor (lis2dw12.py) on the board's I2C bus and INT1 pin.
 """
 
 from __future__ import annotations
@@ -197,6 +198,8 @@ class VirtualBoard(FirmwareProcess, Console, SerialBoard, Power, BoardClock, Har
         self._server.listen(4)
         threading.Thread(target=self._accept_loop, daemon=True).start()
         threading.Thread(target=self._watchdog_loop, daemon=True).start()
+        if self.pins.sensor.parts:
+            threading.Thread(target=self._sensor_loop, daemon=True).start()
         return self.power_on()
 
     def _flash_board_file(self) -> None:

@@ -47,6 +47,9 @@ CHIPS: dict[str, dict] = {
         "gpio_deepsleep_wake": frozenset(),
         # ESP32 datasheet v4.x, Table "Pin Definitions": GPIO32 = 32K_XP, GPIO33 = 32K_XN.
         "xtal_32k": (32, 33),
+        # Hardware I2C id -> its default (scl, sda). idf: esp32 soc_caps.h SOC_I2C_NUM 2, so
+        # hal/i2c_types.h has I2C_NUM_0 and I2C_NUM_1 (I2C_NUM_MAX 2); mp: machine_i2c.h:30-49.
+        "i2c": {0: (18, 19), 1: (25, 26)},
     },
     "esp32c3": {
         # mp: machine_pin.h:91-112; ESP32_GENERIC_C3 keeps the USB serial/JTAG (mpconfigport.h:285-286:
@@ -73,6 +76,9 @@ CHIPS: dict[str, dict] = {
         "gpio_deepsleep_wake": frozenset(range(0, 6)),
         # ESP32-C3 datasheet v1.x, Table "Pin Description": GPIO0 = XTAL_32K_P, GPIO1 = XTAL_32K_N.
         "xtal_32k": (0, 1),
+        # idf: esp32c3 soc_caps.h "ESP32-C3 has 1 I2C" (SOC_I2C_NUM 1): I2C_NUM_0 only;
+        # mp: machine_i2c.h:30-39 defaults I2C0 to SCL GPIO9, SDA GPIO8 on the C3.
+        "i2c": {0: (9, 8)},
     },
 }
 
@@ -165,6 +171,18 @@ class Chip:
             raise Refusal("ValueError", "invalid pin")  # mp: machine_adc.c:214-218
         if unit[0] == 2 and not self.facts["adc2"]:
             raise Refusal("OSError", "ESP_ERR_INVALID_ARG", -_ESP_ERR_INVALID_ARG)
+
+    def check_i2c(self, i2c_id: int, scl: int, sda: int, before: tuple[int, int] | None) -> tuple[int, int]:
+        """mp: machine_i2c.c:334-378 machine_hw_i2c_make_new: the id must be one of the chip's
+        (:352-355), each pin given a GPIO of the build (machine_pin_get_id -> machine_pin_find,
+        "invalid pin"); a pin not given (-1) is the one this id had (before), else its default
+        (:360-367). Returns (scl, sda). Any GPIO may carry either line through the GPIO matrix;
+        one that cannot drive (the ESP32's GPIO34-39) makes i2c_param_config fail, which the
+        port does not check (:262): the bus then acknowledges nothing."""
+        if i2c_id not in self.facts["i2c"]:
+            raise Refusal("ValueError", f"I2C({i2c_id}) doesn't exist")
+        old_scl, old_sda = before or self.facts["i2c"][i2c_id]
+        return (old_scl if scl < 0 else self.pin_id(scl), old_sda if sda < 0 else self.pin_id(sda))
 
     # ---- esp32.wake_on_* (mp: modesp32.c:52-196) ----------------------------------------
 

@@ -1,5 +1,6 @@
 """What a test does to the virtual board with its hands: press the button, make contact noise,
-jam or move the bolt, put in a cell; and what it sees: the LEDs and the motor over time.
+jam or move the bolt, put in a cell, knock on the door, kick it, open and close it; and what it
+sees: the LEDs and the motor over time, whether the door is open.
 """
 
 from __future__ import annotations
@@ -20,13 +21,11 @@ class Hands:
         return start
 
     def _press(self, hold_s: float, bounce: int) -> None:
-        wake = self.pins.wake_ext0
-        pressed_level = 0 if self.board["button_active_low"] else 1
-        if self.pins.asleep and wake and wake[0] == self.board["pins"]["button"] and wake[1] == pressed_level:
-            self._wake.set()  # the RTC watches the pin in deep sleep
         for edge in range(bounce * 2 + 1):  # ends pressed: an odd count of level changes
             with self._lock:
                 self.pins.set_button(edge % 2 == 0, time.monotonic())
+                if edge == 0:
+                    self._wake_if_armed()  # the RTC watches the pin in deep sleep
             time.sleep(self._random.uniform(0.0003, 0.002))
         time.sleep(hold_s)
         for edge in range(bounce * 2 + 1):  # ends released
@@ -42,6 +41,34 @@ class Hands:
             time.sleep(self._random.uniform(0.00005, 0.0004))
         with self._lock:
             self.pins.set_button(end_pressed, time.monotonic())
+
+    # ---- the door (sim/door.py says what each event is, physically) ----------------------
+
+    def knock(self, raps: int = 3, mg: float = 600.0) -> float:
+        """Knock on the door: raps 150 ms apart, each peaking at mg on the sensor's Z; returns
+        the first rap's time (monotonic). The sensor feels it as it samples, in wall time."""
+        with self._lock:
+            return self.pins.door.knock(time.monotonic(), raps, mg)
+
+    def kick(self, mg: float = 4000.0) -> float:
+        """One hard blow on the door (forced entry); returns its time."""
+        with self._lock:
+            return self.pins.door.kick(time.monotonic(), mg)
+
+    def open_door(self, angle_deg: float = 45.0, seconds: float = 1.5) -> float:
+        """Swing the door open (it is open from the start of the swing); returns the start."""
+        with self._lock:
+            return self.pins.door.open(time.monotonic(), angle_deg, seconds)
+
+    def close_door(self, seconds: float = 1.0, impact_mg: float = 1500.0) -> float:
+        """Swing the door shut against its frame; returns the impact's time (closed from then)."""
+        with self._lock:
+            return self.pins.door.close(time.monotonic(), seconds, impact_mg)
+
+    @property
+    def door_open(self) -> bool:
+        with self._lock:
+            return self.pins.door.is_open(time.monotonic())
 
     def led_timeline(self, since: float = 0.0) -> list[tuple[float, str, bool]]:
         """(seconds since `since`, "green"/"red", on) for every LED change after `since`."""

@@ -1,9 +1,11 @@
 """The virtual board's pins: what the simulated `machine` asks, answered from the model.
 
-Maps each GPIO number to its role from the board file (motor_a, button, battery_adc, ...), turns
-output levels and PWM duties into loads on the circuit, and input reads and ADC conversions
-into what the model says at that instant. Every request is first checked against the board's
-chip (hemlas.sim.chips): what that chip's MicroPython refuses is answered "!Type message".
+Maps each GPIO number to its role from the board file (motor_a, button, battery_adc, accel_int,
+...), turns output levels and PWM duties into loads on the circuit, and input reads and ADC
+conversions into what the model says at that instant; I2C transactions go to the parts on the
+board's bus (sim/lis2dw12.py, the knock sensor, feeling the door of sim/door.py). Every request
+is first checked against the board's chip (hemlas.sim.chips): what that chip's MicroPython
+refuses is answered "!Type message".
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import random
 import threading
 
 from .chips import WAKE_REASON, Chip, Refusal
+from .door import Door, KnockSensor
 from .physics import Circuit
 
 _IRQ_RISING = 1
@@ -53,6 +56,11 @@ class PinBank:
         # hands end a sleep on it; the kind decides the wake reason the chip then reports.
         self.wake_ext0: tuple[int, int] | None = None
         self.wake_kind: str | None = None
+        self.wake_pins: list[tuple[str, int, int]] = []  # every (kind, pin, level) the sleep armed
+        # The door, and the knock sensor on it (its I2C bus and INT1 wire): powered by the
+        # battery, not the MCU, so it runs on through deep sleep and resets.
+        self.door = Door()
+        self.sensor = KnockSensor.for_board(board, self.door, now)
         self.sleep_ms: int | None = None
         self.wake_reason = 0
         self._update_base_load(now)
@@ -127,14 +135,44 @@ class PinBank:
             return self.rtc_memory.hex() or "-"
         if op == "unique_id":
             return self._unique_id  # six bytes, like an ESP32's base MAC
+        if op.startswith("i2c_"):  # machine.I2C
+            answer = self.sensor.request(op, words[1:], self.chip, now)
+            self.tick(now)  # a read of a source register may release INT1; a write may route it
+            return answer
         raise ValueError(f"unknown request {op!r}")
 
     def _arm_deepsleep(self, armed: list[tuple[str, int, int]]) -> None:
         """The wake pin the hands may press in this sleep: the button's if armed, else the first."""
         self.wake_ext0, self.wake_kind = None, None
+        self.wake_pins = list(armed)
         for kind, pin, level in armed:
             if self.wake_ext0 is None or pin == self.board["pins"]["button"]:
                 self.wake_ext0, self.wake_kind = (pin, level), kind
+
+    def wake_due(self, seen: set[tuple[int, int]] = frozenset()) -> str | None:
+        """The kind of wake the armed pins give now (or gave at a level in seen, (pin, level)
+        pairs the knock sensor's INT1 passed through since the last look), else None. The wakes
+        are level-triggered: a pin already at its level when the chip sleeps wakes it at once.
+        ext1 with level 0 wants every pin low (ESP32 "ALL_LOW"); otherwise any one pin will do.
+        Only pins something drives are watched: the button and the knock sensor's INT1."""
+        watched = {self.board["pins"]["button"], self.sensor.int_pin}
+        for kind in ("ext0", "ext1", "gpio"):
+            for level in (0, 1):
+                pins = [pin for k, pin, lv in self.wake_pins if k == kind and lv == level]
+                hits = [pin in watched and (self._read(pin) == level or (pin, level) in seen) for pin in pins]
+                if hits and (all(hits) if kind == "ext1" and level == 0 else any(hits)):
+                    return kind
+        return None
+
+    def tick(self, now: float) -> set[tuple[int, int]]:
+        """Run the knock sensor to now; INT1's edges reach the firmware's Pin.irq as a button's
+        do. Returns the (pin, level) pairs INT1 passed through, for a sleep's wake."""
+        pin = self.sensor.int_pin
+        levels = self.sensor.tick(now)
+        for level in levels:
+            if not self.asleep and self.irq_triggers.get(pin, 0) & (_IRQ_RISING if level else _IRQ_FALLING):
+                self._send_irq(pin)
+        return {(pin, level) for level in levels}
 
     def _role(self, pin: int) -> str:
         return self.roles.get(pin, "")
@@ -211,6 +249,8 @@ class PinBank:
         if role == "button":
             pressed_level = 0 if self.board["button_active_low"] else 1
             return pressed_level if self.button_pressed else 1 - pressed_level
+        if role == "accel_int" and self.sensor.int_pin is not None:
+            return self.sensor.level
         if role in ("limit_locked", "limit_unlocked"):
             closed = bolt.at_locked_end() if role == "limit_locked" else bolt.at_unlocked_end()
             closed_level = 0 if self.board["limit_active_low"] else 1
@@ -254,6 +294,7 @@ class PinBank:
         self.advance(now)
         self.levels.clear()
         self.irq_triggers.clear()
+        self.sensor.controllers.clear()  # the I2C controllers are the MCU's; the parts keep their state
         for name in self.led_on:
             if self.led_on[name]:
                 self.led_on[name] = False

@@ -1,5 +1,6 @@
 """The virtual board's power: the battery in and out, the power policy's deep sleep and its
-wakes (timer or button, then the chip's own start-up), a brown-out's reset and the watchdog.
+wakes (timer, button or the knock sensor's INT1, then the chip's own start-up), a brown-out's
+reset and the watchdog; and the knock sensor's clock, which runs whatever the MCU does.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 from ..errors import VirtualBoardError
 
 WATCHDOG_POLL_S = 0.05
+SENSOR_POLL_S = 0.01  # the knock sensor is run this often: INT1's edges are this late at most
 
 
 class Power:
@@ -23,6 +25,7 @@ class Power:
                 raise VirtualBoardError("the board is already powered")
             self._powered = True
             self.pins.set_powered(True, time.monotonic())
+            self.pins.sensor.power_on(time.monotonic())  # on the battery too: a power-on reset
         self._pending_cause = cause
         self._spawn()
         if self.serial:
@@ -79,7 +82,24 @@ class Power:
             generation = self._sleep_generation
             self._wake.clear()
             self.pins.set_sleep(True, time.monotonic())
+            self._wake_if_armed()  # level-triggered: a pin already at its level wakes it at once
         threading.Thread(target=self._sleep_then_wake, args=(generation, sleep_ms), daemon=True).start()
+
+    def _wake_if_armed(self, seen: set[tuple[int, int]] = frozenset()) -> None:
+        """Asleep, an armed wake pin at its level (now, or in passing: seen) ends the sleep."""
+        if self.pins.asleep and not self._wake.is_set():
+            kind = self.pins.wake_due(seen)
+            if kind:
+                self.pins.wake_kind = kind  # the wake reason the chip reports (machine.wake_reason)
+                self._wake.set()
+
+    def _sensor_loop(self) -> None:
+        """The knock sensor samples at its own ODR, awake or asleep: run it in wall time."""
+        while not self._closing:
+            time.sleep(SENSOR_POLL_S)
+            with self._lock:
+                if self._powered:
+                    self._wake_if_armed(self.pins.tick(time.monotonic()))
 
     def _sleep_then_wake(self, generation: int, sleep_ms: int) -> None:
         by_button = self._wake.wait(sleep_ms / 1000 if sleep_ms > 0 else None)
