@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection
 
 from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
-from bleak.exc import BleakBluetoothNotAvailableError, BleakError
+from bleak.exc import BleakBluetoothNotAvailableError, BleakError, BleakGATTProtocolError
 
 from . import advertising
 from .codes import STATUS_TEXT, BatteryState, LockState, Status
@@ -29,6 +29,7 @@ from .errors import (AuthError, BatteryCriticalError, BatteryDepletedError, Keys
                      NoKeyError, ProtocolError, RadioUnavailableError, UnverifiedAnswerError,
                      UnverifiedRefusalError)
 from .firmware import wire
+from .handle_cache import GattLayout, HandleCache, per_boot
 from .keyfile import KeyFile, StaffKey
 from .radio import config
 
@@ -42,6 +43,11 @@ CONNECT_RETRY_DELAYS_S = (
 RETRYABLE_CONNECT_ERRORS = (BleakError, asyncio.TimeoutError, EOFError)
 SCAN_TIMEOUT_S = 20.0  # covers a power policy's sleep (esp32c3: 12 s) plus a weak signal
 CONNECT_TIMEOUT_S = 10.0
+# Connecting straight to the address the lock was last seen at (hemlas.handle_cache): a lock
+# still there advertises within an interval or two (100 ms awake, 500 ms at the esp32c3's
+# slowest); one that is not has rotated its address or gone to sleep (every wake is a boot,
+# and a new address), and is looked for by a scan after this long.
+DIRECT_CONNECT_TIMEOUT_S = 1.0
 REQUEST_TIMEOUT_S = 20.0  # a self-test takes ~4.5 s; a jammed lock's retry up to ~5 s
 
 _STATUS_ERRORS: dict[int, type[LockStatusError]] = {
@@ -177,6 +183,8 @@ class LockClient:
         exclude_keys: key ids never to choose from the key file (the fleet store has them
             superseded or revoked).
         on_search: told when the lock is not found at once (see find_advertising).
+        handle_cache: where the lock was last seen and its verified GATT handles (the file
+            beside the key file by default); see connect().
 
     When the key is chosen from the key file and the lock refuses it (NEXT_KEY_STATUSES),
     the next one is tried; `refused_keys` then lists (key id, status) of those refused.
@@ -186,8 +194,9 @@ class LockClient:
                  keyfile: KeyFile | None = None, scan_timeout: float | None = None,
                  request_timeout: float = REQUEST_TIMEOUT_S, mtu: int | None = config.DEFAULT_MTU,
                  sync_clock: bool = True, exclude_keys: Collection[int] = (),
-                 on_search: SearchNotice | None = None):
+                 on_search: SearchNotice | None = None, handle_cache: HandleCache | None = None):
         self.lock_id = lock_id
+        self._cache = HandleCache() if handle_cache is None else handle_cache
         self._key = key
         self._exclude_keys = frozenset(exclude_keys)
         self._on_search = on_search
@@ -208,6 +217,7 @@ class LockClient:
         self._counter = 0
         self._request_lock = asyncio.Lock()
         self._disconnected = asyncio.Event()
+        self._answered = False  # the lock has answered on this link: its handles are right
 
     async def __aenter__(self) -> "LockClient":
         await self.connect()
@@ -223,6 +233,13 @@ class LockClient:
     async def connect(self, device: BLEDevice | None = None) -> None:
         """Find the lock and connect, retrying as CONNECT_RETRY_DELAYS_S says.
 
+        Round trips are what a connection costs (hemlas.handle_cache). Without a device, a
+        lock seen within ADDRESS_FRESH_S is connected to straight at that address, and looked
+        for by a scan if it is not there (it rotated, or slept). On the very address its GATT
+        handles were verified on, the platform's cached services are asked for and checked
+        against them; anything wrong (a mismatch, a write refused, no answer to the HELLO)
+        drops them and they are discovered again.
+
         Args:
             device: the lock as a scan already found it (first attempt only).
 
@@ -231,34 +248,105 @@ class LockClient:
             LockDisconnectedError: every connection attempt failed.
         """
         keys = self._candidate_keys()
+        adv_keys = {key.adv_key for key in keys}
+        known = None if device is not None else self._cache.address(self.lock_id)
         last_error: Exception | None = None
-        for attempt in range(CONNECT_ATTEMPTS):
-            if attempt:
-                await asyncio.sleep(CONNECT_RETRY_DELAYS_S[min(attempt, len(CONNECT_RETRY_DELAYS_S)) - 1])
-            if device is None or attempt:
+        attempt = 0
+        while True:
+            if known is None and device is None:
                 device = await find_lock(self.lock_id, self._scan_timeout,
-                                         None if attempt else self._on_search,
-                                         {key.adv_key for key in keys})
-            # Only the lock service is discovered: every other service costs round trips.
-            client = BleakClient(device, disconnected_callback=self._on_disconnect,
-                                 services=[wire.LOCK_SERVICE_UUID], timeout=CONNECT_TIMEOUT_S,
-                                 **config.client_kwargs(mtu=self._mtu))
+                                         None if attempt else self._on_search, adv_keys)
+            target = known if known is not None else device
+            assert target is not None
+            address = target if isinstance(target, str) else target.address
+            if known is None:
+                self._cache.saw(self.lock_id, address)
+            layout = self._cache.layout(self.lock_id, address) if per_boot(address, adv_keys) else None
             try:
-                await client.connect()
-                await client.start_notify(wire.RESPONSE_CHAR_UUID, self._on_notify)
+                await self._open_link(target, layout, keys,
+                                      DIRECT_CONNECT_TIMEOUT_S if known is not None else CONNECT_TIMEOUT_S)
             except RETRYABLE_CONNECT_ERRORS as err:
                 last_error = err
-                await self._quietly_disconnect(client)
+                if known is not None:
+                    self._cache.missed(self.lock_id)  # not where it was: look for it, now
+                    known = None
+                    continue
+                attempt += 1
+                if attempt >= CONNECT_ATTEMPTS:
+                    raise LockDisconnectedError(self.lock_id, f"could not connect: {last_error}") from last_error
+                await asyncio.sleep(CONNECT_RETRY_DELAYS_S[min(attempt, len(CONNECT_RETRY_DELAYS_S)) - 1])
+                device = None
                 continue
-            self._client = client
+            assert self._client is not None
+            self._cache.verified(self.lock_id, address, GattLayout.of(self._client.services),
+                                 private=per_boot(address, adv_keys))
+            return
+
+    async def _open_link(self, target: BLEDevice | str, layout: GattLayout | None,
+                         keys: list[StaffKey], timeout: float) -> None:
+        """Connect, subscribe and open the session; with layout, on the platform's cached
+        services, and again with a discovery if they turn out wrong.
+
+        Raises:
+            RETRYABLE_CONNECT_ERRORS: the link could not be made (the caller retries).
+            AuthError, LockAuthenticityError...: the HELLO's, as _hello_with_one_of says.
+        """
+        while True:
+            client = await self._link(target, layout, timeout)
+            if client is None:  # the cached services were not the verified ones
+                self._cache.forget_layout(self.lock_id)
+                layout = None
+                continue
+            self._client, self._answered = client, False
             self._disconnected.clear()
             try:
                 await self._hello_with_one_of(keys)
+            except (LockDisconnectedError, LockTimeoutError) as err:
+                never_answered = not self._answered
+                await self.disconnect()
+                refused = isinstance(err.__cause__, BleakGATTProtocolError)
+                if layout is None or not never_answered or not (refused or isinstance(err, LockTimeoutError)):
+                    raise
+                # Written to cached handles and refused, or never answered: take them for
+                # wrong rather than the lock for gone, and discover them.
+                self._cache.forget_layout(self.lock_id)
+                layout = None
+                continue
             except BaseException:
                 await self.disconnect()
                 raise
             return
-        raise LockDisconnectedError(self.lock_id, f"could not connect: {last_error}") from last_error
+
+    async def _link(self, target: BLEDevice | str, layout: GattLayout | None,
+                    timeout: float) -> BleakClient | None:
+        """A connected client subscribed to responses; None if layout was given and the
+        platform's cached services did not match it, or refused the subscription."""
+        cached = layout is not None
+        # Only the lock service is discovered: every other service costs round trips. The
+        # cache option is bleak's own: Windows then serves the services from its cache without
+        # asking the lock (False: asks the lock, and refreshes its cache); the virtual radio
+        # does as Windows does. Not BlueZ's dangerous_use_bleak_cache: it spares waiting for
+        # ServicesResolved, not one round trip (bluetoothd discovers on its own), and bleak
+        # warns it is unsafe while BlueZ is still changing the services.
+        client = BleakClient(target, disconnected_callback=self._on_disconnect,
+                             services=[wire.LOCK_SERVICE_UUID], timeout=timeout,
+                             winrt={"use_cached_services": cached},
+                             **config.client_kwargs(mtu=self._mtu))
+        try:
+            await client.connect()
+            if cached and GattLayout.of(client.services) != layout:
+                await self._quietly_disconnect(client)
+                return None
+            await client.start_notify(wire.RESPONSE_CHAR_UUID, self._on_notify)
+        except BleakGATTProtocolError:
+            await self._quietly_disconnect(client)
+            if cached:
+                return None  # a CCCD write refused: not the handle the cache said
+            raise
+        except BaseException:
+            await self._quietly_disconnect(client)
+            raise
+        return client
 
     async def disconnect(self) -> None:
         client, self._client = self._client, None
@@ -392,12 +480,22 @@ class LockClient:
         client = self._client
         if client is None or not client.is_connected:
             raise LockDisconnectedError(self.lock_id, "not connected")
+        # Until the lock has answered on this link, writes wait for the ATT write response:
+        # a handle that is not the lock's control (a stale cache) is refused then and there.
+        # After that the handles are proven, and the response would tell nothing more: the
+        # link layer acknowledges every packet anyway, the lock's stack answers a write
+        # before the firmware handles it (its IRQ only queues it and cannot refuse it), and
+        # every refusal of the lock's own is a frame it notifies. So requests go as writes
+        # without response, and their answer is the first packet back.
+        response = not self._answered
         try:
             for part in wire.fragment(frame, client.mtu_size):
-                await client.write_gatt_char(wire.CONTROL_CHAR_UUID, part, response=True)
+                await client.write_gatt_char(wire.CONTROL_CHAR_UUID, part, response=response)
         except (BleakError, EOFError) as err:
             raise LockDisconnectedError(self.lock_id, str(err)) from err
-        return await self._await_response(opcode, counter)
+        answer = await self._await_response(opcode, counter)
+        self._answered = True
+        return answer
 
     async def _await_response(self, opcode: int, counter: int) -> bytes:
         """The next response frame for (opcode, counter), or an OP_ERROR frame."""

@@ -4,19 +4,26 @@ Bumble objects bind to the running event loop, and the link routes by address, s
 process keeps one host (a Bumble `Device` with its own random address) per event loop and
 radio, shared by every scanner and client on that loop. It is opened by the first user and
 closed by the last, so a per-test event loop leaves no connection behind.
+
+Clients also share the machine's GATT cache (GattCache), as programs on one computer share
+the operating system's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
+import tempfile
 import uuid
-from typing import ClassVar, NotRequired, TypedDict
+from typing import Any, ClassVar, NotRequired, TypedDict
 
 from bleak.exc import (BleakBluetoothNotAvailableError, BleakBluetoothNotAvailableReason,
                        BleakError, BleakGATTProtocolError)
 from bumble import att, core, hci
-from bumble.device import Device
+from bumble.device import Device, Peer
+from bumble.gatt_client import CharacteristicProxy, DescriptorProxy, ServiceProxy
 from bumble.transport import open_transport
 from bumble.transport.common import Transport
 
@@ -119,6 +126,99 @@ class SharedRadio:
     def _forget(self) -> None:
         if self._open.get(self._key) is self:
             del self._open[self._key]
+
+
+class GattCache:
+    """The virtual radio's stand-in for the operating system's GATT cache.
+
+    Windows keeps the services it discovered on a device, by the device's address, for every
+    program on the machine, and serves them without asking the device again when a client
+    asks for it (bleak: ``BleakClient(..., winrt={"use_cached_services": True})``); an
+    uncached read refreshes it. This is that cache for the machine the virtual radio is: one
+    JSON file beside the radio's socket, shared by the processes on that radio (and gone
+    with the radio's own directory). It holds what a discovery found: handles, UUIDs,
+    properties.
+
+    Args:
+        transport: the radio's Bumble transport ("unix:/path/radio.sock"); any other kind
+            of transport gets a cache of this process only.
+    """
+
+    _memory: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def __init__(self, transport: str) -> None:
+        self._path = transport[len("unix:"):] + ".gatt-cache.json" if transport.startswith("unix:") else None
+        self._key = transport
+
+    def get(self, peer: Peer, address: str) -> list[ServiceProxy] | None:
+        """The services cached for this address as Bumble proxies on peer's connection, as
+        if just discovered; None if there are none (or none readable)."""
+        cached = self._load().get(address.upper())
+        try:
+            return _proxies(peer, cached) if isinstance(cached, list) else None
+        except (KeyError, TypeError, ValueError, core.BaseBumbleError):
+            return None  # not a cache this code wrote: discovered again, and replaced
+
+    def put(self, address: str, services: list[ServiceProxy]) -> None:
+        """Replace what is cached for this address with these discovered services."""
+        entries = self._load()
+        entries[address.upper()] = [_entry(service) for service in services]
+        if self._path is None:
+            self._memory[self._key] = entries
+            return
+        with contextlib.suppress(OSError):  # a cache that cannot be written is only slower
+            directory = os.path.dirname(self._path) or "."
+            with tempfile.NamedTemporaryFile("w", dir=directory, delete=False,
+                                             prefix=".gatt-cache.") as tmp:
+                json.dump(entries, tmp)
+            try:
+                os.replace(tmp.name, self._path)  # whole: another process may be reading it
+            except OSError:
+                os.unlink(tmp.name)
+                raise
+
+    def _load(self) -> dict[str, Any]:
+        if self._path is None:
+            return dict(self._memory.get(self._key, {}))
+        try:
+            with open(self._path, encoding="utf-8") as file:
+                entries = json.load(file)
+        except (OSError, ValueError):
+            return {}
+        return entries if isinstance(entries, dict) else {}
+
+
+def _entry(service: ServiceProxy) -> dict[str, Any]:
+    """A discovered service as the GATT cache keeps it: handles, UUIDs, properties."""
+    return {"uuid": service.uuid.to_bytes().hex(), "handle": service.handle,
+            "end": service.end_group_handle,
+            "characteristics": [
+                {"uuid": char.uuid.to_bytes().hex(), "handle": char.handle,
+                 "end": char.end_group_handle, "properties": int(char.properties),
+                 "descriptors": [{"uuid": desc.type.to_bytes().hex(), "handle": desc.handle}
+                                 for desc in char.descriptors]}
+                for char in service.characteristics]}
+
+
+def _proxies(peer: Peer, entries: list[dict[str, Any]]) -> list[ServiceProxy]:
+    """The cached services as Bumble proxies on this connection, as if just discovered."""
+    client = peer.gatt_client
+    services = []
+    for entry in entries:
+        service = ServiceProxy(client, entry["handle"], entry["end"], _uuid(entry["uuid"]))
+        for c in entry["characteristics"]:
+            char = CharacteristicProxy(client, c["handle"], c["end"], _uuid(c["uuid"]), c["properties"])
+            char.descriptors = [DescriptorProxy(client, d["handle"], _uuid(d["uuid"]))
+                                for d in c["descriptors"]]
+            char.descriptors_discovered = True
+            service.characteristics.append(char)
+        services.append(service)
+    client.services.extend(services)  # where a discovery would have put them
+    return services
+
+
+def _uuid(hex_le: str) -> core.UUID:
+    return core.UUID.from_bytes(bytes.fromhex(hex_le))
 
 
 @contextlib.contextmanager

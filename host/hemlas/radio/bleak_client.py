@@ -18,8 +18,9 @@ from bleak.exc import BleakError, BleakGATTProtocolError
 from bumble import att, core, hci
 from bumble.device import Connection, Peer
 from bumble.gatt import GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR
+from bumble.gatt_client import ServiceProxy
 
-from .bleak_backend import BumbleArgs, SharedRadio, bleak_errors, uuid_str
+from .bleak_backend import BumbleArgs, GattCache, SharedRadio, bleak_errors, uuid_str
 from .config import DEFAULT_MTU
 
 logger = logging.getLogger(__name__)
@@ -35,19 +36,30 @@ class BumbleBleakClient(BaseBleakClient):
     packet, refuses operations the characteristic's properties do not allow, and reports
     ATT error responses as BleakGATTProtocolError.
 
+    Services come from the machine's GATT cache (GattCache) instead of a discovery only when
+    the caller asks for it, as on Windows: ``winrt={"use_cached_services": True}``. That is
+    the one platform option whose documented effect is to skip the discovery on the air;
+    BlueZ's ``dangerous_use_bleak_cache`` only spares waiting for ServicesResolved while
+    bluetoothd discovers on its own, so here it changes nothing. A discovery (asked for, or
+    with nothing cached) refreshes the cache.
+
     Args:
         address_or_ble_device: the lock's address, or the BLEDevice a scanner returned.
         bumble: where the radio is and which MTU to ask for (see BumbleArgs).
         services: discover only these service UUIDs.
+        winrt: the Windows backend's options; only use_cached_services is honoured.
         **kwargs: BaseBleakClient's (timeout, disconnected_callback) and other backends'.
     """
 
     def __init__(self, address_or_ble_device: BLEDevice | str, *, bumble: BumbleArgs,
-                 services: set[str] | None = None, **kwargs: Any) -> None:
+                 services: set[str] | None = None, winrt: dict[str, Any] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(address_or_ble_device, **kwargs)
         self._transport = bumble["transport"]
         self._mtu_request = bumble.get("mtu", DEFAULT_MTU)
         self._service_filter = services
+        self._use_cached_services = bool((winrt or {}).get("use_cached_services"))
+        self._cache = GattCache(self._transport)
         given_name = getattr(address_or_ble_device, "name", None)
         self._name = given_name or self.address.replace(":", "-")
         self._radio: SharedRadio | None = None
@@ -72,10 +84,12 @@ class BumbleBleakClient(BaseBleakClient):
         return self._connection is not None
 
     async def connect(self, pair: bool, **kwargs: Any) -> None:
-        """Connect, negotiate the MTU and discover services, all within the timeout.
+        """Connect, negotiate the MTU and discover services (or take them from the cache, if
+        asked for at construction), all within the timeout.
 
         Args:
             pair: not supported on the virtual radio; logged and ignored.
+            **kwargs: other backends' (BlueZ's dangerous_use_bleak_cache: no effect here).
 
         Raises:
             TimeoutError: if the lock did not answer in time (it is absent or connected).
@@ -106,7 +120,12 @@ class BumbleBleakClient(BaseBleakClient):
                     # No automatic exchange in Bumble: without this the MTU stays 23.
                     if self._mtu_request:
                         await self._peer.request_mtu(self._mtu_request)
-                    self.services = await self._discover(self._peer)
+                    cached = (self._cache.get(self._peer, self.address)
+                              if self._use_cached_services else None)
+                    if cached is None:
+                        cached = await self._discover(self._peer)
+                        self._cache.put(self.address, cached)
+                    self.services = self._collection(cached)
         except BaseException:
             await self.disconnect()
             raise
@@ -214,15 +233,26 @@ class BumbleBleakClient(BaseBleakClient):
                 raise BleakError(f"{what}: disconnected") from err
             raise
 
-    async def _discover(self, peer: Peer) -> BleakGATTServiceCollection:
+    async def _discover(self, peer: Peer) -> list[ServiceProxy]:
         uuids = [core.UUID(u) for u in self._service_filter or ()]
-        collection = BleakGATTServiceCollection()
-        for service in await peer.discover_services(uuids):
+        services = await peer.discover_services(uuids)
+        for service in services:
             await peer.discover_characteristics(service=service)
-            bleak_service = BleakGATTService(service, service.handle, uuid_str(service.uuid))
-            collection.add_service(bleak_service)
             for char in service.characteristics:
                 await peer.discover_descriptors(characteristic=char)
+                # Bumble forgets that it did, and would ask again on subscribing: a platform
+                # stack discovers a characteristic's descriptors once.
+                char.descriptors_discovered = True
+        return services
+
+    def _collection(self, services: list[ServiceProxy]) -> BleakGATTServiceCollection:
+        collection = BleakGATTServiceCollection()
+        for service in services:
+            bleak_service = BleakGATTService(service, service.handle, uuid_str(service.uuid))
+            if self._service_filter and bleak_service.uuid not in self._service_filter:
+                continue  # the cache may hold more than this client asked for
+            collection.add_service(bleak_service)
+            for char in service.characteristics:
                 # BlueZ numbers a characteristic by its declaration: value handle - 1.
                 bleak_char = BleakGATTCharacteristic(
                     char, char.handle - 1, uuid_str(char.uuid),
@@ -252,3 +282,4 @@ def _require(characteristic: BleakGATTCharacteristic, prop: str, error_code: int
     # Platform stacks refuse these before sending anything; Bumble would send them.
     if prop not in characteristic.properties:
         raise BleakGATTProtocolError(error_code)
+
