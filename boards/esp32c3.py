@@ -19,7 +19,14 @@ BOARD = {
     #   from flash). The LEDs sit on GPIO8/9 wired to 3.3 V (active low), which holds both high at
     #   reset; nothing that must be low at reset (motor, test load) is on a strapping pin;
     # - GPIO18/19 are the USB serial/JTAG (MicroPython's C3 build does not offer them:
-    #   machine_pin.h:107-110), GPIO20/21 UART0 (the REPL), GPIO11-17 the SPI flash.
+    #   machine_pin.h:107-110), GPIO11-17 the SPI flash. GPIO20/21 are UART0, MicroPython's
+    #   second REPL on ESP32_GENERIC_C3 (mpconfigboard.h MICROPY_HW_ENABLE_UART_REPL); the
+    #   production image (a custom board: firmware frozen, docs/firmware.md) turns that REPL
+    #   off, so the console is the USB-Serial/JTAG one, and GPIO20/21 carry the knock sensor's
+    #   I2C bus;
+    # - the knock sensor's interrupt wakes the chip too: GPIO2, the last free deep-sleep wake
+    #   pin. It is a strapping pin, so INT1 is open drain and active low with a pull-up
+    #   (CTRL3 PP_OD, H_LACTIVE): released, it holds GPIO2 high at reset.
     "pins": {
         "motor_a": 6,  # H-bridge IN1: bolt out (lock)
         "motor_b": 7,  # H-bridge IN2: bolt in (unlock)
@@ -31,6 +38,27 @@ BOARD = {
         "led_red": 9,  # strapping pin (BOOT): likewise
         "battery_adc": 3,  # ADC1 channel 3
         "battery_load": 10,
+        "accel_int": 2,  # LIS2DW12 INT1 (open drain, active low, 100k pull-up): deep-sleep wake
+        "i2c_scl": 20,
+        "i2c_sda": 21,
+    },
+    # The knock sensor: ST LIS2DW12 on the door leaf (Z normal to the door), I2C address 0x19
+    # (SA0 to VDD). Datasheet DS11880: "50 nA in power-down mode, below 1 uA in active
+    # low-power mode" (at its lowest rates); its wake-up function interrupts when a sample's
+    # slope passes WAKE_UP_THS (1 LSB = full scale / 64), latched (LIR) until WAKE_UP_SRC is
+    # read. A rap rings at tens of Hz for tens of ms: at 50 Hz the part samples most raps
+    # between peaks (the virtual board's door model: 28 % of default knocks woke it), at 400 Hz
+    # every one; low-power mode 1 at 400 Hz is budgeted at 25 uA, a figure only the bench
+    # confirms (docs/battery.md, docs/knock.md).
+    "accel": {
+        "part": "LIS2DW12",
+        "i2c_id": 0,
+        "addr": 0x19,
+        "freq": 400000,
+        "fs_g": 4,  # +-4 g: 62.5 mg per threshold LSB
+        "odr_hz": 400,
+        "wake_mg": 125,  # 2 LSB: a rap's ring passes it, the building's hum does not
+        "ua": 25,
     },
     "button_active_low": True,
     "limit_active_low": True,
@@ -78,14 +106,32 @@ BOARD = {
         "active_ma": 25,  # the C3 draws less than the classic ESP32
         "adv_ma": 2,  # more while advertising, at a 100 ms interval (0.4 mA at 500 ms)
         "conn_ma": 3,
-        "sleep_ua": 8,  # deep sleep: RTC timer and wake pin, plus a low-Iq regulator
-        "boot_ms": 250,
+        # Asleep, every part that draws (uA), so the average current's table names each:
+        # - chip: ESP32-C3 in deep sleep with the RTC timer and RTC memory (datasheet v1.x,
+        #   "Power Consumption in Low-Power Modes": 5 uA);
+        # - regulator: a nanoamp-Iq buck (TI TPS62840: 60 nA) with its leakage: 1 uA;
+        # - divider: the battery divider, 1 M + 1 M across 3.6 V (100 nF feeds the ADC);
+        # - knock sensor: the LIS2DW12 at 400 Hz in low-power mode 1 (see "accel").
+        "sleep_parts_ua": {"chip": 5, "regulator": 1, "divider": 1.8, "knock_sensor": 25},
+        "sleep_ua": 32.8,  # their sum (tests/test_physics.py checks it)
+        # From a wake to the firmware's main.py: the ROM and second-stage bootloader, then
+        # MicroPython's start-up. Measured by others on an ESP32-S3 with MicroPython v1.19:
+        # 264 ms to app_main (217 of it validating the image), then 350 ms from _boot.py into
+        # main.py (the filesystem mounted, main.py compiled); with the bootloader told to skip
+        # validation after deep sleep (CONFIG_BOOTLOADER_SKIP_VALIDATE_IN_DEEP_SLEEP) 47 ms to
+        # app_main, and an application frozen into the image runs from _boot.py at once
+        # (github.com/glenn20/upy-esp32-experiments, OptimisingMicropythonBootTime). The
+        # production image is such a custom build (firmware frozen): 47 ms + ~250 ms for
+        # ble.active(True) and the frozen imports = 300 ms. A stock image with the firmware as
+        # .mpy files: 264 + 350 + ~250 = ~900 ms (benchmarks/power_policy.py prints both).
+        "boot_ms": 300,
+        "boot_ms_stock": 900,
         "led_ma": 5,
-        # Between visits: awake and advertising 0.6 s, then 12 s of deep sleep. About half a
-        # year on the cell, and a client waits up to ~13 s (benchmarks/power_policy.py).
-        # Windows advertise every 100 ms, so a scanning phone finds the lock and connects
-        # well inside one (at 500 ms a window would hold one advertisement).
-        "policy": {"awake_ms": 600, "sleep_ms": 12000, "adv_interval_ms": 100},
+        # Between visits: awake and advertising 0.2 s (counted from the first advertisement,
+        # every 50 ms), then 57 s of deep sleep: reachable within a minute without a knock. A
+        # knock wakes the lock at once and keeps it advertising 4 s for the carer's phone.
+        # benchmarks/power_policy.py: the months this gives, and the wait.
+        "policy": {"awake_ms": 200, "sleep_ms": 57000, "adv_interval_ms": 50, "knock_awake_ms": 4000},
         "brownout_mv": 2300,
     },
     "ble": {

@@ -92,3 +92,14 @@ def test_each_power_state_draws_its_board_current():
     pins.set_sleep(False, 1440)
     pins.set_powered(False, 1440)  # the battery is out
     assert 10 * drawn_mah(360, 1440) == 0
+
+
+@pytest.mark.parametrize("board", ["virtual", "esp32-devkitc", "esp32c3"])
+def test_an_itemised_sleep_current_adds_up_to_the_boards_figure(board):
+    """The board file's sleep_ua is the one figure the model draws asleep; where the board
+    itemises it (sleep_parts_ua: chip, regulator, divider, knock sensor), the parts must add up,
+    or the power table's breakdown would not be the current the battery sees."""
+    power = load_board(board)["power"]
+    parts = power.get("sleep_parts_ua")
+    if parts is not None:
+        assert sum(parts.values()) == pytest.approx(power["sleep_ua"], abs=1e-6)

@@ -63,8 +63,9 @@ CLOCK_LAG_S = 30  # a lock this far behind the client's clock is moved forward (
 NEXT_KEY_STATUSES = frozenset({Status.BAD_TAG, Status.KEY_REVOKED, Status.KEY_EXPIRED,
                                Status.KEY_NOT_YET_VALID, Status.KEY_WRONG_LOCK})
 # A lock found within this long needs no word; after it, a caller's on_search hears that the
-# search goes on (a lock asleep between advertising windows, or out of range).
-SEARCH_NOTICE_AFTER_S = 1.0
+# search goes on: a lock asleep between its windows (esp32c3: up to 57 s) wakes at a knock, so
+# the carer at the door is asked to knock (docs/knock.md).
+SEARCH_NOTICE_AFTER_S = 3.0
 SearchNotice = Callable[[str, float], None]  # (lock id, how long the search may take, s)
 
 

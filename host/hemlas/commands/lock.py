@@ -53,7 +53,8 @@ def lock_id_arg(text: str) -> str:
 
 def _searching(lock_id: str, timeout: float) -> None:
     # stderr, always: --json stdout stays one document, and a wait of up to 20 s is explained.
-    print(f"searching for {lock_id} (up to {timeout:.0f} s)…", file=sys.stderr, flush=True)
+    print(f"{lock_id} not heard yet: knock on the door to wake it (searching up to {timeout:.0f} s)…",
+          file=sys.stderr, flush=True)
 
 
 def _store_advertising_keys() -> dict[bytes, str]:

@@ -1,0 +1,34 @@
+# What the knock sensor tells the lock (docs/knock.md): someone knocked, so stay awake and
+# advertising for their phone a while (the power policy's knock window). Boards without the
+# sensor never load this module. (Door opened/closed and forced entry: not yet, docs/knock.md.)
+
+import knock
+import wire
+
+
+class KnockWatch:
+    def __init__(self, app, sensor):
+        self._app = app
+        self.sensor = sensor
+        self.knocks = 0  # since boot: the console's status shows it
+
+    async def run(self):
+        """Forever: each wake-up the sensor interrupts for (one pending at boot woke the chip)."""
+        sensor = self.sensor
+        while True:
+            if not sensor.pending():
+                await sensor.wait()
+            if sensor.clear():
+                self.knocks += 1
+                self._app.policy.knocked()  # someone at the door: stay reachable
+
+
+def watch(app, woke):
+    """The board's knock sensor, started; None (a fault logged) if it does not answer."""
+    try:
+        sensor = knock.KnockSensor(app.board["accel"], app.board["pins"])
+        sensor.start(keep=woke)
+    except Exception:  # absent, or not answering: the lock works on without it, and says so
+        app.log.append(wire.EVENT_FAULT, (wire.FAULT_KNOCK_SENSOR, 0))
+        return None
+    return KnockWatch(app, sensor)
