@@ -83,6 +83,8 @@ class VirtualBoard(FirmwareProcess, Console, SerialBoard, Power, BoardClock, Har
             115200 as a real unit's console; None: as fast as the pty (sim/serial.py UartLine).
         id_rotation_ms: a provisioned lock's rotating id and private address change this often
             (the board's ble.rotate_ms, 10 minutes, if None): tests watch several rotations.
+        power: figures to use instead of the board file's "power" ones (e.g. sleep_ua,
+            boot_ms), added to the board file on the flash: benchmarks compare design points.
     """
 
     def __init__(self, board: str = "virtual", flash_dir: str | Path | None = None,
@@ -91,7 +93,8 @@ class VirtualBoard(FirmwareProcess, Console, SerialBoard, Power, BoardClock, Har
                  power_policy: dict | None | str = "board", serial: bool = False,
                  factory_image: bool = True, interpreter: str | None = None,
                  ticks_start_ms: int | None = None, rtc_drift_ppm: float | None = None,
-                 serial_baud: int | None = None, id_rotation_ms: int | None = None):
+                 serial_baud: int | None = None, id_rotation_ms: int | None = None,
+                 power: dict | None = None):
         self.board_name = board
         self.micropython = build.micropython_executable(interpreter)
         if ticks_start_ms is not None:
@@ -106,6 +109,8 @@ class VirtualBoard(FirmwareProcess, Console, SerialBoard, Power, BoardClock, Har
         self._policy_override = power_policy
         if power_policy != "board":
             self.board["power"]["policy"] = power_policy
+        self._power_override = dict(power or {})
+        self.board["power"].update(self._power_override)
         self._rotation_override = id_rotation_ms
         if id_rotation_ms is not None:
             self.board["ble"]["rotate_ms"] = id_rotation_ms
@@ -207,6 +212,9 @@ class VirtualBoard(FirmwareProcess, Console, SerialBoard, Power, BoardClock, Har
         if self._policy_override != "board":
             with open(self.flash_dir / "board.py", "a") as f:
                 f.write(f"\nBOARD[\"power\"][\"policy\"] = {self._policy_override!r}  # the virtual board's override\n")
+        if self._power_override:
+            with open(self.flash_dir / "board.py", "a") as f:
+                f.write(f"\nBOARD[\"power\"].update({self._power_override!r})  # the virtual board's override\n")
         if self._rotation_override is not None:
             with open(self.flash_dir / "board.py", "a") as f:
                 f.write(f"\nBOARD[\"ble\"][\"rotate_ms\"] = {self._rotation_override!r}  # the virtual board's override\n")
