@@ -21,6 +21,7 @@ import binascii
 import itertools
 import logging
 import threading
+import time
 
 from bumble import att, gatt
 from bumble.core import UUID
@@ -101,8 +102,11 @@ class _Value:
 class BleBridge:
     """The lock's radio. Created per virtual board; lives as long as the board's power."""
 
-    def __init__(self, radio, address: str, send_event, radio_power=None):
+    def __init__(self, radio, address: str, send_event, radio_power=None, start_ms: float = 0.0):
         self._radio = radio
+        # How long ble.active(True) takes on the chip (the board's power["ble_start_ms"]): the
+        # controller and NimBLE starting; the firmware waits, awake, as it would on a board.
+        self._start_s = start_ms / 1000
         # radio_power(advertising, connections, interval_ms): the radio's power state changed
         # (the board's energy account charges advertising and connections their own current).
         self._radio_power = radio_power or (lambda advertising, connections: None)
@@ -144,6 +148,8 @@ class BleBridge:
         op = words[0]
         if op == "ble_active":
             if words[1] == "1":
+                if self._device is None and self._start_s:
+                    time.sleep(self._start_s)
                 self._radio.run(self._power_on())
             else:
                 self.power_lost(reset=False)

@@ -137,7 +137,8 @@ class VirtualBoard(FirmwareProcess, Console, SerialBoard, Power, BoardClock, Har
         self.pins = PinBank(self.board, time.monotonic(), self._send_irq, self.lock_id)
         self.ble = BleBridge(self.radio, self.address, self._send_event,
                              lambda adv, conns, interval_ms: self.pins.set_radio(
-                                 adv, conns, time.monotonic(), interval_ms))
+                                 adv, conns, time.monotonic(), interval_ms),
+                             start_ms=self.board["power"].get("ble_start_ms", 0))
         self._wake = threading.Event()  # a button press that ends a deep sleep
         self._sleep_generation = 0  # a power cut ends a sleep: its wake-up must not boot
         self.wakes = 0
