@@ -40,7 +40,6 @@ class App:
         self.lock = Lock(hw.motor, hw.limits, hw.sense, self.battery, log, store, board["motor"], self.power)
         self.policy = PowerPolicy(self, board["power"].get("policy"))
         self.busy = False  # a self-test is running
-        self.door = None  # what the door's state is, where a sensor tells (not yet: docs/knock.md)
         self.tasks = []  # the event loop's long-lived tasks: the watchdog is fed while all run
         self.firmware_version = FIRMWARE_VERSION
         # DEVICE_INFO's answer, only inside a session (no Device Information service: anyone

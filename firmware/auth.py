@@ -131,9 +131,10 @@ class Auth:
         client_nonce = bytes(payload[:wire.NONCE_SIZE])
         fields = wire.crypt(wire.hello_key(self.advertising_key, client_nonce), wire.TAG_HELLO, 0, 0,
                             payload[wire.NONCE_SIZE:])
-        key_id, role, not_before, not_after = struct.unpack_from(wire.REQUEST_FORMATS[wire.OP_HELLO], fields)
+        fmt = wire.REQUEST_FORMATS[wire.OP_HELLO]
+        key_id, role, not_before, not_after = struct.unpack_from(fmt, fields)
         try:
-            claimed_lock_id = fields[13:].decode()
+            claimed_lock_id = fields[struct.calcsize(fmt):].decode()
         except UnicodeError:
             claimed_lock_id = ""  # a key for another lock: its fields decrypt to noise
         if claimed_lock_id != self.lock_id:

@@ -10,7 +10,6 @@ class KnockWatch:
     def __init__(self, app, sensor):
         self._app = app
         self.sensor = sensor
-        self.knocks = 0  # since boot: the console's status shows it
 
     async def run(self):
         """Forever: each wake-up the sensor interrupts for (one pending at boot woke the chip)."""
@@ -19,14 +18,14 @@ class KnockWatch:
             if not sensor.pending():
                 await sensor.wait()
             if sensor.clear():
-                self.knocks += 1
                 self._app.policy.knocked()  # someone at the door: stay reachable
 
 
 def watch(app, woke):
     """The board's knock sensor, started; None (a fault logged) if it does not answer."""
+    cfg = app.board["accel"]
     try:
-        sensor = knock.KnockSensor(app.board["accel"], app.board["pins"])
+        sensor = knock.KnockSensor(cfg, app.hw.knock_bus(cfg), app.hw.knock_int)
         sensor.start(keep=woke)
     except Exception:  # absent, or not answering: the lock works on without it, and says so
         app.log.append(wire.EVENT_FAULT, (wire.FAULT_KNOCK_SENSOR, 0))

@@ -59,9 +59,9 @@ def _pack(opcode, *fields):
 
 async def _status(app):
     lock = app.lock
-    door = app.door.state if app.door else wire.DOOR_UNKNOWN
+    # The door byte: unknown until door sensing is built (docs/knock.md).
     return _pack(wire.OP_STATUS, wire.STATUS_OK, lock.state, app.battery.state, int(lock.busy),
-                 app.log.next_seq, door)
+                 app.log.next_seq, wire.DOOR_UNKNOWN)
 
 
 async def _move(app, opcode, target):

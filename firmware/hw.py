@@ -232,8 +232,15 @@ class Hardware:
         self.watchdog = Watchdog(board["wdt_ms"])
         self.wake_pins = (self.button.pin,)  # and a knock sensor's interrupt, where it runs
         knock_int = pins.get("accel_int")
-        # INT1 of a knock sensor: open drain, active low, latched until the firmware reads it.
-        self._knock_int = Pin(knock_int, Pin.IN) if knock_int is not None else None
+        # INT1 of a knock sensor: open drain, active low, latched until the firmware reads it
+        # (the board's pull-up holds it high when released).
+        self.knock_int = Pin(knock_int, Pin.IN) if knock_int is not None else None
+        self._i2c_pins = (pins.get("i2c_scl"), pins.get("i2c_sda"))
+
+    def knock_bus(self, cfg):
+        """The knock sensor's I2C bus, as board["accel"] says (built only when asked for)."""
+        scl, sda = self._i2c_pins
+        return machine.I2C(cfg["i2c_id"], scl=Pin(scl), sda=Pin(sda), freq=cfg["freq"])
 
     def safe_state(self):
         """Everything that draws current off: for any way out of the app."""
@@ -256,7 +263,7 @@ class Hardware:
             return True
         # A deep-sleep GPIO wake is the button's unless the knock sensor still holds its
         # interrupt low: then a knock (or the door) woke the chip, and no self-test runs.
-        knock = self._knock_int
+        knock = self.knock_int
         return reason == _GPIO_WAKE and (knock is None or knock.value() == 1)
 
     def deep_sleep(self, ms):

@@ -7,7 +7,6 @@
 
 import asyncio
 
-import machine
 from micropython import const
 
 _WHO_AM_I = const(0x0F)
@@ -32,13 +31,13 @@ _FS_CODES = {2: 0, 4: 1, 8: 2, 16: 3}
 
 
 class KnockSensor:
-    def __init__(self, cfg, pins):
+    """The driver, on the hardware layer's bus and INT1 pin (hw.Hardware.knock_bus, knock_int)."""
+
+    def __init__(self, cfg, i2c, int_pin):
         self._cfg = cfg
         self._addr = cfg["addr"]
-        self._i2c = machine.I2C(cfg["i2c_id"], scl=machine.Pin(pins["i2c_scl"]),
-                                sda=machine.Pin(pins["i2c_sda"]), freq=cfg["freq"])
-        self._int = machine.Pin(pins["accel_int"], machine.Pin.IN)  # the board's pull-up
-        self.pin = pins["accel_int"]
+        self._i2c = i2c
+        self._int = self.pin = int_pin
         self._flag = asyncio.ThreadSafeFlag()
 
     def _write(self, reg, value):
@@ -52,7 +51,7 @@ class KnockSensor:
         already (a wake from deep sleep: its latched interrupt says what woke the chip)."""
         if self._read(_WHO_AM_I) != _PART_ID:
             raise OSError(19)  # ENODEV: another part at the address
-        self._int.irq(self._on_int, machine.Pin.IRQ_FALLING)
+        self._int.irq(self._on_int, self._int.IRQ_FALLING)
         if keep:
             return
         cfg = self._cfg

@@ -9,6 +9,15 @@ from hemlas.firmware import wire
 from hemlas.results import EventRecord
 
 
+def console_log(vb) -> list:
+    """Every record in a virtual lock's event log, read over its serial console page by page."""
+    records, answer = [], vb.command("log 0")
+    while answer["records"]:
+        records += answer["records"]
+        answer = vb.command(f"log {records[-1][0] + 1}")
+    return records
+
+
 class PagedLog:
     """A lock's log as BLE serves it: records numbered from 1, the oldest pruned away."""
 

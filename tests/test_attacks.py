@@ -10,6 +10,7 @@ import os
 import struct
 
 import protocol_client as pc
+from log_helpers import console_log
 import pytest
 from test_security import lock  # noqa: F401  (the fixture: a provisioned, locked virtual lock)
 
@@ -27,14 +28,6 @@ async def _open(key: pc.Key) -> pc.Link:
     """A connection to key's lock, found by its rotating id as the client computes it."""
     device = await pc.find(key.adv_key, **config.scanner_kwargs())
     return await pc.Link.open(device, **config.client_kwargs())
-
-
-def _log(vb) -> list:
-    records, answer = [], vb.command("log 0")
-    while answer["records"]:
-        records += answer["records"]
-        answer = vb.command(f"log {records[-1][0] + 1}")
-    return records
 
 
 async def _still_serves(key: pc.Key) -> int:
@@ -96,7 +89,7 @@ def test_oversized_frames_are_refused_and_the_lock_stays_connectable(lock):  # n
         assert [("MALFORMED" if e == "frame" else e) for e in expected] == got
     assert lock.crashed is None
     assert asyncio.run(_still_serves(key)) == pc.STATUS["OK"]
-    assert not [r for r in _log(lock) if r[2] == 8], "no fault: nothing ran out of heap"
+    assert not [r for r in console_log(lock) if r[2] == 8], "no fault: nothing ran out of heap"
 
 
 def test_a_replayed_hello_neither_names_the_key_nor_forgives_the_guessing(lock):  # noqa: F811
@@ -112,14 +105,14 @@ def test_a_replayed_hello_neither_names_the_key_nor_forgives_the_guessing(lock):
             assert forged.status == pc.STATUS["BAD_TAG"] and forged.untagged
         await link.close()
 
-    before = len(_log(lock))
+    before = len(console_log(lock))
     asyncio.run(go())
-    new = _log(lock)[before:]
+    new = console_log(lock)[before:]
     assert not [r for r in new if r[2] == pc.EVENT_SESSION], "a replay named the victim's key"
     assert lock.command("status")["auth_backoff_ms"] >= 1000, "replays forgave the guessing"
     assert len(new) <= 12
     assert asyncio.run(_still_serves(key)) == pc.STATUS["OK"]
-    assert [r for r in _log(lock) if r[2] == pc.EVENT_SESSION][-1][3][0] == key.key_id
+    assert [r for r in console_log(lock) if r[2] == pc.EVENT_SESSION][-1][3][0] == key.key_id
     assert lock.command("status")["auth_backoff_ms"] == 0, "a proven session forgives"
 
 

@@ -16,7 +16,7 @@ from hemlas.sim.chips import DEFAULT_CHIP
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
 SOURCES = [p for p in firmware_sources()]
-HARDWARE_LAYER = {"hw.py", "knock.py"}  # the only modules allowed to import machine (knock.py: a driver)
+HARDWARE_LAYER = {"hw.py"}  # the only modules allowed to import machine
 BLE_LAYER = {"ble.py"}  # the only module allowed to import bluetooth
 # Modules CPython has and MicroPython does not (or not on an ESP32).
 CPYTHON_ONLY = {"typing", "dataclasses", "enum", "abc", "pathlib", "threading", "subprocess",

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from fleet_helpers import issue
+from log_helpers import console_log
 from hemlas.client import LockClient
 from hemlas.codes import LockState
 from hemlas.errors import LockNotFoundError
@@ -28,14 +29,6 @@ def _asleep(vb, timeout=15.0):
     while not vb.pins.asleep:
         assert time.monotonic() < deadline, "the lock never went to sleep"
         time.sleep(0.02)
-
-
-def _log(vb) -> list:
-    records, answer = [], vb.command("log 0")
-    while answer["records"]:
-        records += answer["records"]
-        answer = vb.command(f"log {records[-1][0] + 1}")
-    return records
 
 
 @pytest.fixture
@@ -60,7 +53,7 @@ def test_a_knock_wakes_a_sleeping_lock_and_an_unlock_follows(sleeping_lock):
     assert asyncio.run(unlock()).state == LockState.UNLOCKED
     # What machine.wake_reason() answers the firmware: a deep-sleep GPIO wake, not the timer.
     assert vb.wakes > wakes and vb.pins.handle(["wake_reason"], time.monotonic()) == str(GPIO_WAKE)
-    assert not [r for r in _log(vb) if r[2] == wire.EVENT_SELFTEST], "a knock is not a button press"
+    assert not [r for r in console_log(vb) if r[2] == wire.EVENT_SELFTEST], "a knock is not a button press"
 
 
 def test_without_a_knock_the_sleeping_lock_is_not_found_within_its_sleep(sleeping_lock):

@@ -16,6 +16,7 @@ import time
 import pytest
 
 from fleet_helpers import issue
+from log_helpers import console_log
 from hemlas.client import LockClient
 from hemlas.codes import LockState
 from hemlas.firmware import wire
@@ -23,14 +24,6 @@ from hemlas.firmware import wire
 pytestmark = pytest.mark.virtual_board
 
 WDT_RESET = 3  # machine.WDT_RESET on the esp32 port (ports/esp32/modmachine.c)
-
-
-def _log(vb) -> list:
-    records, answer = [], vb.command("log 0")
-    while answer["records"]:
-        records += answer["records"]
-        answer = vb.command(f"log {records[-1][0] + 1}")
-    return records
 
 
 def test_a_frozen_firmware_is_reset_by_the_watchdog_and_is_reachable_again(radio, boot_board, fleet):
@@ -43,7 +36,7 @@ def test_a_frozen_firmware_is_reset_by_the_watchdog_and_is_reachable_again(radio
             return await lock.unlock()
 
     assert asyncio.run(unlock()).state == LockState.UNLOCKED
-    visits_before = [r for r in _log(vb) if r[2] == wire.EVENT_UNLOCKED]
+    visits_before = [r for r in console_log(vb) if r[2] == wire.EVENT_UNLOCKED]
     boots = vb.boots
     vb.hang()
     frozen_at = time.monotonic()
@@ -57,7 +50,7 @@ def test_a_frozen_firmware_is_reset_by_the_watchdog_and_is_reachable_again(radio
 
     vb.set_bolt(1.0)
     assert asyncio.run(unlock()).state == LockState.UNLOCKED  # reachable over BLE again
-    records = _log(vb)
+    records = console_log(vb)
     assert [r for r in records if r[2] == wire.EVENT_UNLOCKED][:len(visits_before)] == visits_before
     boot = [r for r in records if r[2] == wire.EVENT_BOOT][-1]
     assert boot[3][0] == WDT_RESET  # the boot record says why

@@ -549,14 +549,15 @@ class LockClient:
 
     async def status(self) -> LockStatus:
         body = await self.request(wire.OP_STATUS)
+        # The door byte trails: a lock of firmware 0.5 sends none (read as unknown, 255).
+        without_door = wire.RESPONSE_FORMATS[wire.OP_STATUS][:-1]
         try:
-            fields = struct.unpack_from(wire.RESPONSE_FORMATS[wire.OP_STATUS][:-1], body)
+            fields = struct.unpack_from(without_door, body)
         except struct.error as err:
             raise ProtocolError(self.lock_id, Status.MALFORMED, "short response") from err
         state, battery, busy, next_seq = self._checked(fields)
-        # The door byte trails (a lock of firmware 0.5 has none): no knock sensor, as 255.
-        door = body[struct.calcsize(wire.RESPONSE_FORMATS[wire.OP_STATUS][:-1])] \
-            if len(body) >= struct.calcsize(wire.RESPONSE_FORMATS[wire.OP_STATUS]) else wire.DOOR_UNKNOWN
+        size = struct.calcsize(without_door)
+        door = body[size] if len(body) > size else wire.DOOR_UNKNOWN
         return LockStatus(LockState(state), BatteryState(battery), bool(busy), next_seq, _DOOR_NAMES.get(door))
 
     async def _move(self, opcode: int) -> MoveResult:

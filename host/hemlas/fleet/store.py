@@ -139,7 +139,7 @@ class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, L
         except SQLAlchemyError as err:
             raise FleetError(f"cannot open the fleet store {self._where}: {_reason(err)}") from err
         if not tables and not create:
-            raise StoreMissingError(self._where, _configured_by())
+            raise StoreMissingError(self._where, configured_by())
         if tables and "alembic_version" not in tables:
             raise NotAFleetStoreError(self._where, "it holds other tables: "
                                       + ", ".join(sorted(tables)[:5]))
@@ -465,10 +465,6 @@ def _describe(url: URL) -> str:
     return f"{url.get_backend_name()} database {url.database or '(default)'} on {where}"
 
 
-def _configured_by() -> str:
-    return configured_by()
-
-
 def _reason(err: BaseException) -> str:
     """An error's own first line: no SQLAlchemy URL, statement or link, and no password."""
     orig = getattr(err, "orig", None) or err
@@ -490,7 +486,7 @@ def _check_sqlite_file(path: Path, where: str, create: bool) -> None:
         raise NotAFleetStoreError(where, "it is a directory")
     if not path.exists():
         if not create:
-            raise StoreMissingError(where, _configured_by())
+            raise StoreMissingError(where, configured_by())
         _create_owner_only(path)
         return
     try:
