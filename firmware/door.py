@@ -2,6 +2,8 @@
 # advertising for their phone a while (the power policy's knock window). Boards without the
 # sensor never load this module. (Door opened/closed and forced entry: not yet, docs/knock.md.)
 
+import asyncio
+
 import knock
 import wire
 
@@ -17,7 +19,13 @@ class KnockWatch:
         while True:
             if not sensor.pending():
                 await sensor.wait()
-            if sensor.clear():
+            try:
+                knocked = sensor.clear()
+            except OSError as err:  # the bus failed: say so, and do not spin on a held INT1
+                self._app.fault(err)
+                await asyncio.sleep_ms(1000)
+                continue
+            if knocked:
                 self._app.policy.knocked()  # someone at the door: stay reachable
 
 
