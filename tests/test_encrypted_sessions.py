@@ -17,7 +17,8 @@ import zlib
 
 import protocol_client as pc
 import pytest
-from test_attacks import _key, _log, _open
+from log_helpers import console_log
+from test_attacks import _key, _open
 from test_security import lock  # noqa: F401  (the fixture: a provisioned, locked virtual lock)
 
 from fleet_helpers import issue
@@ -58,11 +59,11 @@ def test_a_version_2_frame_gets_unsupported_version(lock):  # noqa: F811
         await link.close()
         return answers
 
-    before = len(_log(lock))
+    before = len(console_log(lock))
     for answer in asyncio.run(go()):
         assert answer.opcode == pc.OP_ERROR | pc.RESPONSE_BIT
         assert answer.payload == bytes((pc.STATUS["UNSUPPORTED_VERSION"],)) and answer.untagged
-    assert not [r for r in _log(lock)[before:] if r[2] == pc.EVENT_SESSION], "no session was proven"
+    assert not [r for r in console_log(lock)[before:] if r[2] == pc.EVENT_SESSION], "no session was proven"
 
 
 def test_a_log_read_answer_on_the_air_is_ciphertext(lock):  # noqa: F811
@@ -89,7 +90,7 @@ def test_a_log_read_answer_on_the_air_is_ciphertext(lock):  # noqa: F811
 
     pages = asyncio.run(go())
     read = [r for page in pages for r in pc.records(page.body)]
-    on_lock = [(r[0], r[1], r[2], tuple(r[3])) for r in _log(lock)]
+    on_lock = [(r[0], r[1], r[2], tuple(r[3])) for r in console_log(lock)]
     assert read == on_lock, "the pages decrypted are the lock's own log"
     mine = [r for r in read if r[2] == pc.EVENT_SESSION and r[3][0] == key.key_id]
     assert mine, "the session's record names the key (logged as its first request proved it)"
@@ -128,7 +129,7 @@ def test_a_request_with_one_bit_flipped_is_refused_and_not_carried_out(lock):  #
         await link.close()
         return lock_time, refusals, clock_meanwhile, carried
 
-    before = len(_log(lock))
+    before = len(console_log(lock))
     lock_time, refusals, clock_meanwhile, carried = asyncio.run(go())
     for answer in refusals:
         assert answer.status == pc.STATUS["BAD_TAG"] and answer.direction == pc.CLEAR_DIRECTION
@@ -136,7 +137,7 @@ def test_a_request_with_one_bit_flipped_is_refused_and_not_carried_out(lock):  #
     assert carried.direction == pc.RESPONSE_DIRECTION
     status, now = struct.unpack("<BI", carried.body)
     assert status == pc.STATUS["OK"] and lock_time + 300 <= now < lock_time + 330
-    clock_sets = [r for r in _log(lock)[before:] if r[2] == pc.EVENT_CLOCK_SET]
+    clock_sets = [r for r in console_log(lock)[before:] if r[2] == pc.EVENT_CLOCK_SET]
     assert [r[3][1] for r in clock_sets] == [lock_time + 300], "only the genuine request was carried out"
 
 
@@ -226,7 +227,7 @@ def test_a_key_for_one_lock_is_refused_by_another_and_not_logged_as_its_key(  # 
 
     for answer in asyncio.run(go()):
         assert answer.status == pc.STATUS["KEY_WRONG_LOCK"] and answer.untagged
-    log = _log(other)
+    log = console_log(other)
     failed = [tuple(r[3]) for r in log if r[2] == pc.EVENT_AUTH_FAILED]
     assert failed == [(pc.STATUS["KEY_WRONG_LOCK"], 0)] * 2
     named = [r[3][0] for r in log if r[2] == pc.EVENT_SESSION]
