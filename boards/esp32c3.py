@@ -46,19 +46,22 @@ BOARD = {
     # (SA0 to VDD). Datasheet DS11880: "50 nA in power-down mode, below 1 uA in active
     # low-power mode" (at its lowest rates); its wake-up function interrupts when a sample's
     # slope passes WAKE_UP_THS (1 LSB = full scale / 64), latched (LIR) until WAKE_UP_SRC is
-    # read. A rap rings at tens of Hz for tens of ms: at 50 Hz the part samples most raps
-    # between peaks (the virtual board's door model: 28 % of default knocks woke it), at 400 Hz
-    # every one; low-power mode 1 at 400 Hz is budgeted at 25 uA, a figure only the bench
-    # confirms (docs/battery.md, docs/knock.md).
+    # read. The low-power modes sample at 1.6-200 Hz (ODR codes above 200 Hz run at 200 Hz
+    # unless the part is in high-performance mode, ~90 uA); low-power mode 1 draws 0.38 uA at
+    # 1.6 Hz and 5 uA at 100 Hz (typical, the datasheet's table). A rap rings at tens of Hz for
+    # tens of ms: in the virtual board's door model 82 % of default knocks (random phase) woke
+    # the part at 50 Hz and 125 mg, 87 % at 100 Hz, all at 200 Hz. So 200 Hz, low-power mode 1,
+    # budgeted at 10 uA (twice the 100 Hz figure), a figure only the bench confirms
+    # (docs/battery.md, docs/knock.md).
     "accel": {
         "part": "LIS2DW12",
         "i2c_id": 0,
         "addr": 0x19,
         "freq": 400000,
         "fs_g": 4,  # +-4 g: 62.5 mg per threshold LSB
-        "odr_hz": 400,
+        "odr_hz": 200,
         "wake_mg": 125,  # 2 LSB: a rap's ring passes it, the building's hum does not
-        "ua": 25,
+        "ua": 10,
     },
     "button_active_low": True,
     "limit_active_low": True,
@@ -111,9 +114,9 @@ BOARD = {
         #   "Power Consumption in Low-Power Modes": 5 uA);
         # - regulator: a nanoamp-Iq buck (TI TPS62840: 60 nA) with its leakage: 1 uA;
         # - divider: the battery divider, 1 M + 1 M across 3.6 V (100 nF feeds the ADC);
-        # - knock sensor: the LIS2DW12 at 400 Hz in low-power mode 1 (see "accel").
-        "sleep_parts_ua": {"chip": 5, "regulator": 1, "divider": 1.8, "knock_sensor": 25},
-        "sleep_ua": 32.8,  # their sum (tests/test_physics.py checks it)
+        # - knock sensor: the LIS2DW12 at 200 Hz in low-power mode 1 (see "accel").
+        "sleep_parts_ua": {"chip": 5, "regulator": 1, "divider": 1.8, "knock_sensor": 10},
+        "sleep_ua": 17.8,  # their sum (tests/test_physics.py checks it)
         # From a wake to the firmware's main.py: the ROM and second-stage bootloader, then
         # MicroPython's start-up. Measured by others on an ESP32-S3 with MicroPython v1.19:
         # 264 ms to app_main (217 of it validating the image), then 350 ms from _boot.py into

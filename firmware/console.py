@@ -59,6 +59,10 @@ class Console:
                 byte = byte.encode()  # sys.stdin is a text stream on the boards
             if byte == b"\n":
                 return line
+            if byte[0] < 32 or byte[0] == 127:
+                # Line noise, not a command: a tool's Ctrl-B that reached the unit as it booted
+                # again (mpremote's after machine.reset()) would otherwise prefix the next line.
+                continue
             if len(line) <= _MAX_LINE:
                 line += byte  # past the limit the rest is dropped, not buffered
 

@@ -3,7 +3,7 @@
 # The part watches the door while the chip sleeps: its wake-up function drives INT1 (open
 # drain, active low, latched) when the slope of a sample (the high-pass path) passes the
 # threshold, and INT1 wakes the chip. A rap rings at tens of Hz for tens of ms, so the part
-# samples at 400 Hz: at 50 Hz most raps fall between samples.
+# samples at 200 Hz, the fastest its low-power modes run: at 50 Hz some raps fall between samples.
 
 import asyncio
 
@@ -26,7 +26,7 @@ _INT_OPEN_DRAIN_LOW_LATCHED = const(0x38)  # PP_OD | LIR | H_LACTIVE
 _INT1_WU = const(0x20)
 _INTERRUPTS_ENABLE = const(0x20)
 _WU_IA = const(0x08)
-_ODR_CODES = {50: 0x4, 100: 0x5, 200: 0x6, 400: 0x7}
+_ODR_CODES = {50: 0x4, 100: 0x5, 200: 0x6}  # low power: codes 7-9 would run at 200 Hz too
 _FS_CODES = {2: 0, 4: 1, 8: 2, 16: 3}
 
 

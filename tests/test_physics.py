@@ -103,3 +103,13 @@ def test_an_itemised_sleep_current_adds_up_to_the_boards_figure(board):
     parts = power.get("sleep_parts_ua")
     if parts is not None:
         assert sum(parts.values()) == pytest.approx(power["sleep_ua"], abs=1e-6)
+
+
+def test_the_knock_sensors_budget_is_a_rate_its_low_power_mode_has():
+    """The LIS2DW12's low-power modes sample at 1.6-200 Hz (faster needs high-performance mode,
+    ~90 uA): a board that asks for more in low power gets 200 Hz and a budget for a mode that
+    never runs. The sensor's figure is the one the sleep current itemises."""
+    board = load_board("esp32c3")
+    accel = board["accel"]
+    assert accel["odr_hz"] <= 200
+    assert board["power"]["sleep_parts_ua"]["knock_sensor"] == accel["ua"]

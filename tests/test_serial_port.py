@@ -199,3 +199,15 @@ def test_ctrl_d_at_the_repl_soft_resets_into_main_keeping_rtc_memory(flashed):
     assert flashed.at_repl
     out = mpremote(flashed, "exec", "import machine; print(machine.RTC().memory())")
     assert out.strip() == "b'kept'"
+
+
+def test_control_bytes_before_a_command_are_noise_not_part_of_it(flashed):
+    """mpremote's exit_raw_repl() types "\\r\\x02" (Ctrl-B); sent after machine.reset() they reach
+    the unit as it boots again. The firmware's console must not read them into the next command
+    (it answered "\\x02status" as an unknown command, and a bench waited 30 s for "status")."""
+    from hemlas.serialconsole import SerialConsole
+
+    flashed.wait_ready()
+    with SerialConsole(flashed.serial_port) as console:
+        console._serial.write(b"\r\x02\x1b\x7f")  # Ctrl-B, ESC, DEL: as a tool or a reset leaves them
+        assert console.command("status")["board"] == "virtual"

@@ -173,8 +173,7 @@ def reset_unit(port: str, timeout: float = 30.0, board_name: str | None = None,
     try:
         _catch(transport, port, board_name, waiting)
         transport.enter_raw_repl(soft_reset=True)
-        transport.exec_raw_no_follow("import machine\nmachine.reset()")
-        transport.exit_raw_repl()
+        _hard_reset(transport)
         return SerialConsole(port, opened=transport.serial).wait_ready(timeout)
     except (TransportError, SerialException, OSError) as err:
         raise FlashError(f"could not reset the unit on {port}: {err}") from err
@@ -185,7 +184,9 @@ def reset_unit(port: str, timeout: float = 30.0, board_name: str | None = None,
 def _hard_reset(transport: SerialTransport) -> None:
     """machine.reset() from the raw REPL: on an ESP32 esp_restart(), a chip reset."""
     transport.exec_raw_no_follow("import machine\nmachine.reset()")
-    transport.exit_raw_repl()  # mpremote's bookkeeping; the Ctrl-B reaches a resetting unit
+    # Only mpremote's bookkeeping: its exit_raw_repl() would type "\r\x02" into a unit that is
+    # booting again, and the firmware's console would read them before the next command.
+    transport.in_raw_repl = False
 
 
 def _stop_watchdog(transport: SerialTransport, port: str) -> None:
