@@ -59,9 +59,9 @@ def _pack(opcode, *fields):
 
 async def _status(app):
     lock = app.lock
-    # The door byte: unknown until door sensing is built (docs/knock.md).
+    door = app.policy.door  # the knock sensor's (docs/knock.md): unknown on boards without one
     return _pack(wire.OP_STATUS, wire.STATUS_OK, lock.state, app.battery.state, int(lock.busy),
-                 app.log.next_seq, wire.DOOR_UNKNOWN)
+                 app.log.next_seq, door.state if door else wire.DOOR_UNKNOWN)
 
 
 async def _move(app, opcode, target):

@@ -25,6 +25,7 @@ class PowerPolicy:
         # After a knock: awake this long for the carer's phone (board: knock_awake_ms).
         self.knock_ms = policy.get("knock_awake_ms", 0) if policy else 0
         self._window = self.awake_ms
+        self.door = None  # the knock sensor's door watch (door.py), where the board has one
         self._advertised = False
         self._last = time.ticks_ms()
 
@@ -60,4 +61,6 @@ class PowerPolicy:
     def sleep(self):
         app = self._app
         app.hw.rtc_memory(app.charge.sleep_state().encode())
-        app.hw.deep_sleep(self.sleep_ms)  # does not return: the chip boots again on waking
+        # An open door wakes the lock when it becomes left open (door.py): one wake more.
+        ms = self.door.sleep_ms(self.sleep_ms) if self.door else self.sleep_ms
+        app.hw.deep_sleep(ms)  # does not return: the chip boots again on waking

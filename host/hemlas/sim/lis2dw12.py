@@ -37,15 +37,18 @@ Model, pure (time is passed in, as in physics.py):
   CTRL3 H_LACTIVE 1 is active low, PP_OD 1 open drain (reg.h lis2dw12_h_lactive_t, _pp_od_t):
   int1_pad() is the level the part drives, or None when its open drain is released. At the
   defaults (push-pull, active high) an idle INT1 drives low.
-- Not modelled: FIFO (reads 0), tap, 6D, free-fall, activity/inactivity (SLEEP_ON), single-
-  conversion mode (MODE 10: never samples here), user offsets, HP reference mode, self-test,
-  INT2 and DRDY on a pad. The temperature reads 25 degC.
+- The FIFO, the user-offset wake-up path and single tap: sim/lis2dw12_fifo.py (its sources).
+- Not modelled: double tap, 6D, free-fall, activity/inactivity (SLEEP_ON), single-conversion
+  mode (MODE 10: never samples here), user offsets on the outputs (USR_OFF_ON_OUT), HP
+  reference mode, self-test, INT2 and DRDY on a pad. The temperature reads 25 degC.
 """
 
 from __future__ import annotations
 
 import math
 import random
+
+from .lis2dw12_fifo import ALL_SINGLE_TAP, FIFO_CTRL, FIFO_SAMPLES, TAP_SRC, FifoAndTap
 
 WHO_AM_I, LIS2DW12_ID = 0x0F, 0x44  # reg.h LIS2DW12_WHO_AM_I, LIS2DW12_ID
 I2C_ADDRESSES = (0x18, 0x19)  # reg.h LIS2DW12_I2C_ADD_L/_H 0x31/0x33 are 8-bit: (addr << 1) | R
@@ -73,7 +76,7 @@ _FS_G = (2, 4, 8, 16)  # CTRL6 FS[1:0]: reg.h lis2dw12_fs_t
 _HP_DIVIDER = (None, 4, 10, 20)  # BW_FILT: 00 the slope filter, then ODR/4, /10, /20
 
 
-class Lis2dw12:
+class Lis2dw12(FifoAndTap):
     """One part, powered. source(t) -> (x, y, z) in mg is the acceleration it sits in."""
 
     def __init__(self, source, now: float, noise_mg: float = 2.0, seed: int = 1):
@@ -96,6 +99,8 @@ class Lis2dw12:
         self._over = 0  # consecutive samples above the wake-up threshold
         self._active = 0  # WAKE_UP_SRC bits of a wake-up in progress (pulsed mode's view)
         self._latched = 0  # WAKE_UP_SRC bits held for a read (latched mode)
+        self._reset_fifo_and_tap()
+        self._fifo_out: list[int] | None = None  # the FIFO sample a burst of OUT reads is taking
         if not hasattr(self, "pad_changes"):
             self.pad_changes: list[tuple[float, int | None]] = []  # INT1 (time, level), for the board
             self._pad = self.int1_pad()
@@ -130,8 +135,8 @@ class Lis2dw12:
     def int1_pad(self) -> int | None:
         """The level INT1 drives now: 0 or 1, or None for a released open drain."""
         ctrl3 = self.regs[CTRL3]
-        shown = self._flags() & _SRC_WU_IA and self.regs[CTRL4_INT1_PAD_CTRL] & _CTRL4_INT1_WU \
-            and self.regs[CTRL7] & _CTRL7_INTERRUPTS_ENABLE
+        routed = self._flags() & _SRC_WU_IA and self.regs[CTRL4_INT1_PAD_CTRL] & _CTRL4_INT1_WU
+        shown = (routed or self._tap_on_int1()) and self.regs[CTRL7] & _CTRL7_INTERRUPTS_ENABLE
         level = int(bool(shown)) ^ int(bool(ctrl3 & _CTRL3_H_LACTIVE))
         if ctrl3 & _CTRL3_PP_OD and level:
             return None  # open drain: only pulls low; the board's pull-up makes the high
@@ -165,12 +170,15 @@ class Lis2dw12:
         step = 1 << (16 - self._resolution_bits())
         data = [self._raw(min(max(value + self._random.gauss(0.0, self.noise_mg), -fs), fs), lsb, step)
                 for value in self.source(t)]
-        filtered = self._high_pass([raw * lsb for raw in data])
+        sample_mg = [raw * lsb for raw in data]
+        filtered = self._high_pass(sample_mg)
         if self.regs[CTRL6] & _CTRL6_FDS:  # the high-pass path on the outputs too
             data = [self._raw(value, lsb, step) for value in filtered]
         self.out = data
         self._drdy = True
-        self._wake_up(filtered, t)
+        self._fifo_write(data)  # before the wake-up: the trigger's own sample is stored
+        self._tap(filtered)
+        self._wake_up(self._wake_up_input(sample_mg, filtered), t)
 
     @staticmethod
     def _raw(mg: float, lsb: float, step: int) -> int:
@@ -194,8 +202,10 @@ class Lis2dw12:
                 axes |= bit
         self._over = self._over + 1 if axes else 0
         if self._over > self._wake_dur():
-            if self._over == self._wake_dur() + 1 and self.regs[CTRL3] & _CTRL3_LIR:
-                self._latched |= _SRC_WU_IA | axes  # crossed upward, for long enough: held
+            if self._over == self._wake_dur() + 1:
+                self._fifo_trigger()
+                if self.regs[CTRL3] & _CTRL3_LIR:
+                    self._latched |= _SRC_WU_IA | axes  # crossed upward, for long enough: held
             self._active = _SRC_WU_IA | axes
         else:
             self._active = 0
@@ -220,6 +230,13 @@ class Lis2dw12:
         return bytes(out)
 
     def _read_one(self, reg: int) -> int:
+        if OUT_X_L <= reg <= OUT_Z_H and self.fifo_mode():  # not bypassed: the FIFO's oldest
+            if reg == OUT_X_L or self._fifo_out is None:
+                self._fifo_out = self._fifo_pop()
+            raw = (self._fifo_out or [0, 0, 0])[(reg - OUT_X_L) // 2] & 0xFFFF
+            if reg == OUT_Z_H:
+                self._fifo_out = None
+            return raw >> 8 if reg % 2 else raw & 0xFF
         if OUT_X_L <= reg <= OUT_Z_H:
             if self.regs[CTRL2] & _CTRL2_BDU and self._held is None and reg % 2 == 0:
                 self._held = list(self.out)  # BDU: this axis' high byte comes from the same sample
@@ -240,10 +257,15 @@ class Lis2dw12:
             self._latched = 0  # reading either source register clears a latched wake-up
             if reg == WAKE_UP_SRC:
                 return flags
-            return _ALL_WU_IA if flags & _SRC_WU_IA else 0
+            tap = self._read_tap_src()  # ALL_INT_SRC clears a latched tap too
+            return (_ALL_WU_IA if flags & _SRC_WU_IA else 0) | (ALL_SINGLE_TAP if tap else 0)
+        if reg == TAP_SRC:
+            return self._read_tap_src()
+        if reg == FIFO_SAMPLES:
+            return self._fifo_samples()
         if reg in WRITABLE:
             return self.regs[reg]
-        return 0  # temperature (25 degC), FIFO, tap and 6D sources, reserved addresses
+        return 0  # temperature (25 degC), the 6D source, reserved addresses
 
     def write(self, reg: int, data: bytes, now: float) -> None:
         self.advance(now)
@@ -256,7 +278,10 @@ class Lis2dw12:
             if address == CTRL2 and value & _CTRL2_SOFT_RESET:
                 self.power_on(now)  # the bit clears itself once the registers are reset
                 continue
+            old = self.regs[address]
             self.regs[address] = value & ~_CTRL2_BOOT if address == CTRL2 else value
+            if address == FIFO_CTRL:
+                self._fifo_ctrl_written(old)
         self._restart_sampling(now)
         self._pad_update(now)
 
