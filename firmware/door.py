@@ -89,7 +89,10 @@ class DoorWatch:
             way = 1 if z > half else -1 if z < -half else 0
             run = run + 1 if way and way == sign else 1 if way else 0
             sign = way
-        forced = blow and app.lock.state == wire.LOCK_LOCKED
+        # Locked: as the lock knows it, or (a board without switches, after a wake) as it
+        # last drove the bolt (a hand on the thumb-turn since is not seen).
+        bolt = app.lock.state or app.store.get("lock_state")
+        forced = blow and bolt == wire.LOCK_LOCKED
         if run < _SWING and not forced:
             # A knock; a blow on an unlocked door is someone at the door too, not an attack
             # on the bolt: stay reachable for them.
