@@ -659,3 +659,174 @@ class CompensationReport:
     @property
     def balanced(self) -> bool:
         return not self.unmatched_mounts and not self.unmatched_hours
+
+
+# ---- the fleet service: providers, accounts, tokens, login failures, audit (0006) -----------
+# (accounts.py, sessions.py, ratelimit.py, audit.py; docs/service.md)
+
+ACCOUNT_ROLES = ("lock-admin", "coordinator", "carer", "technician")
+PROVIDER_ROLES = ("coordinator", "carer")  # bound to one provider
+TOKEN_KINDS = ("browser", "device")
+LOGIN_LENGTH = 64
+DEVICE_NAME_LENGTH = 100
+ADDRESS_TEXT_LENGTH = 64  # a client's IP address as text (IPv6 with a zone fits)
+AUDIT_ACTION_LENGTH = 64
+AUDIT_TARGET_LENGTH = 300
+
+
+class Provider(Base):
+    """A home-care provider (hemtjänstanordnare). Customers name theirs in customers.provider
+    (free text since 0004); that name is the link (accounts.py says why), so it is unique here."""
+
+    __tablename__ = "providers"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    provider_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(PROVIDER_LENGTH), unique=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Account(Base):
+    """A person who logs in to the service. ``login`` is stored case-folded; ``person_key``
+    is the display name case-folded, unique: it is the name staff keys are issued to
+    (issued_keys.person), so revoking a carer's device finds exactly that carer's keys."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        CheckConstraint("role IN ('lock-admin', 'coordinator', 'carer', 'technician')",
+                        name="role"),
+        CheckConstraint("(role IN ('coordinator', 'carer')) = (provider_id IS NOT NULL)",
+                        name="provider"),
+        {"sqlite_autoincrement": True},
+    )
+
+    account_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    login: Mapped[str] = mapped_column(String(LOGIN_LENGTH), unique=True)
+    display_name: Mapped[str] = mapped_column(String(PERSON_LENGTH))
+    person_key: Mapped[str] = mapped_column(String(PERSON_LENGTH), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    provider_id: Mapped[int | None] = mapped_column(ForeignKey("providers.provider_id"))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    password_changed_at: Mapped[int] = mapped_column(BigInteger)
+    disabled_at: Mapped[int | None] = mapped_column(BigInteger)
+
+    def __repr__(self) -> str:  # never the hash
+        return f"Account(account_id={self.account_id!r}, login={self.login!r})"
+
+
+class AuthToken(Base):
+    """A browser session or a field device's token. Only the token's SHA-256 is stored: a
+    copy of the database opens no session."""
+
+    __tablename__ = "auth_tokens"
+    __table_args__ = (
+        CheckConstraint("kind IN ('browser', 'device')", name="kind"),
+        CheckConstraint("(kind = 'device') = (device_name IS NOT NULL)", name="device_name"),
+        {"sqlite_autoincrement": True},
+    )
+
+    token_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    device_name: Mapped[str | None] = mapped_column(String(DEVICE_NAME_LENGTH))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    last_used_at: Mapped[int | None] = mapped_column(BigInteger)
+    address: Mapped[str | None] = mapped_column(String(ADDRESS_TEXT_LENGTH))
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger)
+
+    def __repr__(self) -> str:
+        return f"AuthToken(token_id={self.token_id!r}, kind={self.kind!r})"
+
+
+class LoginFailure(Base):
+    """One failed login, by what it counts against ("account:LOGIN" or "address:IP"): kept in
+    the store so the limit holds across workers and restarts."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_subject_at", "subject", "at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    failure_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject: Mapped[str] = mapped_column(String(LOGIN_LENGTH + 16))
+    at: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuditEntry(Base):
+    """One action that changed something or revealed personal data: who, when, what, from
+    which device and address. Append-only (database triggers refuse UPDATE and DELETE)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_at", "at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    audit_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[int] = mapped_column(BigInteger)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.account_id"))
+    actor: Mapped[str] = mapped_column(String(PERSON_LENGTH))  # login, or "local:USER" (CLI)
+    device: Mapped[str | None] = mapped_column(String(DEVICE_NAME_LENGTH))
+    address: Mapped[str | None] = mapped_column(String(ADDRESS_TEXT_LENGTH))
+    action: Mapped[str] = mapped_column(String(AUDIT_ACTION_LENGTH))
+    target: Mapped[str | None] = mapped_column(String(AUDIT_TARGET_LENGTH))
+    provider: Mapped[str | None] = mapped_column(String(PROVIDER_LENGTH))  # whose data
+    outcome: Mapped[str] = mapped_column(String(16))  # "ok" or "refused"
+
+
+@dataclass(frozen=True)
+class ProviderRecord:
+    provider_id: int
+    name: str
+    created_at: int
+
+
+@dataclass(frozen=True)
+class AccountRecord:
+    """An account as the domain hands it out: never its password hash."""
+
+    account_id: int
+    login: str
+    display_name: str
+    role: str
+    provider_id: int | None
+    provider: str | None  # the provider's name
+    created_at: int
+    disabled_at: int | None
+
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_at is not None
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """A session or device token's metadata: never the token."""
+
+    token_id: int
+    account_id: int
+    kind: str
+    device_name: str | None
+    created_at: int
+    expires_at: int
+    last_used_at: int | None
+    address: str | None
+    revoked_at: int | None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    audit_id: int
+    at: int
+    account_id: int | None
+    actor: str
+    device: str | None
+    address: str | None
+    action: str
+    target: str | None
+    provider: str | None
+    outcome: str

@@ -1,0 +1,99 @@
+"""Who may do what in the fleet service: the four roles, what each may do, and the caller
+(the account behind a request or a CLI command) every scoped rule takes.
+
+The table is the rule; the API and the CLI ask :func:`require`, never a role's name. A
+provider-bound role (coordinator, carer) sees one provider's customers and locks; the
+municipality's lock administrator sees every provider's; a technician works on the locks
+themselves and sees no customer's personal data (docs/service.md has the table).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import FleetError
+from .models import ACCOUNT_ROLES, PROVIDER_ROLES
+
+LOCK_ADMIN, COORDINATOR, CARER, TECHNICIAN = ACCOUNT_ROLES
+
+# What a caller may do: one name per kind of request, read by require().
+READ_CUSTOMERS = "customers.read"  # customers' names and addresses: personal data
+READ_LOCKS = "locks.read"
+READ_WARNINGS = "warnings.read"
+READ_AUDIT = "audit.read"
+MANAGE_ACCOUNTS = "accounts.manage"
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    LOCK_ADMIN: frozenset({READ_CUSTOMERS, READ_LOCKS, READ_WARNINGS, READ_AUDIT,
+                           MANAGE_ACCOUNTS}),
+    COORDINATOR: frozenset({READ_CUSTOMERS, READ_LOCKS, READ_WARNINGS}),
+    # The routine: a carer finds the customer, then the lock, and swaps a battery that warns.
+    CARER: frozenset({READ_CUSTOMERS, READ_LOCKS, READ_WARNINGS}),
+    # Bench and battery work on the units: locks and their batteries, no customer's name.
+    TECHNICIAN: frozenset({READ_LOCKS, READ_WARNINGS}),
+}
+
+ROLE_TEXT = {
+    LOCK_ADMIN: "lock administrator (the municipality: every provider)",
+    COORDINATOR: "coordinator (one provider)",
+    CARER: "carer (one provider)",
+    TECHNICIAN: "technician (the locks, no customer data)",
+}
+
+
+class ForbiddenError(FleetError):
+    """The caller's role may not do this (the API answers 403)."""
+
+    rule = "role-may-not"
+
+    def __init__(self, role: str, permission: str):
+        super().__init__(f"a {ROLE_TEXT.get(role, role)} may not do this ({permission}); "
+                         f"ask your lock administrator if you need to")
+        self.role, self.permission = role, permission
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks, resolved once per request (or per CLI command): the scope every query takes.
+
+    ``provider`` is the provider's name for a provider-bound role, None for a role that sees
+    every provider. ``account_id`` is None for the local CLI (the OS user who runs it, who can
+    open the store file anyway)."""
+
+    account_id: int | None
+    actor: str  # the login, or "local:USER" for the CLI
+    display_name: str
+    role: str
+    provider: str | None
+    device: str | None = None  # the device token's name, "cli", or None for a browser
+    address: str | None = None  # the client's IP address
+    token_id: int | None = None
+
+    @property
+    def all_providers(self) -> bool:
+        return self.role not in PROVIDER_ROLES
+
+    def may(self, permission: str) -> bool:
+        return permission in PERMISSIONS.get(self.role, frozenset())
+
+    @property
+    def sees_personal_data(self) -> bool:
+        return self.may(READ_CUSTOMERS)
+
+
+def require(caller: Caller, permission: str) -> None:
+    """Raises ForbiddenError unless the caller's role has ``permission``."""
+    if not caller.may(permission):
+        raise ForbiddenError(caller.role, permission)
+
+
+def local_caller(device: str = "cli") -> Caller:
+    """The CLI's caller: the OS user running it on the store's own machine, with the lock
+    administrator's reach (whoever can run it can open the store file itself)."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name in the environment (a container): still recorded
+        user = "unknown"
+    return Caller(None, f"local:{user}", user, LOCK_ADMIN, None, device=device)
