@@ -25,7 +25,7 @@ import pytest
 
 from hemlas.fleet.store import FleetStore
 from hemlas.keyfile import StaffKey
-from hemlas.serialconsole import SerialConsole
+from hemlas.serialconsole import SerialConsole, SerialConsoleError
 
 # The bench store hands out key ids from here up. The unit logs the key id of every move, and the
 # fleet store names a log's key ids by its own keys (ids counting up from 1): a bench key with a
@@ -86,8 +86,36 @@ class Unit:
         issued = self.store.issue_key(lock_id or self.lock_id, BENCH_PERSON, role, now - 60, now + valid_for_s)
         return StaffKey.from_issued(issued)
 
+    def sleep(self, ms: int) -> dict:
+        """Deep sleep now, for ms or until a wake source (button, knock) fires: the console's
+        `power sleep MS`, answered before the unit goes down."""
+        answer = self.console(f"power sleep {ms}")
+        assert "error" not in answer, answer
+        time.sleep(0.5)  # it answers, then sleeps
+        return answer
+
+    def wait_awake(self, timeout: float) -> dict:
+        """The unit's status once it answers again (a wake boots it afresh; a C3's USB-serial
+        comes back with it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.console("status", timeout=2.0)
+            except SerialConsoleError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
     # The hands: overridden by each bench.
     def press_button(self) -> None:
+        raise NotImplementedError
+
+    def knock(self) -> float:
+        """Knock on the door the unit is fitted to (or on the unit): the moment it was done."""
+        raise NotImplementedError
+
+    def sleep_current_ua(self) -> float:
+        """The supply current while the unit sleeps, in uA (a multimeter in series)."""
         raise NotImplementedError
 
     def battery_reference_mv(self) -> float:
@@ -131,6 +159,13 @@ class VirtualUnit(Unit):
     def swap_battery(self) -> None:
         self.vb.swap_battery("fresh")
 
+    def knock(self) -> float:
+        self.vb.knock()
+        return time.monotonic()
+
+    def sleep_current_ua(self) -> float:
+        return self.vb.supply_current_ma() * 1000  # the battery model's current: the multimeter's
+
     def close(self) -> None:
         self.vb.close()
         self.radio.close()
@@ -157,6 +192,15 @@ class BenchUnit(Unit):
     def swap_battery(self) -> None:
         ask("Swap the battery for a new one now; press Enter when the unit has power again:")
 
+    def knock(self) -> float:
+        ask("The unit is asleep. Knock three times on the door it is fitted to (or on the unit), "
+            "as a carer would, and press Enter as you knock:")
+        return time.monotonic()
+
+    def sleep_current_ua(self) -> float:
+        return ask("The unit is asleep. Read the supply current on the multimeter (in series with the "
+                   "battery, uA range) and type it (e.g. 18 uA, 18, 0.018 mA):", parse_microamps)
+
 
 # ---- The technician's answers ----------------------------------------------------------------
 
@@ -181,6 +225,25 @@ def parse_millivolts(text: str) -> float:
     return millivolts
 
 
+_CURRENT = re.compile(r"^\s*([0-9]+(?:[.,][0-9]+)?)\s*(ua|µa|μa|ma)?\s*$", re.IGNORECASE)
+_PLAUSIBLE_UA = (0.1, 500_000)  # a sleeping chip to an awake one with the motor: outside, a typo
+
+
+def parse_microamps(text: str) -> float:
+    """A multimeter's current as a technician types it, in uA: "18", "18 uA", "18µA",
+    "0,018 mA". Raises ValueError with what to type instead."""
+    match = _CURRENT.match(text)
+    if not match:
+        raise ValueError(f"{text.strip()!r} is not a current: type it as 18 uA or 0.018 mA")
+    value = float(match.group(1).replace(",", "."))
+    microamps = value * 1000 if (match.group(2) or "").lower() == "ma" else value
+    low, high = _PLAUSIBLE_UA
+    if not low <= microamps <= high:
+        raise ValueError(f"{text.strip()!r} reads as {microamps:g} uA, which no lock draws: "
+                         "measure again and type it as 18 uA or 0.018 mA")
+    return microamps
+
+
 def ask(prompt: str, parse=None, read=input):
     """Ask the technician until the answer parses (parse: text -> value, ValueError to ask
     again); None as parse: any answer (Enter) will do. No answer at all (standard input
@@ -199,4 +262,4 @@ def ask(prompt: str, parse=None, read=input):
             print(f"[bench] {err}")
 
 
-__all__ = ["BENCH_KEY_IDS_FROM", "BenchUnit", "Unit", "VirtualUnit", "ask", "parse_millivolts"]
+__all__ = ["BENCH_KEY_IDS_FROM", "BenchUnit", "Unit", "VirtualUnit", "ask", "parse_microamps", "parse_millivolts"]

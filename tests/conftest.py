@@ -7,6 +7,12 @@ import pytest
 from hemlas.sim import VirtualBoard
 
 
+def pytest_configure(config):
+    # The bench's own marker (hil_tests/conftest.py registers it too): tests that import the
+    # bench suite's checks (tests/test_ticks_wrap.py) meet it without that conftest.
+    config.addinivalue_line("markers", "human: needs the technician (or the simulated hands) at the bench")
+
+
 @pytest.fixture
 def boot_board(tmp_path):
     """Factory: boot a virtual board (by name) on a flash directory under tmp_path."""

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.virtual_board
 SUITE = Path(__file__).resolve().parents[1] / "hil_tests"
 sys.path.insert(0, str(SUITE))  # the suite's bench module, for its prompts
 
-from bench import BENCH_KEY_IDS_FROM, ask, parse_millivolts  # noqa: E402
+from bench import BENCH_KEY_IDS_FROM, ask, parse_microamps, parse_millivolts  # noqa: E402
 
 
 def _bench_run(port: str, store: Path, report_dir: Path, radio) -> subprocess.CompletedProcess:
@@ -72,6 +72,19 @@ def test_a_multimeter_reading_as_technicians_type_it(typed, millivolts):
 def test_a_reading_that_is_no_voltage_is_refused(typed):
     with pytest.raises(ValueError, match="3.62 V or 3620 mV"):
         parse_millivolts(typed)
+
+
+@pytest.mark.parametrize("typed, microamps", [
+    ("18", 18), ("18 uA", 18), ("18uA", 18), ("18 µA", 18), ("18,5 µA", 18.5), ("0.018 mA", 18),
+    ("0,018mA", 18), ("25 mA", 25000), (" 7.5 ", 7.5)])
+def test_a_current_reading_as_technicians_type_it(typed, microamps):
+    assert parse_microamps(typed) == pytest.approx(microamps)
+
+
+@pytest.mark.parametrize("typed", ["", "abc", "1.8.1", "-18", "18 A", "0.01", "900 mA", "1 8"])
+def test_a_reading_that_is_no_current_is_refused(typed):
+    with pytest.raises(ValueError, match="18 uA or 0.018 mA"):
+        parse_microamps(typed)
 
 
 def test_the_bench_asks_again_until_the_answer_reads(capsys):

@@ -211,3 +211,34 @@ def test_control_bytes_before_a_command_are_noise_not_part_of_it(flashed):
     with SerialConsole(flashed.serial_port) as console:
         console._serial.write(b"\r\x02\x1b\x7f")  # Ctrl-B, ESC, DEL: as a tool or a reset leaves them
         assert console.command("status")["board"] == "virtual"
+
+
+def test_a_ctrl_c_while_machine_reset_runs_does_not_undo_the_reset(blank, monkeypatch):
+    """machine.reset() never returns on an ESP32 (esp_restart()). mpremote's Ctrl-C can reach
+    the unit while it runs; on the virtual board that KeyboardInterrupt once aborted the reset
+    and left the unit in its raw REPL (a flash then waited 10 s for a REPL that never came).
+    The Ctrl-C is made to arrive, as a SIGINT, while the harness carries out the reset."""
+    import os
+    import signal
+
+    from mpremote.transport_serial import SerialTransport
+
+    carry_out = blank.pins.handle
+
+    def reset_with_a_ctrl_c_arriving(words, now):
+        answer = carry_out(words, now)
+        if words[0] == "reset":
+            os.kill(blank._proc.pid, signal.SIGINT)
+            time.sleep(0.2)  # the interrupt is taken before the answer is read
+        return answer
+
+    monkeypatch.setattr(blank.pins, "handle", reset_with_a_ctrl_c_arriving)
+    transport = SerialTransport(blank.serial_port, baudrate=115200)
+    try:
+        transport.enter_raw_repl(soft_reset=False)
+        boots = blank.boots
+        transport.exec_raw_no_follow("import machine\nmachine.reset()")
+        wait_for(lambda: blank.boots > boots and blank.at_repl, what="the reset")
+    finally:
+        transport.close()
+    assert blank.reset_cause == HARD_RESET

@@ -72,9 +72,21 @@ class HardwareServer:
             except (ValueError, KeyError, IndexError) as err:
                 answer = f"!{type(err).__name__}: {err}"
             conn.sendall(answer.encode() + b"\n")
+            if words[0] in ("reset", "deepsleep") and answer == "ok":
+                self._chip_stops()
             if self.pins.browned_out:
                 self.pins.browned_out = False
                 self._brownout()
+
+    def _chip_stops(self) -> None:
+        """machine.reset() and machine.deepsleep() stop an ESP32 at once (esp_restart(),
+        esp_deep_sleep_start() never return): nothing after them runs, and no Ctrl-C arriving
+        meanwhile can undo them. The unix port would go on until its sys.exit(), and a SIGINT
+        in between (mpremote's Ctrl-C after its machine.reset()) left the unit in its raw REPL,
+        not reset; so the harness ends the process here, and _on_exit does what was asked."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
 
     def _send_irq(self, pin: int) -> None:
         self._send_event(f"irq {pin}")

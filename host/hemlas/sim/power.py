@@ -74,6 +74,12 @@ class Power:
             self.pins.advance(time.monotonic())
             return self.pins.circuit.cell.used_mah
 
+    def supply_current_ma(self) -> float:
+        """The current the battery delivers now: what a multimeter in series with it reads."""
+        with self._lock:
+            self.pins.advance(time.monotonic())
+            return self.pins.circuit.total_ma
+
     def _deep_sleep(self, sleep_ms: int) -> None:
         """The firmware called machine.deepsleep(): microamps until the timer or the button,
         then the chip's own start-up (board power["boot_ms"]) at full current, then a boot."""

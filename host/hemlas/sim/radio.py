@@ -53,8 +53,16 @@ class VirtualRadio:
 
     def run(self, coro):
         """Run a coroutine on the radio's loop and return its result."""
+        if self._thread.loop.is_closed():  # a board still advertising as the radio went: off air
+            coro.close()
+            raise VirtualBoardError("the virtual radio is closed")
         try:
             return self._thread.run(coro)
+        except RuntimeError as err:
+            if not self._thread.loop.is_closed():
+                raise
+            coro.close()  # closed between the check and the call
+            raise VirtualBoardError("the virtual radio is closed") from err
         except TimeoutError as err:
             raise VirtualBoardError("the virtual radio did not answer") from err
         except concurrent.futures.CancelledError as err:  # the radio closed under the call
