@@ -77,9 +77,7 @@ class DoorWatch:
     async def _event(self):
         app, sensor, half = self._app, self.sensor, self._half
         app.policy.activity()
-        woke = sensor.clear()
-        blow = sensor.tapped()
-        if not (woke or blow):
+        if not sensor.clear() and not sensor.tapped():
             return  # an edge with nothing latched (the part's own reset): nothing happened
         run = sign = peak = 0
         for _ in range(sensor.stored()):  # oldest first: the last is the wake-up's own sample
@@ -89,13 +87,8 @@ class DoorWatch:
             way = 1 if z > half else -1 if z < -half else 0
             run = run + 1 if way and way == sign else 1 if way else 0
             sign = way
-        # Locked: as the lock knows it, or (a board without switches, after a wake) as it
-        # last drove the bolt (a hand on the thumb-turn since is not seen).
-        bolt = app.lock.state or app.store.get("lock_state")
-        forced = blow and bolt == wire.LOCK_LOCKED
-        if run < _SWING and not forced:
-            # A knock; a blow on an unlocked door is someone at the door too, not an attack
-            # on the bolt: stay reachable for them.
+        if run < _SWING:
+            # A knock, or a blow (told below): someone at the door; stay reachable for them.
             app.policy.knocked()
         sensor.bypass()  # the newest samples now, to see the door come to rest
         still = polls = 0
@@ -107,6 +100,13 @@ class DoorWatch:
             peak = max(peak, deviation)
             still = still + 1 if deviation < half else 0
             polls += 1
+        # A tap ends some samples after the wake-up: an awake lock reads it once the door rests.
+        blow = sensor.tapped()
+        # Locked: as the lock knows it, or (a board without switches, after a wake) as it
+        # last drove the bolt (a hand on the thumb-turn since is not seen). A blow on an
+        # unlocked door cannot force the bolt: it was someone at the door, a knock.
+        bolt = app.lock.state or app.store.get("lock_state")
+        forced = blow and bolt == wire.LOCK_LOCKED
         now = app.clock.now()
         if run >= _SWING and sign > 0 and self.state not in _OPEN:
             app.log.append(wire.EVENT_DOOR_OPENED)

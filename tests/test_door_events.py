@@ -148,3 +148,38 @@ def test_a_door_left_open_after_a_visit_is_logged_and_reported(boot_c3):
           timeout=LEFT_OPEN_S + 20, what="the left-open warning")
     assert door_records(c3, first)[1][3][0] >= LEFT_OPEN_S
     assert status_door(c3) == "left open"
+
+
+def test_the_door_events_sync_into_the_fleet_store_and_its_warnings_list_them(boot_c3, fleet, request):
+    """A kick on the locked door, then a visit that leaves it open: synced over BLE (as every
+    connection syncs), the store's door warnings list the forced entry first, then the door
+    left open; `hemlas report doors` prints them."""
+    from hemlas.cli import main
+    from hemlas.sync import sync_log
+
+    c3 = boot_c3()
+    if c3.mode == "asleep":
+        pytest.skip("the sleeping lock logs the same records (the tests above); one sync suffices")
+    c3.kick()
+    settled(c3)
+
+    async def unlock():
+        async with LockClient(c3.lock_id, key=c3.key, scan_timeout=10) as lock:
+            await lock.unlock()
+    asyncio.run(unlock())
+    c3.open_door()
+    _wait(lambda: [r[2] for r in door_records(c3)][-1:] == [DOOR_LEFT_OPEN], timeout=LEFT_OPEN_S + 20,
+          what="the left-open warning")
+
+    async def sync():
+        async with LockClient(c3.lock_id, key=c3.key, scan_timeout=10) as lock:
+            return await sync_log(lock, fleet)
+    asyncio.run(sync())
+    warnings = fleet.door_warnings()
+    assert [(w.lock_id, w.level) for w in warnings] == [(c3.lock_id, "FORCED ENTRY"), (c3.lock_id, "LEFT OPEN")]
+    assert warnings[0].peak_mg >= 1250 and warnings[1].open_s >= LEFT_OPEN_S
+    capsys = request.getfixturevalue("capsys")
+    capsys.readouterr()
+    assert main(["report", "doors"]) == 0
+    out = capsys.readouterr().out
+    assert "FORCED ENTRY" in out and "LEFT OPEN" in out and c3.lock_id in out

@@ -238,10 +238,12 @@ def do_status(args) -> None:
     answer = _run(_with_lock(lock_id, lambda lock: lock.status()))
     status = answer.result
     battery = status.battery if answer.reading is None else answer.reading.state
+    # The door as the lock's knock sensor saw it (docs/knock.md); nothing for a lock without one.
+    door = f", door {status.door.upper() if status.door == 'left open' else status.door}" if status.door else ""
     text, data = _said(answer, [f"{lock_id}: {state_name(status.state)}, battery {BATTERY_TEXT[battery]}"
-                                f"{', busy' if status.busy else ''}"],
+                                f"{', busy' if status.busy else ''}{door}"],
                        {"lock_id": lock_id, **named("state", status.state, LockState),
-                        "busy": status.busy, "next_seq": status.next_seq})
+                        "busy": status.busy, "next_seq": status.next_seq, "door": status.door})
     emit(args, text, data)
 
 

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from datetime import datetime
 
 from ..fleet.batteries import DEFAULT_STALE_AFTER_S
+from ..fleet.doors import DEFAULT_FORCED_WITHIN_S, DoorWarning
 from ..fleet.models import (BatteryReadingRecord, BatteryWarning, CompensationHourLine,
                             CompensationMount, CompensationReport)
 from ..fleet.store import FleetStore
@@ -71,6 +72,22 @@ def _table(warnings: list[BatteryWarning]) -> str:
                    " ".join(x for x in (w.customer_number, w.customer_name) if x) or None,
                    w.loaded_mv, w.percent, w.days_left, when(w.reading_at), when(w.last_swap_at),
                    w.reason] for w in warnings])
+
+
+def do_report_doors(args) -> None:
+    """The locks whose door needs attention (docs/knock.md): forced entries, doors left open."""
+    if args.forced_days <= 0:
+        raise CommandError("--forced-days must be positive")
+    with FleetStore() as store:
+        warnings = store.door_warnings(forced_within_s=int(args.forced_days * 86400))
+    rows = [formats.iso_times(asdict(w), "at") for w in warnings]
+    if args.csv:
+        formats.write_csv(args.csv, list(DoorWarning.__dataclass_fields__), rows, formats.csv_delimiter(args))
+    human = ("no door warnings: no forced entry, no door left open" if not warnings else
+             table(["level", "lock", "customer", "when", "what to do"],
+                   [[w.level, w.lock_id, " ".join(x for x in (w.customer_number, w.customer_name) if x) or None,
+                     when(w.at), w.reason] for w in warnings]))
+    emit(args, human + (f"\nwritten: {args.csv}" if args.csv else ""), rows)
 
 
 def _dash(value: int | None) -> str:
@@ -230,6 +247,12 @@ def add_arguments(sub) -> None:
     formats.add_csv_arguments(batteries, "the list")
     batteries.add_argument("--json", action="store_true", help="machine-readable output")
     batteries.set_defaults(handler=do_report_batteries)
+    doors = sub.add_parser("doors", help="locks whose door needs attention: forced entry, left open")
+    doors.add_argument("--forced-days", type=float, default=DEFAULT_FORCED_WITHIN_S / 86400, metavar="N",
+                       help="forced entries of the last N days are listed (default 7)")
+    formats.add_csv_arguments(doors, "the list")
+    doors.add_argument("--json", action="store_true", help="machine-readable output")
+    doors.set_defaults(handler=do_report_doors)
     compensation = sub.add_parser("compensation", help="a provider's month: locks mounted beside "
                                                        "the \"Uppstart smarta lås\" hours "
                                                        "registered, with every mismatch")

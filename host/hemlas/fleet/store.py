@@ -37,6 +37,7 @@ from ._common import (_UINT32_MAX, FleetError, NotAFleetStoreError, StoreMissing
                       _pending_revocations_query)
 from .batteries import BatteryMixin
 from .compensation import CompensationError, CompensationMixin, HourImportError
+from .doors import DoorMixin
 from .customers import CustomerExistsError, CustomerMixin, LockAssignedError, UnknownCustomerError
 from .lifecycle import KeyCustodyError, LifecycleError, LifecycleMixin, LockNotMountedError
 from .models import (BOARD_LENGTH, FIRMWARE_VERSION_LENGTH, LOCK_ID_LENGTH, PERSON_LENGTH,
@@ -83,7 +84,7 @@ def default_url() -> URL:
 
 
 class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, LifecycleMixin,
-                 CompensationMixin):
+                 CompensationMixin, DoorMixin):
     """The fleet store, migrated to the newest schema on open.
 
     Every method runs in its own short transaction and returns plain frozen records.
