@@ -399,3 +399,63 @@ def test_an_unset_part_holds_int1_low_and_a_sleep_armed_on_it_ends_at_once(probe
     ready = _next_boot(vb, boots)
     assert ready["wake"] == 7 and time.monotonic() - asleep < 3.0
 
+
+
+# ---- the door events' features: the user-offset path, the FIFO, single tap (issue 14) -------
+# lis2dw12_reg.h: FIFO_CTRL 0x2E (FMode 7-5: 3 continuous-to-FIFO), FIFO_SAMPLES 0x2F (Diff 5-0),
+# TAP_THS_Z 0x32 (TAP_Z_EN 5, TAP_THSZ 4-0), TAP_SRC 0x39 (TAP_IA 6, SINGLE_TAP 5, Z_TAP 0),
+# X/Y/Z_OFS_USR 0x3C-0x3E, CTRL7 USR_OFF_W 2, USR_OFF_ON_WU 3; CTRL4 INT1_SINGLE_TAP 6.
+FIFO_CTRL, FIFO_SAMPLES, TAP_THS_Z, TAP_SRC, Y_OFS_USR = 0x2E, 0x2F, 0x32, 0x39, 0x3D
+USR_OFF_ON_WU, USR_OFF_W = 0x08, 0x04
+ODR_200HZ_LP1 = 0x60
+
+
+def door_part(door, offsets=True):
+    """The door's part as a lock would set it: +-4 g, 200 Hz low-power mode 1, wake-up 2 LSB
+    (125 mg), latched; with offsets, the wake-up on the user-offset path, Y less 1 g (-64 x
+    15.6 mg); the FIFO continuous-to-FIFO; single tap on Z over 10 x 4 g/32 = 1250 mg."""
+    part = Lis2dw12(door.acceleration, 0.0, seed=3)
+    part.write(CTRL6, b"\x10", 0.0)
+    part.write(CTRL3, bytes([LIR | PP_OD | H_LACTIVE, INT1_WU]), 0.0)
+    part.write(WAKE_UP_THS, b"\x02\x00", 0.0)
+    part.write(TAP_THS_Z, bytes([0x20 | 10]), 0.0)
+    part.write(Y_OFS_USR, bytes([(-64) & 0xFF]), 0.0)
+    part.write(CTRL7, bytes([INTERRUPTS_ENABLE | (USR_OFF_ON_WU | USR_OFF_W if offsets else 0)]), 0.0)
+    part.write(CTRL1, bytes([ODR_200HZ_LP1]), 0.0)
+    part.write(FIFO_CTRL, b"\x60", 0.0)
+    return part
+
+
+@pytest.mark.parametrize("offsets,wakes", [(False, False), (True, True)])
+def test_a_swinging_leaf_wakes_the_part_only_on_the_user_offset_path(offsets, wakes):
+    door = Door()
+    door.open(1.0)
+    part = door_part(door, offsets)
+    part.advance(3.0)
+    assert bool(reg(part, WAKE_UP_SRC, 3.0) & WU_IA) is wakes  # the slope of a 1.5 s swing: ~1 mg
+
+
+def test_continuous_to_fifo_keeps_the_32_samples_up_to_the_wake_up():
+    door = Door()
+    door.open(1.0)
+    part = door_part(door)
+    part.advance(3.0)  # long after the wake-up (~0.2 s into the swing): the FIFO stopped there
+    assert reg(part, FIFO_SAMPLES, 3.0) & 0x3F == 32
+    zs = [struct.unpack("<3h", reg(part, OUT_X_L, 3.0, 6))[2] * 0.122 for _ in range(32)]
+    assert 125 < zs[-1] < 140 and all(a <= b + 5 for a, b in zip(zs, zs[1:]))  # the rise to the crossing
+    assert zs[0] > 20  # 160 ms before it the leaf was already moving
+    assert reg(part, FIFO_SAMPLES, 3.0) & 0x3F == 0  # read out
+    part.write(FIFO_CTRL, b"\x00", 3.0)  # bypass: the outputs are the newest sample again
+    assert abs(struct.unpack("<3h", reg(part, OUT_X_L, 3.01, 6))[1] * 0.122 + 1000) < 20
+
+
+@pytest.mark.parametrize("blow,tapped", [("kick", True), ("knock", False)])
+def test_a_kick_latches_a_single_tap_a_knock_does_not(blow, tapped):
+    for i in range(20):  # random phases of the part's sample clock
+        door = Door()
+        getattr(door, blow)(1.0 + i * 0.00037)
+        part = door_part(door)
+        part.advance(2.0)
+        assert bool(reg(part, TAP_SRC, 2.0) & 0x40) is tapped
+        assert reg(part, TAP_SRC, 2.0) == 0  # reading it released the latch
+        assert reg(part, WAKE_UP_SRC, 2.0) & WU_IA  # either woke the part
