@@ -133,6 +133,8 @@ COMMANDS = {
               "flash:add_arguments"),
     "hil": ("hil:do_hil", "run the bench suite (hil_tests/) against a unit or a virtual board",
             "hil:add_arguments"),
+    "serve": ("serve:do_serve", "run the fleet service (API under /api/v1) over the fleet store",
+              "serve:add_arguments"),
     "battery-swap": ("swap:do_battery_swap", "the routine's battery swap: check, confirm, register, "
                      "verify with locks and unlocks", "swap:add_arguments"),
 }
@@ -148,6 +150,12 @@ GROUPS = {
     "compensation": ("the \"Uppstart smarta lås\" hours providers registered",
                      "compensation:add_arguments"),
     "report": ("reports over the fleet: batteries, compensation", "report:add_arguments"),
+    "accounts": ("the fleet service's accounts: add, list, disable, password",
+                 "accounts:add_account_arguments"),
+    "devices": ("field devices logged in to the service: list, revoke (a lost phone)",
+                "accounts:add_device_arguments"),
+    "providers": ("the providers (hemtjänstanordnare) the service knows: add, list",
+                  "accounts:add_provider_arguments"),
 }
 
 

@@ -1,0 +1,108 @@
+"""The fleet service's ASGI application: the routers under /api/v1, problem details for every
+error, a bound on request bodies, and the fleet store it serves.
+
+create_app(store) serves an open FleetStore (the tests', or `hemlas serve`'s); the store is
+closed by whoever opened it.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from .. import __version__
+from ..fleet.store import FleetStore
+from . import api_audit, api_auth, api_fleet, problems
+
+API_PREFIX = "/api/v1"
+# Every request this version takes is a small JSON document (a login is under 500 bytes): a
+# bigger body is refused before it is read, so no client can make a worker buffer megabytes.
+MAX_BODY_BYTES = 16 * 1024
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a body over ``limit`` bytes, by Content-Length or as it
+    streams in (a chunked body has none)."""
+
+    def __init__(self, app, limit: int = MAX_BODY_BYTES):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or ()).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            return await self._refuse(scope, receive, send)
+        seen, exceeded, refused = 0, False, False
+
+        async def counted_receive():
+            nonlocal seen, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    exceeded = True
+                    raise _TooLarge()  # the framework may catch it as a bad body: see below
+            return message
+
+        async def watched_send(message):
+            # Whatever the application answers to a body cut off here, the client gets 413.
+            nonlocal refused
+            if not exceeded:
+                return await send(message)
+            if not refused:
+                refused = True
+                await self._refuse(scope, receive, send)
+
+        try:
+            await self.app(scope, counted_receive, watched_send)
+        except _TooLarge:
+            if not refused:
+                await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope, receive, send):
+        response = problems.problem(413, "too-large",
+                                    problems.MESSAGES["too-large"].format(limit=self.limit))
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(store: FleetStore) -> FastAPI:
+    app = FastAPI(title="hemlås fleet service", version=__version__,
+                  description="Accounts, provider-scoped customers, locks and battery warnings, "
+                              "the audit log (docs/service.md).",
+                  openapi_url=f"{API_PREFIX}/openapi.json",
+                  # The interactive pages load their scripts from a CDN: not on a municipality's
+                  # closed network. The OpenAPI document is the description.
+                  docs_url=None, redoc_url=None)
+    app.state.store = store
+    problems.install(app)
+    for router in (api_auth.router, api_fleet.router, api_audit.router):
+        app.include_router(router, prefix=API_PREFIX)
+    app.add_middleware(BodyLimit)
+    return app
+
+
+def endpoints(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path) the application answers, routers included, HEAD left out (it
+    follows GET). For the tests that must cover every endpoint (tests/test_service_tenancy.py):
+    a route of a kind this does not know is returned as ("?", its repr), for them to refuse.
+
+    FastAPI before 0.16x flattened included routers into app.routes; later ones keep each as
+    one route whose effective_route_contexts() lists its endpoints: both are read."""
+    found: list[tuple[str, str]] = []
+
+    def add(methods, path) -> None:
+        found.extend((m, path) for m in sorted(methods or ()) if m != "HEAD")
+
+    for route in app.routes:
+        if hasattr(route, "effective_route_contexts"):
+            for context in route.effective_route_contexts():
+                add(context.methods, context.path)
+        elif getattr(route, "methods", None) and hasattr(route, "path"):
+            add(route.methods, route.path)
+        else:
+            found.append(("?", repr(route)))
+    return found

@@ -1,0 +1,148 @@
+"""Provider isolation: every endpoint of the app, as enumerated from app.routes (a new one is
+covered, or this test fails until it is classified here), tried by provider B's coordinator
+and carer with every id, name and search text of provider A's: nothing of A's customers,
+locks or warnings is read or changed, and an A id answers exactly as an id that does not
+exist. On SQLite and PostgreSQL (conftest.store_url)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from hemlas.fleet.store import FleetStore
+from hemlas.service.app import create_app, endpoints
+
+from service_helpers import (A_CUSTOMERS, A_LOCKS, B_CUSTOMERS, B_LOCKS, PASSWORD, PROVIDER_A,
+                             logged_in, populate)
+
+API = "/api/v1"
+# Every endpoint, and how it is tried: "public" (no login; nothing of anyone's), "login" and
+# "logout" (a body of one's own), "own" (the caller's own account), "list" (a listing or a
+# search: query parameters are tried with A's values), "by-id" (path parameters: A's ids).
+ROUTES = {
+    ("GET", f"{API}/health"): "public",
+    ("GET", f"{API}/openapi.json"): "public",
+    ("POST", f"{API}/login"): "login",
+    ("POST", f"{API}/logout"): "logout",
+    ("GET", f"{API}/me"): "own",
+    ("GET", f"{API}/customers"): "list",
+    ("GET", f"{API}/customers/{{number}}"): "by-id",
+    ("GET", f"{API}/locks"): "list",
+    ("GET", f"{API}/locks/{{lock_id}}"): "by-id",
+    ("GET", f"{API}/warnings"): "list",
+    ("GET", f"{API}/audit"): "list",
+}
+INTRUDERS = ("coord-b", "carer-b")
+A_IDS = [*A_CUSTOMERS, *A_LOCKS]
+# Every string of A's that must not reach B's staff (a provider's name is no secret, but B's
+# staff have no business with it either: it would say A serves someone they asked about).
+A_STRINGS = [*A_IDS, *(s for pair in A_CUSTOMERS.values() for s in pair), PROVIDER_A]
+NO_SUCH_ID = "9999999"
+
+
+@pytest.fixture
+def store(store_url):
+    with FleetStore(store_url) as s:
+        populate(s)
+        yield s
+
+
+def _snapshot(store):
+    """Provider A's data as the store holds it: what no intruder may change."""
+    return ([c for c in store.customers() if c.customer_number in A_CUSTOMERS],
+            [lock for lock in store.locks() if lock.lock_id in A_LOCKS],
+            [k for k in store.keys() if k.lock_id in A_LOCKS],
+            {lock_id: store.battery_readings(lock_id) for lock_id in A_LOCKS})
+
+
+def _query_params(app, method, path):
+    operation = app.openapi()["paths"].get(path, {}).get(method.lower(), {})
+    return [p["name"] for p in operation.get("parameters", []) if p["in"] == "query"]
+
+
+def _assert_nothing_of_a(answer, what, echo=None):
+    """No string of A's in the answer; ``echo``, the id the caller sent in the URL, may come
+    back in the refusal (it answers exactly as for an id that does not exist: checked)."""
+    text = answer.text if echo is None else answer.text.replace(echo, "")
+    for a_string in A_STRINGS:
+        assert a_string not in text, f"{what}: provider A's {a_string!r} in {answer.text[:300]}"
+
+
+def _tries(app, client, method, path, kind):
+    """(what, answer, the id echoed or None) for every way this endpoint is tried."""
+    if kind in ("public", "own"):
+        yield path, client.request(method, path), None
+    elif kind == "login":
+        yield path, client.post(path, json={"login": "coord-b", "password": PASSWORD,
+                                            "device": "B's tablet"}), None
+    elif kind == "logout":
+        yield path, client.post(path), None
+    elif kind == "list":
+        yield path, client.request(method, path), None
+        for name in _query_params(app, method, path):
+            for value in A_STRINGS:
+                yield (f"{path}?{name}={value}", client.request(method, path, params={name: value}),
+                       None)
+    elif kind == "by-id":
+        params = re.findall(r"{(\w+)}", path)
+        for value in A_IDS:
+            url = path
+            for name in params:
+                url = url.replace(f"{{{name}}}", value)
+            nonexistent = client.request(method, url.replace(value, NO_SUCH_ID))
+            answer = client.request(method, url)
+            assert answer.status_code == nonexistent.status_code == 404 or \
+                answer.status_code == nonexistent.status_code == 403, (url, answer.text)
+            assert answer.text.replace(value, "ID") == nonexistent.text.replace(NO_SUCH_ID, "ID"), \
+                "another provider's id answers unlike one that does not exist"
+            yield url, answer, value
+    else:
+        raise AssertionError(f"no way to try {kind!r}")
+
+
+def test_every_endpoint_as_another_providers_coordinator_and_carer(store, record_property):
+    app = create_app(store)
+    found = endpoints(app)
+    unknown = sorted(set(found) - set(ROUTES))
+    assert not unknown, f"endpoints the tenancy test cannot classify (add them to ROUTES): {unknown}"
+    assert sorted(set(ROUTES) - set(found)) == [], "ROUTES names endpoints the app lacks"
+    documented = {(m.upper(), p) for p, ops in app.openapi()["paths"].items() for m in ops}
+    assert documented <= set(found)  # the OpenAPI description has nothing the walk missed
+    before = _snapshot(store)
+    pairs = attempts = 0
+    order = sorted(ROUTES, key=lambda r: ROUTES[r] == "logout")  # logging out last
+    for login in INTRUDERS:
+        client = logged_in(store, login)
+        for method, path in order:
+            pairs += 1
+            for what, answer, echo in _tries(app, client, method, path, ROUTES[(method, path)]):
+                attempts += 1
+                assert answer.status_code < 500, (login, what, answer.text)
+                _assert_nothing_of_a(answer, f"{login} {method} {what}", echo)
+    assert _snapshot(store) == before
+    # The same calls by A's own coordinator do show A's data: the walk can see a leak.
+    own = logged_in(store, "coord-a")
+    assert all(own.get(f"{API}/customers/{n}").status_code == 200 for n in A_CUSTOMERS)
+    assert set(A_LOCKS) <= {lock["lock_id"] for lock in own.get(f"{API}/locks").json()}
+    assert set(A_LOCKS) <= {w["lock_id"] for w in own.get(f"{API}/warnings").json()}
+    intruder = logged_in(store, "coord-b")  # and B's sees its own
+    assert {c["customer_number"] for c in intruder.get(f"{API}/customers").json()} == set(B_CUSTOMERS)
+    assert {w["lock_id"] for w in intruder.get(f"{API}/warnings").json()} == set(B_LOCKS)
+    print(f"tenancy: {len(ROUTES)} endpoints x {len(INTRUDERS)} roles = {pairs} pairs tried, "
+          f"{attempts} requests")
+    record_property("endpoints", len(ROUTES))
+    record_property("endpoint_role_pairs", pairs)
+    record_property("requests", attempts)
+    assert pairs == len(ROUTES) * len(INTRUDERS)
+
+
+def test_the_lock_administrator_sees_every_provider_and_stock(store):
+    admin = logged_in(store, "admin")
+    assert {c["customer_number"] for c in admin.get(f"{API}/customers").json()} == \
+        set(A_CUSTOMERS) | set(B_CUSTOMERS)
+    locks = {lock["lock_id"] for lock in admin.get(f"{API}/locks").json()}
+    assert locks == set(A_LOCKS) | set(B_LOCKS) | {"HL-STOCK1"}
+    assert {w["lock_id"] for w in admin.get(f"{API}/warnings").json()} == locks
+    carer = logged_in(store, "carer-b", device="B's phone")  # by bearer token, alike
+    assert {lock["lock_id"] for lock in carer.get(f"{API}/locks").json()} == set(B_LOCKS)
