@@ -15,7 +15,7 @@ from hemlas.radio.config import ENV_VAR
 def provisioned_lock(role: int = wire.ROLE_TECHNICIAN, board: str = "virtual", power_policy="board",
                      power: dict | None = None):
     """Yields (VirtualBoard, StaffKey): the lock provisioned over its console, a key for it.
-    After provisioning the lock restarts and follows its power policy (it may sleep)."""
+    After provisioning the lock follows its power policy (it may sleep)."""
     from hemlas.fleet.store import FleetStore
     from hemlas.keyfile import StaffKey
     from hemlas.sim import VirtualBoard, VirtualRadio
@@ -25,9 +25,10 @@ def provisioned_lock(role: int = wire.ROLE_TECHNICIAN, board: str = "virtual", p
         vb = VirtualBoard(board, radio=radio, power_policy=power_policy, power=power)
         vb.start()
         try:
-            vb.command("power stay")  # awake for its console until it restarts
+            vb.command("power stay")  # bench mode: awake for its console across the restart
             with FleetStore(f"{home}/fleet.sqlite3") as store:
                 vb.provision(store)
+                vb.command("power auto")  # then its policy
                 now = int(time.time())
                 key = StaffKey.from_issued(store.issue_key(vb.lock_id, "benchmark", role, now - 60, now + 3600))
             yield vb, key

@@ -150,6 +150,7 @@ def boot(board, hw):
     if store.was_reset:
         log.append(wire.EVENT_FAULT, (wire.FAULT_STORE_RESET, 0))
     state = app.lock.read_sensors()
+    app.policy.resume(hw.powered_on())
     if hw.woke_from_sleep() and app.charge.woke(hw.rtc_memory().decode()):
         # A wake from the power policy's sleep, every few seconds: neither a log record nor a
         # flash write, or the log would drown its visits and the flash would wear out.

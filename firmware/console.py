@@ -153,16 +153,30 @@ class Console:
                 "loaded_mv": self._app.battery.loaded_mv, "last_swap": self._app.charge.swap_time}
 
     async def _power(self, args):
-        # power [stay|auto]: "stay" keeps the lock awake for bench work, "auto" follows the policy.
+        # power [stay|auto|sleep MS]: "stay" keeps the lock awake for bench work, "auto" follows
+        # the policy, "sleep" goes into deep sleep now (the bench's sleep current and knock checks)
+        # until MS have passed or a wake source fires; answered first.
         policy = self._app.policy
+        if args and args[0] == "sleep":
+            ms = int(args[1]) if len(args) == 2 else 0
+            if not 0 < ms <= 86_400_000:
+                raise ValueError("power sleep MS (1 to 86400000)")
+            if self._app.lock.busy:
+                return {"error": "the bolt is moving"}  # not stopped halfway by a sleep
+            asyncio.create_task(self._sleep_soon(ms))
+            return {"sleep_ms": ms}
         if args:
             if args[0] not in ("stay", "auto"):
-                raise ValueError("power [stay|auto]")
-            policy.stay_awake = args[0] == "stay"
+                raise ValueError("power [stay|auto|sleep MS]")
+            policy.bench(args[0] == "stay")
         charge = self._app.charge
         return {"stay": policy.stay_awake, "awake_ms": policy.awake_ms, "sleep_ms": policy.sleep_ms,
                 "used_uah": charge.used_uah, "draw_ua": charge.draw_ua(),
                 "rate_uah_day": charge.rate_uah_per_day()}
+
+    async def _sleep_soon(self, ms):
+        await asyncio.sleep_ms(100)  # the answer's line out of the UART first
+        self._app.policy.sleep(ms)
 
     async def _selftest(self, args):
         result = await self._app.selftest()

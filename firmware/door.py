@@ -22,10 +22,6 @@ _SWING = const(8)  # samples one way before the wake-up (40 ms at 200 Hz): a rap
 _POLL_MS = const(40)  # settling: the door read this often
 _STILL = const(12)  # polls in a row at rest (~0.5 s): the door has stopped
 _SETTLE = const(125)  # polls at most (5 s): a door that never rests is watched again anyway
-# Open this long is "left open" (a board figure, to move to boards/esp32c3.py as
-# power["left_open_s"]): an assumption, 10 minutes, longer than a carer takes to come in and
-# shut the door behind them, short enough to warn before the customer's home cools.
-_LEFT_OPEN_S = const(600)
 _OPEN = (wire.DOOR_OPEN, wire.DOOR_LEFT_OPEN)
 
 
@@ -34,7 +30,7 @@ class DoorWatch:
         self._app = app
         self.sensor = sensor
         self.state, self._since = app.store.get("door") or (wire.DOOR_UNKNOWN, 0)
-        self._left_s = app.board["power"].get("left_open_s", _LEFT_OPEN_S)
+        self._left_s = app.board["power"]["left_open_s"]  # open this long: "left open"
         self._half = app.board["accel"]["wake_mg"] // 2
 
     def _set(self, state, since):

@@ -254,6 +254,10 @@ class Hardware:
         return machine.reset_cause()
 
     @staticmethod
+    def powered_on():
+        return machine.reset_cause() == machine.PWRON_RESET
+
+    @staticmethod
     def woke_from_sleep():
         return machine.reset_cause() == machine.DEEPSLEEP_RESET
 

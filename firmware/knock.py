@@ -39,10 +39,6 @@ _CONT_TO_FIFO = const(0x60)
 _TAP_Z_EN = const(0x20)
 _INT1_WU_TAP = const(0x60)  # INT1_SINGLE_TAP | INT1_WU
 _TAP_IA = const(0x40)
-# A blow on the leaf, not a knock (a board figure to move to boards/esp32c3.py "accel" as
-# blow_mg): the tap threshold on the slope, between the door model's close impact (1500 mg at
-# 50 Hz: ~1.1 g of slope at 200 Hz) and its kick (4000 mg at 40 Hz: ~2.4 g), over a knock's 0.6 g.
-_BLOW_MG = const(1250)
 _IF_ADD_INC = const(0x04)
 _SOFT_RESET = const(0x40)
 _INT_OPEN_DRAIN_LOW_LATCHED = const(0x38)  # PP_OD | LIR | H_LACTIVE
@@ -63,7 +59,7 @@ class KnockSensor:
         self.buf = bytearray(6)  # one sample's bytes, X Y Z: read into, never allocated per read
         self.mg = [0, 0, 0]  # that sample in mg
         self.rest = [0, 0, 0]  # mg: the door at rest, as the user offsets hold it
-        self.blow_mg = cfg.get("blow_mg", _BLOW_MG)
+        self.blow_mg = cfg["blow_mg"]  # the tap threshold: a blow on the leaf, not a knock
         self.mg_lsb = cfg["fs_g"] * 61  # per 2000 raw LSB: 0.061 mg at +-2 g (ST's lis2dw12_reg.c)
 
     def _write(self, reg, value):

@@ -14,6 +14,7 @@ import time
 from micropython import const
 
 _CHECK_MS = const(50)
+_BENCH_S = const(4 * 3600)  # "power stay" outlasts resets and wakes this long at most
 
 
 class PowerPolicy:
@@ -28,6 +29,20 @@ class PowerPolicy:
         self.door = None  # the knock sensor's door watch (door.py), where the board has one
         self._advertised = False
         self._last = time.ticks_ms()
+
+    def bench(self, on):
+        """The console's "power stay" (on) and "power auto": bench work keeps the lock awake
+        across its resets and wakes (kept in flash), for _BENCH_S at most and never past a
+        power-on: a battery put in, at the customer's door, starts the policy."""
+        self.stay_awake = on
+        self._app.store.update(bench=time.time() + _BENCH_S if on else 0)
+
+    def resume(self, powered_on):
+        until = self._app.store.get("bench", 0)
+        if until and (powered_on or time.time() >= until):
+            self.bench(False)
+        else:
+            self.stay_awake = bool(until)
 
     def activity(self):
         self._last = time.ticks_ms()
@@ -58,9 +73,12 @@ class PowerPolicy:
             elif self._advertised and time.ticks_diff(time.ticks_ms(), self._last) >= self._window:
                 self.sleep()
 
-    def sleep(self):
+    def sleep(self, ms=0):
+        """Deep sleep for the policy's sleep (or ms: the bench's `power sleep`)."""
         app = self._app
         app.hw.rtc_memory(app.charge.sleep_state().encode())
+        ms = ms or self.sleep_ms
         # An open door wakes the lock when it becomes left open (door.py): one wake more.
-        ms = self.door.sleep_ms(self.sleep_ms) if self.door else self.sleep_ms
+        if self.door:
+            ms = self.door.sleep_ms(ms)
         app.hw.deep_sleep(ms)  # does not return: the chip boots again on waking

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from hemlas.boards import load_board
 from hemlas.fleet.store import FleetStore
 from hemlas.keyfile import StaffKey
 from hemlas.serialconsole import SerialConsole, SerialConsoleError
@@ -85,6 +86,28 @@ class Unit:
         now = int(time.time())
         issued = self.store.issue_key(lock_id or self.lock_id, BENCH_PERSON, role, now - 60, now + valid_for_s)
         return StaffKey.from_issued(issued)
+
+    def keep_awake(self) -> None:
+        """Bench mode (`power stay`, which the unit keeps across the suite's resets and sleeps,
+        for hours at most and never past a power-on). A unit with a power policy sleeps between
+        short windows and hears no console command asleep, so it is sent until a window hears it."""
+        policy = load_board(self.board)["power"].get("policy") or {}
+        deadline = time.monotonic() + policy.get("sleep_ms", 0) / 1000 + 15
+        while True:
+            try:
+                if self.console("power stay", timeout=0.3).get("stay"):
+                    return
+            except SerialConsoleError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)  # a sleeping C3's USB-serial is gone: the port will not open
+
+    def release(self) -> None:
+        """Back to the board's power policy before the unit leaves the bench."""
+        try:
+            self.console("power auto", timeout=5.0)
+        except SerialConsoleError:
+            pass  # asleep or gone: bench mode ends by itself (hours, or the next power-on)
 
     def sleep(self, ms: int) -> dict:
         """Deep sleep now, for ms or until a wake source (button, knock) fires: the console's

@@ -63,9 +63,11 @@ def lock(request):
         unit.flash_seconds = time.monotonic() - started
         unit.lock_id, unit.firmware = report.lock_id, report.firmware_version
         unit.open_bench()
+        unit.keep_awake()  # the checks talk to it over serial: no sleeping between them
         _UNIT.update(lock_id=unit.lock_id, firmware=unit.firmware, board=unit.board, target=target,
                      micropython=report.micropython)
         yield unit
+        unit.release()
     finally:
         unit.close()
 

@@ -54,6 +54,32 @@ def test_a_console_command_keeps_the_lock_awake(boot_board):
     _wait(lambda: vb.asleep, 5)
 
 
+def test_bench_mode_outlasts_resets_and_sleeps_but_not_a_power_on(boot_board):
+    """`power stay` is kept in flash: the bench's sleeps and resets keep the unit awake (its
+    console reachable); a battery put in (a power-on) starts the policy, so no unit reaches a
+    customer's door in bench mode."""
+    vb = boot_board(power_policy=POLICY)
+    vb.wait_awake()
+    assert vb.command("power stay")["stay"] is True
+    wakes = vb.wakes
+    assert vb.command("power sleep 500")["sleep_ms"] == 500  # the bench's own sleep
+    _wait(lambda: vb.wakes > wakes, 10)
+    vb.wait_awake()
+    time.sleep(1.0)  # longer than the policy's 0.4 s window
+    assert not vb.asleep and vb.command("power")["stay"] is True
+    boots = vb.boots
+    vb.hang()  # the watchdog resets it
+    _wait(lambda: vb.boots > boots, 20)
+    vb.wait_ready()
+    time.sleep(1.0)
+    assert vb.reset_cause == 3 and not vb.asleep and vb.command("power")["stay"] is True
+    vb.power_cut()
+    vb.power_on()
+    _wait(lambda: vb.asleep, 5)  # the policy again
+    vb.wait_awake()
+    assert vb.command("power")["stay"] is False
+
+
 def test_the_button_wakes_the_lock_and_runs_the_selftest(boot_board):
     vb = boot_board(power_policy={"awake_ms": 300, "sleep_ms": 60_000})
     _wait(lambda: vb.pins.asleep, 5)
@@ -67,7 +93,8 @@ def test_the_button_wakes_the_lock_and_runs_the_selftest(boot_board):
 def test_a_client_unlocks_a_sleeping_lock_in_its_next_window(radio, boot_board, fleet):
     vb = boot_board(radio=radio, bolt=1.0, power_policy=POLICY)
     vb.command("power stay")  # the console needs it awake to provision it
-    vb.provision(fleet)  # the lock restarts, and follows its policy again
+    vb.provision(fleet)  # the lock restarts, in bench mode still
+    vb.command("power auto")  # and follows its policy again
     key = issue(fleet, vb.lock_id, wire.ROLE_STAFF)
     _wait(lambda: vb.asleep, 5)
 
