@@ -1,8 +1,14 @@
 """Fixtures shared by the host-side tests."""
 
 import itertools
+import os
 
 import pytest
+
+# The tests read what hemlas says in English (the catalogue's msgids), so they test content
+# rather than a translation; this process and every subprocess it starts inherit it.
+# tests/test_messages.py proves the Swedish default by setting the language itself.
+os.environ["HEMLAS_LANG"] = "en"
 
 from hemlas.sim import VirtualBoard
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 from .firmware import wire
+from .i18n import N_, Texts
 
 
 def _members(prefix: str) -> dict[str, int]:
@@ -18,34 +19,35 @@ Status = IntEnum("Status", _members("STATUS_"))
 Opcode = IntEnum("Opcode", _members("OP_"))
 EventType = IntEnum("EventType", _members("EVENT_"))
 
-STATUS_TEXT = {
-    Status.OK: "done",
-    Status.BUSY: "busy: the motor is running or a self-test holds the battery",
-    Status.JAMMED: "the bolt jammed and did not reach its end",
-    Status.BATTERY_CRITICAL: "refused: the battery is fully discharged",
-    Status.BAD_REQUEST: "the lock refused the request as malformed",
-    Status.MALFORMED: "the lock could not read the frame",
-    Status.UNKNOWN_OPCODE: "the lock does not know this request",
-    Status.FRAGMENT_ORDER: "fragments arrived out of order",
-    Status.TOO_LARGE: "the frame was too large",
-    Status.UNSUPPORTED_VERSION: "the lock speaks another protocol version",
-    Status.AUTH_REQUIRED: "the lock requires an authenticated session",
-    Status.BAD_TAG: "authentication failed (a wrong key, or a tampered frame)",
-    Status.REPLAYED: "the lock refused a replayed frame",
-    Status.KEY_EXPIRED: "the key has expired",
-    Status.KEY_NOT_YET_VALID: "the key is not valid yet",
-    Status.KEY_REVOKED: "the key has been revoked",
+STATUS_TEXT = Texts({
+    Status.OK: N_("done"),
+    Status.BUSY: N_("busy: the motor is running or a self-test holds the battery"),
+    Status.JAMMED: N_("the bolt jammed and did not reach its end"),
+    Status.BATTERY_CRITICAL: N_("refused: the battery is fully discharged"),
+    Status.BAD_REQUEST: N_("the lock refused the request as malformed"),
+    Status.MALFORMED: N_("the lock could not read the frame"),
+    Status.UNKNOWN_OPCODE: N_("the lock does not know this request"),
+    Status.FRAGMENT_ORDER: N_("fragments arrived out of order"),
+    Status.TOO_LARGE: N_("the frame was too large"),
+    Status.UNSUPPORTED_VERSION: N_("the lock speaks another protocol version"),
+    Status.AUTH_REQUIRED: N_("the lock requires an authenticated session"),
+    Status.BAD_TAG: N_("authentication failed (a wrong key, or a tampered frame)"),
+    Status.REPLAYED: N_("the lock refused a replayed frame"),
+    Status.KEY_EXPIRED: N_("the key has expired"),
+    Status.KEY_NOT_YET_VALID: N_("the key is not valid yet"),
+    Status.KEY_REVOKED: N_("the key has been revoked"),
     # Since protocol 3 the lock reads a HELLO's lock id only with its own advertising key: a key
     # from before a re-provisioning (another secret) reads as another lock's.
-    Status.KEY_WRONG_LOCK: "the key is for another lock, or from before the lock was re-provisioned",
-    Status.PERMISSION_DENIED: "the key's role does not allow this",
-    Status.SESSION_EXPIRED: "the session expired",
-    Status.REVOCATION_FULL: "the lock's revocation list is full",
-    Status.CLOCK_REFUSED: "that clock change needs an admin key",
-    Status.NOT_PROVISIONED: "the lock is not provisioned",
-    Status.FAULT: "the lock met an internal error; try again",
-    Status.BATTERY_DEPLETED: "swap not registered: the new battery reads depleted under load",
-}
+    Status.KEY_WRONG_LOCK: N_("the key is for another lock, or from before the lock was re-provisioned"),
+    Status.PERMISSION_DENIED: N_("the key's role does not allow this"),
+    Status.SESSION_EXPIRED: N_("the session expired"),
+    Status.REVOCATION_FULL: N_("the lock's revocation list is full"),
+    Status.CLOCK_REFUSED: N_("that clock change needs an admin key"),
+    Status.NOT_PROVISIONED: N_("the lock is not provisioned"),
+    Status.FAULT: N_("the lock met an internal error; try again"),
+    Status.BATTERY_DEPLETED: N_("swap not registered: the new battery reads depleted under load"),
+})
+
 Role = IntEnum("Role", _members("ROLE_"))
 
 # Each event type's fields by name, in the order the lock logs them: the comments beside

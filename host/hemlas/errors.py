@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .i18n import _, ngettext
+
 
 class HemlasError(Exception):
     """Base of every error hemlas raises on purpose."""
@@ -16,7 +18,8 @@ class VirtualBoardError(HemlasError):
 
     def __init__(self, message: str, output: str = ""):
         last = output.strip().splitlines()[-1:] if output else []
-        super().__init__(f"{message}: {last[0]}" if last else message)
+        super().__init__(_("{message}: {output}").format(message=message, output=last[0])
+                         if last else message)
         self.output = output  # what the firmware printed last, for the report
 
 
@@ -28,27 +31,31 @@ class RadioUnavailableError(LockError):
     """No Bluetooth radio to scan with: no adapter, Bluetooth off, or no BlueZ on this host."""
 
     def __init__(self, detail: str):
-        super().__init__(f"no Bluetooth radio is available ({detail}): switch Bluetooth on, or set "
-                         "HEMLAS_RADIO to the virtual radio `hemlas sim` prints")
+        super().__init__(_("no Bluetooth radio is available ({detail}): switch Bluetooth on, or "
+                           "set HEMLAS_RADIO to the virtual radio `hemlas sim` prints")
+                         .format(detail=detail))
         self.detail = detail
 
 
 class LockNotFoundError(LockError):
     def __init__(self, lock_id: str, timeout: float):
-        super().__init__(f"lock {lock_id} not found within {timeout:.0f} s")
+        super().__init__(_("lock {lock_id} not found within {seconds} s")
+                         .format(lock_id=lock_id, seconds=f"{timeout:.0f}"))
         self.lock_id = lock_id
         self.timeout = timeout
 
 
 class LockDisconnectedError(LockError):
     def __init__(self, lock_id: str, detail: str = ""):
-        super().__init__(f"lock {lock_id} disconnected" + (f": {detail}" if detail else ""))
+        super().__init__(_("lock {lock_id} disconnected: {detail}").format(lock_id=lock_id, detail=detail)
+                         if detail else _("lock {lock_id} disconnected").format(lock_id=lock_id))
         self.lock_id = lock_id
 
 
 class LockTimeoutError(LockError):
     def __init__(self, lock_id: str, what: str, timeout: float):
-        super().__init__(f"lock {lock_id} did not answer {what} within {timeout:.0f} s")
+        super().__init__(_("lock {lock_id} did not answer {what} within {seconds} s")
+                         .format(lock_id=lock_id, what=what, seconds=f"{timeout:.0f}"))
         self.lock_id = lock_id
         self.timeout = timeout
 
@@ -57,7 +64,7 @@ class LockStatusError(LockError):
     """The lock answered with a status other than OK."""
 
     def __init__(self, lock_id: str, status: int, message: str):
-        super().__init__(f"lock {lock_id}: {message}")
+        super().__init__(_("lock {lock_id}: {message}").format(lock_id=lock_id, message=message))
         self.lock_id = lock_id
         self.status = status
 
@@ -78,7 +85,8 @@ class BatteryDepletedError(LockStatusError):
     """A battery swap was not registered: the new battery still reads depleted under load."""
 
     def __init__(self, lock_id: str, status: int, message: str, idle_mv: int = 0, loaded_mv: int = 0):
-        super().__init__(lock_id, status, f"{message} ({loaded_mv} mV under load)")
+        super().__init__(lock_id, status, _("{message} ({loaded_mv} mV under load)")
+                         .format(message=message, loaded_mv=loaded_mv))
         self.idle_mv = idle_mv
         self.loaded_mv = loaded_mv
 
@@ -95,12 +103,13 @@ class LockAuthenticityError(LockError):
     """The lock could not prove it holds the lock secret: a fake lock, or a tampered answer."""
 
     def __init__(self, lock_id: str, detail: str):
-        super().__init__(f"lock {lock_id} failed to authenticate ({detail}): it may be a fake; "
-                         "nothing it reported can be trusted")
+        super().__init__(_("lock {lock_id} failed to authenticate ({detail}): it may be a fake; "
+                           "nothing it reported can be trusted").format(lock_id=lock_id, detail=detail))
         self.lock_id = lock_id
 
 
-UNVERIFIED = "an unverified answer (not from the lock, or tampered) said: "
+def unverified(text: str) -> str:
+    return _("an unverified answer (not from the lock, or tampered) said: {text}").format(text=text)
 
 
 class UnverifiedAnswerError(LockAuthenticityError):
@@ -109,8 +118,9 @@ class UnverifiedAnswerError(LockAuthenticityError):
     nothing (no discharged-battery routine, no key deleted). ``status`` is what it claimed."""
 
     def __init__(self, lock_id: str, status: int, text: str):
-        LockError.__init__(self, f"lock {lock_id}: {UNVERIFIED}{text}; nothing it reported can be "
-                                 "trusted: try again, and if it repeats, use the physical key")
+        LockError.__init__(self, _("lock {lock_id}: {claim}; nothing it reported can be trusted: "
+                                   "try again, and if it repeats, use the physical key")
+                           .format(lock_id=lock_id, claim=unverified(text)))
         self.lock_id = lock_id
         self.status = status
 
@@ -121,7 +131,7 @@ class UnverifiedRefusalError(AuthError):
     key file's next key may be tried, and nothing else is done on its word."""
 
     def __init__(self, lock_id: str, status: int, text: str):
-        super().__init__(lock_id, status, UNVERIFIED + text)
+        super().__init__(lock_id, status, unverified(text))
 
 
 class NoKeyError(LockError):
@@ -129,7 +139,8 @@ class NoKeyError(LockError):
     key for this lock, not yet valid, expired, too small a role)."""
 
     def __init__(self, lock_id: str, role: str, reason: str | None = None):
-        super().__init__(reason or f"no valid {role} key for lock {lock_id} in the key file")
+        super().__init__(reason or _("no valid {role} key for lock {lock_id} in the key file")
+                         .format(role=role, lock_id=lock_id))
         self.lock_id = lock_id
         self.role = role
 
@@ -139,9 +150,11 @@ class KeysRefusedError(AuthError):
     in the order tried. ``status`` is the last refusal's."""
 
     def __init__(self, lock_id: str, refusals: list[tuple[int, int]], texts: dict[int, str]):
-        said = "; ".join(f"key {key_id}: {texts.get(status, f'status {status}')}"
-                         for key_id, status in refusals)
-        what = "its key" if len(refusals) == 1 else f"all {len(refusals)} keys tried"
+        said = "; ".join(_("key {key_id}: {text}").format(
+            key_id=key_id, text=texts.get(status, _("status {status}").format(status=status)))
+            for key_id, status in refusals)
+        what = ngettext("refused its key in unverified answers ({said})",
+                        "refused all {n} keys tried in unverified answers ({said})", len(refusals))
         # HELLO refusals come untagged (no session yet): the lock's, or anyone's in range.
-        super().__init__(lock_id, refusals[-1][1], f"refused {what} in unverified answers ({said})")
+        super().__init__(lock_id, refusals[-1][1], what.format(n=len(refusals), said=said))
         self.refusals = refusals

@@ -17,30 +17,35 @@ from ..fleet.models import ACCOUNT_ROLES
 from ..fleet.roles import ROLE_TEXT, local_caller
 from ..fleet.store import FleetStore
 from .formats import emit_listing, iso_times, table, when
+from ..i18n import N_, Texts, _, ngettext
 from .output import CommandError, emit
 
 # The texts this module prints, together for the message catalogue.
-TEXT = {
-    "prompt": "password for {login}: ",
-    "again": "the same password again: ",
-    "mismatch": "the two passwords differ: nothing was changed",
-    "no_stdin": "--password-stdin: standard input held no password line",
-    "added": "account {login} added: {name}, {role}",
-    "password": "account {login}: password changed; its sessions and devices are logged out",
-    "disabled": "account {login} disabled: it cannot log in; its sessions and devices ended; "
-                "{keys}",
-    "already": "account {login} was disabled already ({at}): nothing changed",
-    "revoked": "device {device!r} of {login} blocked: its token revoked; {keys}",
-    "revoked_again": "device {device!r} of {login} was blocked already ({at}); {keys}",
-    "keys": "{n} staff key(s) revoked ({ids}): they reach the locks at their next admin "
-            "connection (hemlas keys push LOCK)",
-    "no_keys": "no valid staff key was issued to them",
-    "provider": "provider {name} added",
-}
+TEXT = Texts({
+    "prompt": N_("password for {login}: "),
+    "again": N_("the same password again: "),
+    "mismatch": N_("the two passwords differ: nothing was changed"),
+    "no_stdin": N_("--password-stdin: standard input held no password line"),
+    "added": N_("account {login} added: {name}, {role}"),
+    "password": N_("account {login}: password changed; its sessions and devices are logged out"),
+    "disabled": N_("account {login} disabled: it cannot log in; its sessions and devices ended; "
+                "{keys}"),
+    "already": N_("account {login} was disabled already ({at}): nothing changed"),
+    "revoked": N_("device {device!r} of {login} blocked: its token revoked; {keys}"),
+    "revoked_again": N_("device {device!r} of {login} was blocked already ({at}); {keys}"),
+    "no_keys": N_("no valid staff key was issued to them"),
+    "provider": N_("provider {name} added"),
+})
 
 
 def _keys_text(ids: list[int]) -> str:
-    return TEXT["keys"].format(n=len(ids), ids=", ".join(f"#{i}" for i in ids)) if ids else TEXT["no_keys"]
+    if not ids:
+        return TEXT["no_keys"]
+    return ngettext("{n} staff key revoked ({ids}): it reaches the lock at its next admin "
+                    "connection (hemlas keys push LOCK)",
+                    "{n} staff keys revoked ({ids}): they reach the locks at their next admin "
+                    "connection (hemlas keys push LOCK)", len(ids)).format(
+        n=len(ids), ids=", ".join(f"#{i}" for i in ids))
 
 
 def _password(args, login: str) -> str:
@@ -73,10 +78,10 @@ def do_accounts_list(args) -> None:
     with FleetStore() as store, store.unit_of_work() as uow:
         records = accounts.accounts(uow, args.provider)
     rows = [_account_json(r) for r in records]
-    human = table(["login", "name", "role", "provider", "created", "disabled"],
+    human = table([_("login"), _("name"), _("role"), _("provider"), _("created"), _("disabled")],
                   [[r.login, r.display_name, r.role, r.provider, when(r.created_at),
                     when(r.disabled_at) if r.disabled_at else None] for r in records],
-                  empty="no accounts")
+                  empty=_("no accounts"))
     emit_listing(args, human, rows, ["account_id", "login", "display_name", "role", "provider",
                                      "created_at", "disabled_at"])
 
@@ -105,11 +110,11 @@ def do_devices_list(args) -> None:
         found = sessions.devices(uow, account_id)
     rows = [{**iso_times(asdict(t), "created_at", "expires_at", "last_used_at", "revoked_at"),
              "login": login} for t, login in found]
-    human = table(["id", "device", "account", "enrolled", "last used", "state"],
+    human = table([_("id"), _("device"), _("account"), _("enrolled"), _("last used"), _("state")],
                   [[t.token_id, t.device_name, login, when(t.created_at),
                     when(t.last_used_at) if t.last_used_at else None,
-                    "revoked" if t.revoked_at else "active"] for t, login in found],
-                  empty="no devices")
+                    _("revoked") if t.revoked_at else _("active")] for t, login in found],
+                  empty=_("no devices"))
     emit_listing(args, human, rows, ["token_id", "device_name", "login", "created_at",
                                      "expires_at", "last_used_at", "address", "revoked_at"])
 
@@ -133,56 +138,56 @@ def do_providers_list(args) -> None:
     with FleetStore() as store, store.unit_of_work() as uow:
         records = accounts.providers(uow)
     rows = [iso_times(asdict(r), "created_at") for r in records]
-    emit_listing(args, table(["provider", "added"], [[r.name, when(r.created_at)] for r in records],
-                             empty="no providers"), rows, ["provider_id", "name", "created_at"])
+    emit_listing(args, table([_("provider"), _("added")], [[r.name, when(r.created_at)] for r in records],
+                             empty=_("no providers")), rows, ["provider_id", "name", "created_at"])
 
 
 def _json(cmd) -> None:
-    cmd.add_argument("--json", action="store_true", help="machine-readable output")
+    cmd.add_argument("--json", action="store_true", help=_("machine-readable output"))
 
 
 def add_account_arguments(sub) -> None:
-    add = sub.add_parser("add", help="add an account (asks for its password)")
-    add.add_argument("login", help="the login name: a-z, 0-9, '.', '_', '-'")
+    add = sub.add_parser("add", help=_("add an account (asks for its password)"))
+    add.add_argument("login", help=_("the login name: a-z, 0-9, '.', '_', '-'"))
     add.add_argument("--name", required=True,
-                     help="the person's name, as staff keys are issued to it (unique)")
+                     help=_("the person's name, as staff keys are issued to it (unique)"))
     add.add_argument("--role", required=True, choices=ACCOUNT_ROLES)
-    add.add_argument("--provider", help="the provider, for a coordinator or carer")
+    add.add_argument("--provider", help=_("the provider, for a coordinator or carer"))
     add.set_defaults(handler=do_accounts_add)
-    listing = sub.add_parser("list", help="the accounts (never a password)")
+    listing = sub.add_parser("list", help=_("the accounts (never a password)"))
     listing.add_argument("--provider")
     listing.set_defaults(handler=do_accounts_list)
-    disable = sub.add_parser("disable", help="disable an account: its logins, devices and the "
-                                             "staff keys issued to its name end")
+    disable = sub.add_parser("disable", help=_("disable an account: its logins, devices and the "
+                                             "staff keys issued to its name end"))
     disable.add_argument("login")
     disable.set_defaults(handler=do_accounts_disable)
-    password = sub.add_parser("password", help="set a new password (its sessions end)")
+    password = sub.add_parser("password", help=_("set a new password (its sessions end)"))
     password.add_argument("login")
     password.set_defaults(handler=do_accounts_password)
     for cmd in (add, password):
         cmd.add_argument("--password-stdin", action="store_true",
-                         help="read the password as one line from standard input")
+                         help=_("read the password as one line from standard input"))
     for cmd in (add, listing, disable, password):
         _json(cmd)
 
 
 def add_device_arguments(sub) -> None:
-    listing = sub.add_parser("list", help="field devices enrolled (hemlas login), by account")
-    listing.add_argument("--login", help="only this account's")
+    listing = sub.add_parser("list", help=_("field devices enrolled (hemlas login), by account"))
+    listing.add_argument("--login", help=_("only this account's"))
     listing.set_defaults(handler=do_devices_list)
-    revoke = sub.add_parser("revoke", help="block a lost device: its token and its carer's "
-                                           "staff keys are revoked")
-    revoke.add_argument("device", type=int, help="the device's id (hemlas devices list)")
+    revoke = sub.add_parser("revoke", help=_("block a lost device: its token and its carer's "
+                                           "staff keys are revoked"))
+    revoke.add_argument("device", type=int, help=_("the device's id (hemlas devices list)"))
     revoke.set_defaults(handler=do_devices_revoke)
     for cmd in (listing, revoke):
         _json(cmd)
 
 
 def add_provider_arguments(sub) -> None:
-    add = sub.add_parser("add", help="add a provider (hemtjänstanordnare), as customers name it")
+    add = sub.add_parser("add", help=_("add a provider (hemtjänstanordnare), as customers name it"))
     add.add_argument("name")
     add.set_defaults(handler=do_providers_add)
-    listing = sub.add_parser("list", help="the providers")
+    listing = sub.add_parser("list", help=_("the providers"))
     listing.set_defaults(handler=do_providers_list)
     for cmd in (add, listing):
         _json(cmd)

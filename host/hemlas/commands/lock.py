@@ -20,6 +20,7 @@ from ..errors import (BatteryCriticalError, LockDisconnectedError, LockError, Lo
 from ..firmware import wire
 from ..fleet.errors import FleetError, UnknownLockError
 from ..fleet.where import missing_store
+from ..i18n import N_, _, ngettext
 from ..results import BatteryReading, SwapRegistration
 from .formats import iso, named
 from .output import (BATTERY_TEXT, CommandError, battery_warning, cannot_lock_guidance,
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 # When unlocking or locking fails in these ways the battery may be fully discharged (the routine).
 _DISCHARGE_SYMPTOMS = (LockNotFoundError, LockTimeoutError, LockDisconnectedError, BatteryCriticalError)
 LOCK_ID_PREFIX = "HL-"  # provisioning.new_lock_id: "HL-" and upper-case hex digits
+
+
+# The door as the lock reports it (client.py's names; --json keeps them), as a person reads it.
+_DOOR_TEXT = {"closed": N_("closed"), "open": N_("open"), "left open": N_("LEFT OPEN")}
 
 
 def _run(coro):
@@ -53,8 +58,8 @@ def lock_id_arg(text: str) -> str:
 
 def _searching(lock_id: str, timeout: float) -> None:
     # stderr, always: --json stdout stays one document, and a wait of up to 20 s is explained.
-    print(f"{lock_id} not heard yet: knock on the door to wake it (searching up to {timeout:.0f} s)…",
-          file=sys.stderr, flush=True)
+    print(_("{lock_id} not heard yet: knock on the door to wake it (searching up to {seconds} s)…")
+          .format(lock_id=lock_id, seconds=f"{timeout:.0f}"), file=sys.stderr, flush=True)
 
 
 def _store_advertising_keys() -> dict[bytes, str]:
@@ -72,11 +77,12 @@ def _store_advertising_keys() -> dict[bytes, str]:
 
 
 def do_scan(args) -> None:
-    print(f"scanning for locks ({args.timeout:g} s)…", file=sys.stderr, flush=True)
+    print(_("scanning for locks ({seconds} s)…").format(seconds=f"{args.timeout:g}"),
+          file=sys.stderr, flush=True)
     locks = _run(client.scan(args.timeout, also=_store_advertising_keys()))
     rows = [asdict(lock) for lock in locks]
     human = "\n".join(f"{lock.lock_id:12} {lock.address}  rssi {lock.rssi}" for lock in locks)
-    emit(args, human or "no locks found", rows)
+    emit(args, human or _("no locks found"), rows)
 
 
 @dataclass(frozen=True)
@@ -100,8 +106,9 @@ def _open_store() -> FleetStore | None:
 
         return FleetStore()
     except FleetError as err:
-        print(f"hemlas: the fleet store cannot be opened ({err}): this connection's battery reading "
-              "and events are not kept; the next connection syncs the events", file=sys.stderr)
+        print(_("hemlas: the fleet store cannot be opened ({error}): this connection's battery "
+                "reading and events are not kept; the next connection syncs the events")
+              .format(error=err), file=sys.stderr)
         return None
 
 
@@ -159,11 +166,12 @@ def _customer_hint(store: FleetStore | None, text: str) -> str | None:
     except FleetError:
         return None
     if not locks:
-        return (f"{text} is a customer number ({customer.name}), not a lock id, and the customer "
-                f"has no lock in the fleet store; lock ids look like HL-1A2B3C (hemlas scan "
-                f"lists the locks in range)")
-    return (f"{text} is a customer number ({customer.name}), not a lock id; the customer's lock "
-            f"is {', '.join(locks)}: e.g. hemlas unlock {locks[0]}")
+        return _("{number} is a customer number ({name}), not a lock id, and the customer has no "
+                 "lock in the fleet store; lock ids look like HL-1A2B3C (hemlas scan lists the "
+                 "locks in range)").format(number=text, name=customer.name)
+    return _("{number} is a customer number ({name}), not a lock id; the customer's lock is "
+             "{locks}: e.g. hemlas unlock {lock_id}").format(
+        number=text, name=customer.name, locks=", ".join(locks), lock_id=locks[0])
 
 
 def _said(answer: Answer, lines: list[str], data: dict) -> tuple[str, dict]:
@@ -174,10 +182,13 @@ def _said(answer: Answer, lines: list[str], data: dict) -> tuple[str, dict]:
     if warning:
         lines.append(warning)
     if answer.refused_keys:
-        refused = ", ".join(f"key {key_id} ({STATUS_TEXT.get(status, status)})"
-                            for key_id, status in answer.refused_keys)
-        print(f"hemlas: the lock refused {refused}; key {answer.key_id} opened it. Ask your "
-              "coordinator to replace the refused key(s)", file=sys.stderr)
+        refused = ", ".join(_("key {key_id} ({text})").format(
+            key_id=key_id, text=STATUS_TEXT.get(status, status)) for key_id, status in answer.refused_keys)
+        print(ngettext("hemlas: the lock refused {refused}; key {key_id} opened it. Ask your "
+                       "coordinator to replace the refused key",
+                       "hemlas: the lock refused {refused}; key {key_id} opened it. Ask your "
+                       "coordinator to replace the refused keys", len(answer.refused_keys))
+              .format(refused=refused, key_id=answer.key_id), file=sys.stderr)
     data.update(named("battery", state, BatteryState))
     data["battery_warning"] = warning
     data["key_id"] = answer.key_id
@@ -199,7 +210,8 @@ async def _keep(lock: LockClient, store: FleetStore | None, reading: BatteryRead
         except UnknownLockError:
             log.info("lock %s is not in the fleet store: its battery reading is not kept", lock.lock_id)
         except FleetError as err:
-            print(f"hemlas: the battery reading of {lock.lock_id} was not kept ({err})", file=sys.stderr)
+            print(_("hemlas: the battery reading of {lock_id} was not kept ({error})")
+                  .format(lock_id=lock.lock_id, error=err), file=sys.stderr)
     if sync:
         await sync_quietly(lock, store)
 
@@ -215,12 +227,15 @@ async def sync_quietly(lock: LockClient, store: FleetStore) -> SyncResult | None
         log.info("lock %s is not in the fleet store: its event log is not synced", lock.lock_id)
         return None
     except (LockError, FleetError) as err:
-        print(f"hemlas: the event log of {lock.lock_id} was not fully synced ({err}); "
-              "the next connection goes on from where this one stopped", file=sys.stderr)
+        print(_("hemlas: the event log of {lock_id} was not fully synced ({error}); the next "
+                "connection goes on from where this one stopped").format(lock_id=lock.lock_id, error=err),
+              file=sys.stderr)
         return None
     if result.lost:
-        print(f"hemlas: {result.lost} event(s) of {lock.lock_id} were gone from the lock before "
-              "they could be synced", file=sys.stderr)
+        print(ngettext("hemlas: {n} event of {lock_id} was gone from the lock before it could be "
+                       "synced", "hemlas: {n} events of {lock_id} were gone from the lock before "
+                       "they could be synced", result.lost).format(n=result.lost, lock_id=lock.lock_id),
+              file=sys.stderr)
     return result
 
 
@@ -239,9 +254,13 @@ def do_status(args) -> None:
     status = answer.result
     battery = status.battery if answer.reading is None else answer.reading.state
     # The door as the lock's knock sensor saw it (docs/knock.md); nothing for a lock without one.
-    door = f", door {status.door.upper() if status.door == 'left open' else status.door}" if status.door else ""
-    text, data = _said(answer, [f"{lock_id}: {state_name(status.state)}, battery {BATTERY_TEXT[battery]}"
-                                f"{', busy' if status.busy else ''}{door}"],
+    line = _("{lock_id}: {state}, battery {battery}").format(
+        lock_id=lock_id, state=state_name(status.state), battery=BATTERY_TEXT[battery])
+    if status.busy:
+        line += _(", busy")
+    if status.door:
+        line += _(", door {door}").format(door=_(_DOOR_TEXT.get(status.door, status.door)))
+    text, data = _said(answer, [line],
                        {"lock_id": lock_id, **named("state", status.state, LockState),
                         "busy": status.busy, "next_seq": status.next_seq, "door": status.door})
     emit(args, text, data)
@@ -262,8 +281,9 @@ def _move(args, verb: str) -> None:
         raise CommandError(failure_message(err)) from err
     result = answer.result
     state = state_name(result.state)
-    said = (f"{lock_id}: {state} ({result.travel_ms} ms)" if result.moved
-            else f"{lock_id}: already {state} — no move needed")
+    said = (_("{lock_id}: {state} ({travel_ms} ms)") if result.moved
+            else _("{lock_id}: already {state} — no move needed")).format(
+        lock_id=lock_id, state=state, travel_ms=result.travel_ms)
     text, data = _said(answer, [said], {"lock_id": lock_id, **named("state", result.state, LockState),
                                         "moved": result.moved, "travel_ms": result.travel_ms})
     emit(args, text, data)
@@ -281,12 +301,17 @@ def do_battery(args) -> None:
     lock_id = lock_id_arg(args.lock)
     answer = _run(_with_lock(lock_id, lambda lock: lock.battery(), source="battery"))
     reading = answer.result
-    percent = "unknown" if reading.percent is None else f"{reading.percent} %"
-    days = "not yet known" if reading.days_left is None else f"about {reading.days_left} days"
-    swapped = "never registered" if reading.last_swap is None else iso(reading.last_swap)[:10]
-    text, data = _said(answer, [f"{lock_id}: battery {BATTERY_TEXT[reading.state]}; {reading.idle_mv} mV idle, "
-                                f"{reading.loaded_mv} mV under load, about {percent} left ({reading.used_mah} mAh "
-                                f"used since the last swap, {swapped}); {days} left at the recent rate"],
+    percent = _("unknown") if reading.percent is None else f"{reading.percent} %"
+    days = (_("not yet known") if reading.days_left is None
+            else ngettext("about {n} day", "about {n} days", reading.days_left).format(n=reading.days_left))
+    swapped = _("never registered") if reading.last_swap is None else iso(reading.last_swap)[:10]
+    line = _("{lock_id}: battery {battery}; {idle_mv} mV idle, {loaded_mv} mV under load, about "
+             "{percent} left ({used_mah} mAh used since the last swap, {swapped}); {days} left at "
+             "the recent rate").format(
+        lock_id=lock_id, battery=BATTERY_TEXT[reading.state], idle_mv=reading.idle_mv,
+        loaded_mv=reading.loaded_mv, percent=percent, used_mah=reading.used_mah, swapped=swapped,
+        days=days)
+    text, data = _said(answer, [line],
                        {"lock_id": lock_id, **named("state", reading.state, BatteryState),
                         "idle_mv": reading.idle_mv, "loaded_mv": reading.loaded_mv,
                         "percent": reading.percent, "last_swap": iso(reading.last_swap),
@@ -311,10 +336,12 @@ def do_sync(args) -> None:
     result = answer.result
     data = asdict(result)
     data["lock_id"] = data.pop("lock_id", lock_id)
-    text, data = _said(answer, [f"{lock_id}: {result.stored} new event(s) synced, {result.duplicates} already "
-                                f"in the store, {result.lost} gone from the lock before a sync reached them"
-                                + ("; its log had started again (a new log epoch)" if result.restarted else "")],
-                       data)
+    line = _("{lock_id}: {stored} new event(s) synced, {duplicates} already in the store, {lost} "
+             "gone from the lock before a sync reached them").format(
+        lock_id=lock_id, stored=result.stored, duplicates=result.duplicates, lost=result.lost)
+    if result.restarted:
+        line += _("; its log had started again (a new log epoch)")
+    text, data = _said(answer, [line], data)
     emit(args, text, data)
 
 
@@ -347,6 +374,6 @@ def do_log(args) -> None:
     lock_id = lock_id_arg(args.lock)
     answer = _run(_with_lock(lock_id, lambda lock: lock.read_log(args.since)))
     records = answer.result
-    text, data = _said(answer, ["\n".join(_event_text(r) for r in records) or "no events"],
+    text, data = _said(answer, ["\n".join(_event_text(r) for r in records) or _("no events")],
                        {"lock_id": lock_id, "events": [_event_json(r) for r in records]})
     emit(args, text, data)

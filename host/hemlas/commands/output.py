@@ -6,6 +6,7 @@ import json
 
 from ..codes import STATUS_TEXT, BatteryState, LockState, Status
 from ..errors import HemlasError, KeysRefusedError, LockJammedError
+from ..i18n import N_, Texts, _, ngettext
 from ..settings import service_desk
 
 
@@ -27,86 +28,112 @@ def emit(args, human: str, data) -> None:
         print(human)
 
 
+# The bolt's states as a person reads them (--json says LockState's names as they are).
+_STATE_TEXT = Texts({
+    LockState.UNKNOWN: N_("unknown"), LockState.LOCKED: N_("locked"),
+    LockState.UNLOCKED: N_("unlocked"), LockState.JAMMED: N_("jammed"),
+    LockState.LOCKING: N_("locking"), LockState.UNLOCKING: N_("unlocking"),
+})
+
+
 def state_name(state: int) -> str:
-    return LockState(state).name.lower()
+    """A bolt state in the user's language (its LockState name if the table lacks it)."""
+    return _STATE_TEXT.get(LockState(state), LockState(state).name.lower())
 
 
-BATTERY_TEXT = {
-    BatteryState.OK: "OK",
-    BatteryState.LOW: "LOW: swap the battery",
-    BatteryState.CRITICAL: "CRITICAL: fully discharged. Do not swap it; call the service desk",
-}
+BATTERY_TEXT = Texts({
+    BatteryState.OK: N_("OK"),
+    BatteryState.LOW: N_("LOW: swap the battery"),
+    BatteryState.CRITICAL: N_("CRITICAL: fully discharged. Do not swap it; call the service desk"),
+})
 
 # The routine's steps, each written once; the guidance below is built from them.
-_DO_NOT_SWAP = ("  * Do NOT swap the battery yourself: a fully discharged battery can build up "
-                "gas pressure.")
-_SELF_TEST = """  * Check with the button self-test: press the lock unit's push button.
+def _do_not_swap() -> str:
+    return _("  * Do NOT swap the battery yourself: a fully discharged battery can build up "
+             "gas pressure.")
+
+
+def _self_test() -> str:
+    return _("""  * Check with the button self-test: press the lock unit's push button.
       - the green LED lights, and goes out within 10 seconds;
       - within 20 seconds of the press the red LED blinks briefly once or twice.
     If the red LED blinks (once or twice), the battery is not fully discharged and may be
-    swapped as usual. If it does not blink at all, leave the battery in place."""
-_MANUAL_VISIT = ("register the visit manually (hemlas visits register-manual CUSTOMER --at TIME "
-                 "--by NAME --note WHY), with a note saying why")
+    swapped as usual. If it does not blink at all, leave the battery in place.""")
+
+
+def _manual_visit() -> str:
+    return _("register the visit manually (hemlas visits register-manual CUSTOMER --at TIME "
+             "--by NAME --note WHY), with a note saying why")
 
 
 def _contact() -> str:
-    return f"  * Contact {service_desk()}."
+    return _("  * Contact {service_desk}.").format(service_desk=service_desk())
 
 
-def discharged_guidance(reason: str, what: str = "The lock could not be unlocked") -> str:
+def discharged_guidance(reason: str, what: str | None = None) -> str:
     """What the routine tells staff when a lock cannot be unlocked from the app (or, with
     another `what`, when a lock's battery may be fully discharged before a swap)."""
-    return "\n".join((f"{what}: {reason}.", "The battery may be fully discharged.", _DO_NOT_SWAP,
-                      _SELF_TEST, _contact(),
-                      f"  * Use the physical key for this visit and {_MANUAL_VISIT}."))
+    what = _("The lock could not be unlocked") if what is None else what
+    return "\n".join((_("{what}: {reason}.").format(what=what, reason=reason),
+                      _("The battery may be fully discharged."), _do_not_swap(), _self_test(),
+                      _contact(), _("  * Use the physical key for this visit and {manual_visit}.")
+                      .format(manual_visit=_manual_visit())))
 
 
 def cannot_lock_guidance(reason: str) -> str:
     """What a carer does when the lock cannot lock the door (the battery may be fully
     discharged): the routine's steps, and the customer's door is never left unlocked."""
     return "\n".join((
-        f"The lock could not be locked: {reason}.", "The battery may be fully discharged.",
-        _DO_NOT_SWAP, _SELF_TEST, _contact(),
-        "  * Do NOT leave the customer's door unlocked and unattended: lock it with the physical",
-        "    key (or stay with the customer until the door is locked).",
-        f"  * Then {_MANUAL_VISIT}."))
+        _("The lock could not be locked: {reason}.").format(reason=reason),
+        _("The battery may be fully discharged."), _do_not_swap(), _self_test(), _contact(),
+        _("  * Do NOT leave the customer's door unlocked and unattended: lock it with the physical\n"
+          "    key (or stay with the customer until the door is locked)."),
+        _("  * Then {manual_visit}.").format(manual_visit=_manual_visit())))
 
 
 def battery_warning(state: int | None) -> str | None:
     """What a command that read the battery adds to its answer: None when it is OK."""
     if state == BatteryState.LOW:
-        return ("battery LOW: swap the battery soon (the routine: hemlas battery-swap LOCK), "
-                "then register the swap")
+        return _("battery LOW: swap the battery soon (the routine: hemlas battery-swap LOCK), "
+                 "then register the swap")
     if state == BatteryState.CRITICAL:
-        return "\n".join(("battery CRITICAL: the lock reads its battery as fully discharged.",
-                          _DO_NOT_SWAP, _SELF_TEST, _contact()))
+        return "\n".join((_("battery CRITICAL: the lock reads its battery as fully discharged."),
+                          _do_not_swap(), _self_test(), _contact()))
     return None
 
 
-_JAMMED_NEXT = ("check that nothing blocks the bolt (the door pushed fully shut, nothing in the "
-                "strike plate) and try once more; if it jams again, use the physical key, "
-                f"{_MANUAL_VISIT}, and report the lock fault")
-_REFUSED_KEY_NEXT = {
-    Status.KEY_REVOKED: "it was revoked: delete it and ask your coordinator for a new key",
-    Status.BAD_TAG: ("the lock does not know it: the lock was probably re-provisioned, which "
-                     "supersedes every older key; ask your coordinator for a new key"),
-    Status.KEY_NOT_YET_VALID: ("by the lock's clock it is not valid yet: the lock's clock may be "
-                               "behind (after a power cut); a technician's connection sets it"),
-    Status.KEY_EXPIRED: "by the lock's clock it has expired: ask your coordinator for a new key",
-    Status.KEY_WRONG_LOCK: "it was issued for another lock",
-}
+def _jammed_next() -> str:
+    return _("check that nothing blocks the bolt (the door pushed fully shut, nothing in the "
+             "strike plate) and try once more; if it jams again, use the physical key, "
+             "{manual_visit}, and report the lock fault").format(manual_visit=_manual_visit())
+
+
+_REFUSED_KEY_NEXT = Texts({
+    Status.KEY_REVOKED: N_("it was revoked: delete it and ask your coordinator for a new key"),
+    Status.BAD_TAG: N_("the lock does not know it: the lock was probably re-provisioned, which "
+                       "supersedes every older key; ask your coordinator for a new key"),
+    Status.KEY_NOT_YET_VALID: N_("by the lock's clock it is not valid yet: the lock's clock may be "
+                                 "behind (after a power cut); a technician's connection sets it"),
+    Status.KEY_EXPIRED: N_("by the lock's clock it has expired: ask your coordinator for a new key"),
+    Status.KEY_WRONG_LOCK: N_("it was issued for another lock"),
+})
 
 
 def failure_message(err: Exception) -> str:
     """A lock error as the one line `hemlas:` prints, with the next step where the error is
     one a carer can act on."""
     if isinstance(err, KeysRefusedError):
-        said = "; ".join(f"key {key_id}: {_REFUSED_KEY_NEXT.get(status, STATUS_TEXT.get(status, status))}"
-                         for key_id, status in err.refusals)
+        said = "; ".join(_("key {key_id}: {text}").format(
+            key_id=key_id, text=_REFUSED_KEY_NEXT.get(status, STATUS_TEXT.get(status, status)))
+            for key_id, status in err.refusals)
         # A HELLO refusal comes before any session, so nothing proves the lock said it: said so.
-        return (f"lock {err.lock_id} refused {'your key' if len(err.refusals) == 1 else 'every key tried'}, "
-                f"in unverified answers (the lock's, or a fake's in radio range) ({said}); until you "
-                f"have a key that works, use the physical key and {_MANUAL_VISIT}")
+        return ngettext("lock {lock_id} refused your key, in unverified answers (the lock's, or a "
+                        "fake's in radio range) ({said}); until you have a key that works, use "
+                        "the physical key and {manual_visit}",
+                        "lock {lock_id} refused every key tried, in unverified answers (the "
+                        "lock's, or a fake's in radio range) ({said}); until you have a key that "
+                        "works, use the physical key and {manual_visit}", len(err.refusals)
+                        ).format(lock_id=err.lock_id, said=said, manual_visit=_manual_visit())
     if isinstance(err, LockJammedError):
-        return f"{err}: {_JAMMED_NEXT}"
+        return _("{error}: {next_step}").format(error=err, next_step=_jammed_next())
     return str(err)

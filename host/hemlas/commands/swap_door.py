@@ -7,12 +7,15 @@ from a door that is unlocked when it was locked (docs/battery-swap.md, "The door
 
 from __future__ import annotations
 
+from ..i18n import _
+
 from dataclasses import dataclass
 
 from ..client import LockClient
 from ..codes import LockState
 from ..errors import AuthError, LockStatusError, ProtocolError
 from ..fleet.models import SwapRecord
+from .output import state_name
 
 _RESTORABLE = (LockState.LOCKED, LockState.UNLOCKED)
 
@@ -65,18 +68,22 @@ class Door:
         """One sentence for the person; empty when the door's state is not known."""
         if self.now is None:
             return ""
-        now = self.now.name
+        def name(state) -> str:  # in capitals, as the outcome has always said it
+            return state_name(state).upper()
+
+        now = name(self.now)
         if self.as_found:
-            return f"the door is {now}, as it was found"
-        said = f"the door is now {now}"
+            return _("the door is {state}, as it was found").format(state=now)
+        said = _("the door is now {state}").format(state=now)
         if self.failure:
-            said += f" (bringing it back to {self.found.name} failed: {self.failure})"
+            said += _(" (bringing it back to {state} failed: {failure})").format(
+                state=name(self.found), failure=self.failure)
         elif self.found is not None:
-            said += f" (it was {self.found.name} when the swap began)"
+            said += _(" (it was {state} when the swap began)").format(state=name(self.found))
         if self.now == LockState.JAMMED:
-            said += "; lock the door with the physical key and report the lock fault"
+            said += _("; lock the door with the physical key and report the lock fault")
         elif self.now != LockState.LOCKED and self.found != LockState.UNLOCKED:
-            said += f"; lock it if it should be locked: hemlas lock {lock_id}"
+            said += _("; lock it if it should be locked: hemlas lock {lock_id}").format(lock_id=lock_id)
         return said
 
 

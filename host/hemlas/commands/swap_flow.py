@@ -30,11 +30,12 @@ from ..fleet.models import CustomerRecord, SwapRecord
 from ..fleet.person_keys import person_key
 from ..fleet.store import FleetStore
 from ..fleet.swaps import VERIFY_CYCLES, registration_happened
+from ..i18n import N_, Texts, _
 from ..keyfile import KeyFile, StaffKey
 from ..results import BatteryReading
 from .fleet import when
 from .lock import store_reading, sync_quietly
-from .output import CommandError
+from .output import CommandError, state_name
 from .swap_door import Door, bolt_state, door_found, restore
 from .swap_outcome import (SwapHooks, SwapInterrupted, SwapOutcome, discharged,  # noqa: F401
                            status_text, with_door)  # SwapHooks, SwapInterrupted: the flow's API, re-exported
@@ -48,6 +49,8 @@ RECONNECT_DELAY_S = 1.0  # between attempts to find the rebooting lock
 # context manager yielding a LockClient connected with that key (the swapping person's).
 ClientFactory = Callable[[str, float, StaffKey], AbstractAsyncContextManager[LockClient]]
 _T = TypeVar("_T")
+# A verification cycle's action as a person reads it (the record keeps "lock"/"unlock").
+ACTION_TEXT = Texts({"lock": N_("lock"), "unlock": N_("unlock")})
 
 
 def key_client(lock_id: str, scan_timeout: float, key: StaffKey) -> LockClient:
@@ -77,7 +80,8 @@ class SwapFlow:
                  hooks: SwapHooks | None = None, cycles: int = VERIFY_CYCLES,
                  scan_timeout: float = SCAN_TIMEOUT_S, reboot_wait_s: float = REBOOT_WAIT_S):
         if cycles < VERIFY_CYCLES:
-            raise ValueError(f"the routine asks for at least {VERIFY_CYCLES} cycles, not {cycles}")
+            raise ValueError(_("the routine asks for at least {minimum} cycles, not {cycles}")
+                             .format(minimum=VERIFY_CYCLES, cycles=cycles))
         self.store, self.person, self.cycles = store, person, cycles
         self._factory, self.hooks = client_factory, hooks or SwapHooks()
         self._keyfile = keyfile or KeyFile()
@@ -104,7 +108,8 @@ class SwapFlow:
         if reading is None or reading.state == BatteryState.CRITICAL:
             return discharged(lock_id, customer, reading, silent, None)
         if not self.hooks.confirm(lock, customer, reading):
-            return SwapOutcome("declined", lock_id, customer, "nothing was registered", None, reading)
+            return SwapOutcome("declined", lock_id, customer, _("nothing was registered"), None,
+                               reading)
         swap = self.store.begin_swap(lock_id, self.person)
         self.hooks.stage(swap)
         return self._guarded(swap, lambda: self._swap_and_verify(swap, customer, reading))
@@ -120,12 +125,14 @@ class SwapFlow:
         """
         swap = self.store.swap(swap_id)
         if swap.status != "pending":
-            raise CommandError(f"battery swap {swap_id} has already finished ({swap.status})")
+            raise CommandError(_("battery swap {swap_id} has already finished ({status})")
+                               .format(swap_id=swap_id, status=swap.status))
         self._key = self._person_key(swap.lock_id)
         customer = self._customer(swap.customer_number)
-        self.hooks.note(f"resuming battery swap {swap.swap_id} for lock {swap.lock_id}: stage "
-                        f"{swap.stage}, started by {swap.person} at {when(swap.started_at)}, "
-                        f"{len(swap.cycles)} cycles recorded")
+        self.hooks.note(_("resuming battery swap {swap_id} for lock {lock_id}: stage {stage}, "
+                          "started by {person} at {at}, {cycles} cycles recorded").format(
+            swap_id=swap.swap_id, lock_id=swap.lock_id, stage=swap.stage, person=swap.person,
+            at=when(swap.started_at), cycles=len(swap.cycles)))
         if swap.registered:
             return self._guarded(swap, lambda: asyncio.run(
                 self._connected(swap.lock_id, self._reboot_wait_s,
@@ -137,9 +144,9 @@ class SwapFlow:
             reading = await client.battery()
             self._record(swap.lock_id, reading)
             if registration_happened(swap.lock_swap_time_before, reading.last_swap):
-                self.hooks.note("the lock's swap time changed since it was read before the "
-                                "registration: the lock took it before the break; not "
-                                "registering again")
+                self.hooks.note(_("the lock's swap time changed since it was read before the "
+                                  "registration: the lock took it before the break; not "
+                                  "registering again"))
                 registered = self.store.mark_swap_registered(
                     swap.swap_id, reading.loaded_mv, lock_swap_time=reading.last_swap)
                 self.hooks.stage(registered)
@@ -148,7 +155,7 @@ class SwapFlow:
                 return None  # the battery may not be in yet (or reads CRITICAL): from the swap
             # Read after the new battery went in, and the registration did not happen: the
             # battery is in; register it now.
-            self.hooks.note("the lock has not taken the registration: registering it now")
+            self.hooks.note(_("the lock has not taken the registration: registering it now"))
             return await self._register_and_verify(client, swap, customer, reading)
 
         def steps() -> SwapOutcome:
@@ -170,7 +177,8 @@ class SwapFlow:
     def _swap_and_verify(self, swap: SwapRecord, customer: CustomerRecord | None,
                          reading: BatteryReading | None) -> SwapOutcome:
         self.hooks.swap_battery(swap)
-        self.hooks.note(f"connecting to {swap.lock_id} (it restarts after a battery swap)")
+        self.hooks.note(_("connecting to {lock_id} (it restarts after a battery swap)")
+                        .format(lock_id=swap.lock_id))
         return asyncio.run(self._connected(
             swap.lock_id, self._reboot_wait_s,
             lambda client: self._register_and_verify(client, swap, customer, reading)))
@@ -182,8 +190,8 @@ class SwapFlow:
         except (HemlasError, KeyboardInterrupt, EOFError) as err:
             if isinstance(err, SwapInterrupted):
                 raise
-            cause = "interrupted" if isinstance(err, KeyboardInterrupt) else (
-                "no answer" if isinstance(err, EOFError) else str(err))
+            cause = _("interrupted") if isinstance(err, KeyboardInterrupt) else (
+                _("no answer") if isinstance(err, EOFError) else str(err))
             raise SwapInterrupted(self.store.swap(swap.swap_id), cause) from err
 
     # ---- radio steps -----------------------------------------------------------------------
@@ -235,8 +243,8 @@ class SwapFlow:
         try:
             registration = await client.register_battery_swap()
         except BatteryDepletedError as err:
-            reason = (f"the new battery reads depleted ({err.loaded_mv} mV under load): nothing "
-                      f"was registered; put in another new battery")
+            reason = _("the new battery reads depleted ({loaded_mv} mV under load): nothing was "
+                       "registered; put in another new battery").format(loaded_mv=err.loaded_mv)
             refused = self.store.finish_swap(swap.swap_id, "refused", reason)
             door = Door(now=await bolt_state(client))
             return SwapOutcome("refused", swap.lock_id, customer, with_door(reason, door, swap.lock_id),
@@ -289,24 +297,26 @@ class SwapFlow:
             if lost is not None:
                 raise lost
             if error is not None:
-                self.hooks.note(f"cycle {cycle.cycle_index} ({action}) failed: {error}")
+                self.hooks.note(_("cycle {n} ({action}) failed: {error}").format(
+                    n=cycle.cycle_index, action=ACTION_TEXT.get(action, action), error=error))
         if last_reading is not None:
             self._record(swap.lock_id, last_reading)
         if failed is not None:
             # No more motor runs on a bolt or battery that just failed: say how the door is.
             door = Door(found, state)
-            reason = (f"cycle {failed.cycle_index} ({failed.action}) failed: "
-                      f"{status_text(failed.result)}")
+            reason = _("cycle {n} ({action}) failed: {error}").format(
+                n=failed.cycle_index, action=ACTION_TEXT.get(failed.action, failed.action), error=status_text(failed.result))
             done = self.store.finish_swap(swap.swap_id, "failed", reason)
             return SwapOutcome("failed", swap.lock_id, customer,
                                with_door(reason, door, swap.lock_id), done, reading, door)
         if found in (LockState.LOCKED, LockState.UNLOCKED) and state != found:
-            self.hooks.note(f"bringing the door back to {found.name}, as it was found")
+            self.hooks.note(_("bringing the door back to {state}, as it was found")
+                            .format(state=state_name(found).upper()))
         state, failure = await restore(client, found, state)
         door = Door(found, state, failure)
         done = self.store.finish_swap(swap.swap_id, "passed")
-        message = (f"the battery is registered and {ok['lock']} locks and {ok['unlock']} "
-                   f"unlocks succeeded")
+        message = _("the battery is registered and {locks} locks and {unlocks} unlocks "
+                    "succeeded").format(locks=ok["lock"], unlocks=ok["unlock"])
         return SwapOutcome("passed", swap.lock_id, customer, with_door(message, door, swap.lock_id),
                            done, reading, door)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..codes import STATUS_TEXT
 from ..errors import BatteryCriticalError
+from ..i18n import _
 from ..fleet.models import CustomerRecord, LockRecord, SwapCycleRecord, SwapRecord
 from ..results import BatteryReading
 from .output import CommandError, discharged_guidance
@@ -16,11 +17,12 @@ class SwapInterrupted(CommandError):
     """The flow broke off after the swap was begun; the store keeps it pending."""
 
     def __init__(self, swap: SwapRecord, cause: str):
-        super().__init__(
-            f"battery swap {swap.swap_id} for lock {swap.lock_id} broke off ({cause}); it stays "
-            f"pending at stage {swap.stage!r} with {len(swap.cycles)} verification cycles "
-            f"recorded. Resume it with: hemlas battery-swap --resume {swap.swap_id} "
-            f"(or run hemlas battery-swap --lock {swap.lock_id} again)")
+        super().__init__(_(
+            "battery swap {swap_id} for lock {lock_id} broke off ({cause}); it stays pending at "
+            "stage {stage} with {cycles} verification cycles recorded. Resume it with: hemlas "
+            "battery-swap --resume {swap_id} (or run hemlas battery-swap --lock {lock_id} again)")
+            .format(swap_id=swap.swap_id, lock_id=swap.lock_id, cause=cause, stage=repr(swap.stage),
+                    cycles=len(swap.cycles)))
         self.swap = swap
 
 
@@ -65,25 +67,26 @@ class SwapHooks:
 
 
 def status_text(status: int) -> str:
-    return STATUS_TEXT.get(status, f"status {status}")
+    return STATUS_TEXT.get(status, _("status {status}").format(status=status))
 
 
 def with_door(message: str, door: Door, lock_id: str) -> str:
     """The outcome's message with the door's sentence (the door is as found, or how it is)."""
     said = door.text(lock_id)
-    return f"{message}; {said}" if said else message
+    return _("{message}; {door}").format(message=message, door=said) if said else message
 
 
 def discharged(lock_id: str, customer: CustomerRecord | None, reading: BatteryReading | None,
                error: Exception | None, pending: SwapRecord | None) -> SwapOutcome:
     """The lock is silent or CRITICAL: nothing is swapped; the routine's guidance."""
     if reading is not None:
-        why = f"lock {lock_id}: its battery reads CRITICAL ({reading.loaded_mv} mV under load)"
+        why = _("lock {lock_id}: its battery reads CRITICAL ({loaded_mv} mV under load)").format(
+            lock_id=lock_id, loaded_mv=reading.loaded_mv)
     elif isinstance(error, BatteryCriticalError):
         why = str(error)
     else:
-        why = f"it does not answer ({error})"
-    kept = (f"\nBattery swap {pending.swap_id} stays pending: nothing was registered."
-            if pending else "\nNothing was registered.")
-    message = discharged_guidance(why, "Do not swap this battery") + kept
+        why = _("it does not answer ({error})").format(error=error)
+    kept = "\n" + (_("Battery swap {swap_id} stays pending: nothing was registered.")
+                   .format(swap_id=pending.swap_id) if pending else _("Nothing was registered."))
+    message = discharged_guidance(why, _("Do not swap this battery")) + kept
     return SwapOutcome("discharged", lock_id, customer, message, pending, reading)

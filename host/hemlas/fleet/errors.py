@@ -4,6 +4,7 @@ with no store catches them without loading the database layer (issue 14: the CLI
 from __future__ import annotations
 
 from ..errors import HemlasError
+from ..i18n import _
 
 
 class FleetError(HemlasError):
@@ -15,10 +16,10 @@ class StoreMissingError(FleetError):
     made yet): reading it would answer from an empty store, so it is not made up."""
 
     def __init__(self, where: str, configured_by: str):
-        super().__init__(
-            f"there is no fleet store at {where} ({configured_by}): check the path, or create the "
+        super().__init__(_(
+            "there is no fleet store at {where} ({configured_by}): check the path, or create the "
             "store: `hemlas flash` (or `hemlas sim`) provisions locks into it, `hemlas customers add` "
-            "adds a customer")
+            "adds a customer").format(where=where, configured_by=configured_by))
         self.where = where
 
 
@@ -27,12 +28,13 @@ class NotAFleetStoreError(FleetError):
     damaged database, a directory, a database with other tables)."""
 
     def __init__(self, where: str, why: str):
-        super().__init__(f"the fleet store {where} is not a fleet store ({why})")
+        super().__init__(_("the fleet store {where} is not a fleet store ({why})")
+                         .format(where=where, why=why))
         self.where = where
         self.why = why
 
 
 class UnknownLockError(FleetError):
     def __init__(self, lock_id: str):
-        super().__init__(f"lock {lock_id} is not in the fleet store")
+        super().__init__(_("lock {lock_id} is not in the fleet store").format(lock_id=lock_id))
         self.lock_id = lock_id

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..i18n import N_, Texts, _
 from .errors import FleetError
 from .models import ACCOUNT_ROLES, PROVIDER_ROLES
 
@@ -33,12 +34,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     TECHNICIAN: frozenset({READ_LOCKS, READ_WARNINGS}),
 }
 
-ROLE_TEXT = {
-    LOCK_ADMIN: "lock administrator (the municipality: every provider)",
-    COORDINATOR: "coordinator (one provider)",
-    CARER: "carer (one provider)",
-    TECHNICIAN: "technician (the locks, no customer data)",
-}
+ROLE_TEXT = Texts({
+    LOCK_ADMIN: N_("lock administrator (the municipality: every provider)"),
+    COORDINATOR: N_("coordinator (one provider)"),
+    CARER: N_("carer (one provider)"),
+    TECHNICIAN: N_("technician (the locks, no customer data)"),
+})
 
 
 class ForbiddenError(FleetError):
@@ -47,8 +48,9 @@ class ForbiddenError(FleetError):
     rule = "role-may-not"
 
     def __init__(self, role: str, permission: str):
-        super().__init__(f"a {ROLE_TEXT.get(role, role)} may not do this ({permission}); "
-                         f"ask your lock administrator if you need to")
+        super().__init__(_("a {role} may not do this ({permission}); ask your lock "
+                           "administrator if you need to").format(role=ROLE_TEXT.get(role, role),
+                                                                   permission=permission))
         self.role, self.permission = role, permission
 
 

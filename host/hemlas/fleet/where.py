@@ -9,6 +9,7 @@ from pathlib import Path
 
 import platformdirs
 
+from ..i18n import _
 from .errors import StoreMissingError
 
 STORE_FILE = "fleet.sqlite3"
@@ -22,8 +23,8 @@ def configured_store() -> str:
 
 def configured_by() -> str:
     if os.environ.get("HEMLAS_STORE"):
-        return "as HEMLAS_STORE says"
-    return "the default place; HEMLAS_STORE names another"
+        return _("as HEMLAS_STORE says")
+    return _("the default place; HEMLAS_STORE names another")
 
 
 def missing_store() -> StoreMissingError | None:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from .. import __version__
 from ..fleet.store import FleetStore
+from ..i18n import from_accept_language, reset_language, set_language
 from . import api_audit, api_auth, api_fleet, problems
 
 API_PREFIX = "/api/v1"
@@ -69,6 +70,25 @@ class _TooLarge(Exception):
     pass
 
 
+class Language:
+    """ASGI middleware: the request's Accept-Language (Swedish when it names none we have) is
+    the language of everything said while it is served, domain refusals included (a context
+    variable: the worker threads that run its handlers copy it, other requests keep theirs)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        header = dict(scope.get("headers") or ()).get(b"accept-language", b"")
+        token = set_language(from_accept_language(header.decode("latin-1")))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            reset_language(token)
+
+
 def create_app(store: FleetStore) -> FastAPI:
     app = FastAPI(title="hemlås fleet service", version=__version__,
                   description="Accounts, provider-scoped customers, locks and battery warnings, "
@@ -82,6 +102,7 @@ def create_app(store: FleetStore) -> FastAPI:
     for router in (api_auth.router, api_fleet.router, api_audit.router):
         app.include_router(router, prefix=API_PREFIX)
     app.add_middleware(BodyLimit)
+    app.add_middleware(Language)  # outermost of the two: a refused body is said in it too
     return app
 
 

@@ -23,6 +23,7 @@ from ..fleet.login import AccountDisabledError, LoginFailedError
 from ..fleet.ratelimit import RateLimitedError
 from ..fleet.roles import ForbiddenError
 from ..fleet.sessions import TokenError, UnknownDeviceError
+from ..i18n import N_, Texts, from_accept_language, using
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
@@ -40,20 +41,28 @@ STATUS = (
     (StoreMissingError, 503), (NotAFleetStoreError, 503),
     (FleetError, 400),  # any other refusal of the request's content
 )
-TITLES = {400: "Refused", 401: "Login required", 403: "Not allowed", 404: "Not found",
-          405: "Method not allowed", 409: "Already exists", 413: "Request too large",
-          415: "Unsupported media type", 422: "Invalid request", 429: "Too many requests",
-          500: "Internal error", 503: "Fleet store unavailable"}
+# Titles and details are in the request's language (Accept-Language; Swedish by default): the
+# type and rule stay as they are, for programs.
+TITLES = Texts({400: N_("Refused"), 401: N_("Login required"), 403: N_("Not allowed"),
+                404: N_("Not found"), 405: N_("Method not allowed"), 409: N_("Already exists"),
+                413: N_("Request too large"), 415: N_("Unsupported media type"),
+                422: N_("Invalid request"), 429: N_("Too many requests"), 500: N_("Internal error"),
+                503: N_("Fleet store unavailable")})
 # Messages of this layer's own (not a domain rule's), kept together for the catalogue.
-MESSAGES = {
-    "store-error": "the fleet store could not answer: try again; if it goes on, tell the "
-                   "service's administrator",
-    "not-found": "there is nothing at this address",
-    "method-not-allowed": "this address does not take that method",
-    "too-large": "the request is larger than {limit} bytes",
-    "invalid-json": "the request's body is not valid JSON",
-    "invalid-request": "the request is not what this address takes: {fields}",
-}
+MESSAGES = Texts({
+    "store-error": N_("the fleet store could not answer: try again; if it goes on, tell the "
+                      "service's administrator"),
+    "not-found": N_("there is nothing at this address"),
+    "method-not-allowed": N_("this address does not take that method"),
+    "too-large": N_("the request is larger than {limit} bytes"),
+    "invalid-json": N_("the request's body is not valid JSON"),
+    "invalid-request": N_("the request is not what this address takes: {fields}"),
+    "internal-error": N_("the service failed to answer; it is logged"),
+})
+
+
+def request_language(request: Request) -> str:
+    return from_accept_language(request.headers.get("accept-language"))
 
 
 def rule_name(err: Exception) -> str:
@@ -68,7 +77,7 @@ def rule_name(err: Exception) -> str:
 
 def problem(status: int, rule: str, detail: str, headers: dict | None = None,
             **extra) -> JSONResponse:
-    body = {"type": TYPE_PREFIX + rule, "title": TITLES.get(status, "Error"), "status": status,
+    body = {"type": TYPE_PREFIX + rule, "title": TITLES.get(status, N_("Error")), "status": status,
             "detail": detail, "rule": rule, **extra}
     if status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="hemlas"'}
@@ -105,9 +114,11 @@ def http_error(_request: Request, err: HTTPException) -> JSONResponse:
     return problem(err.status_code, "http-error", str(err.detail))
 
 
-def unexpected_error(_request: Request, err: Exception) -> JSONResponse:
+def unexpected_error(request: Request, err: Exception) -> JSONResponse:
     log.exception("unexpected error in the fleet service")
-    return problem(500, "internal-error", "the service failed to answer; it is logged")
+    # Answered outside the language middleware (Starlette's outermost layer): the request says.
+    with using(request_language(request)):
+        return problem(500, "internal-error", MESSAGES["internal-error"])
 
 
 def install(app) -> None:
