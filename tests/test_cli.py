@@ -33,6 +33,9 @@ def test_demo_shows_unlock_battery_selftest_and_the_discharged_routine():
     discharged = out.split("fully discharged battery. Unlocking it:")[1]
     assert "Do NOT swap the battery yourself" in discharged
     assert "red   ON" not in discharged and "no red blink" in discharged
+    # The fleet service beside the locks (issue 15): where it listened, and what it answered.
+    assert "the fleet service (hemlas serve) listened on http://127.0.0.1:" in out
+    assert "stale (stale: no battery reading yet)" in out.split("the lock administrator's warnings:")[1]
 
 
 @pytest.mark.virtual_board

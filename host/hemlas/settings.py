@@ -15,6 +15,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .i18n import N_, _
+
 
 
 @dataclass(frozen=True)
@@ -55,12 +57,12 @@ def service_desk() -> ServiceDesk:
         _warn(f"settings {config_path()}: service_desk must be a table ([service_desk]); "
               "using the defaults")
         desk = {}
-    name = os.environ.get("HEMLAS_SERVICE_DESK") or _text(desk, "name") or DEFAULT_SERVICE_DESK
+    name = os.environ.get("HEMLAS_SERVICE_DESK") or _text(desk, "name") or _(DEFAULT_SERVICE_DESK)
     phone = os.environ.get("HEMLAS_SERVICE_DESK_PHONE") or _text(desk, "phone")
     return ServiceDesk(name, phone)
 
 
-DEFAULT_SERVICE_DESK = "the municipality's service desk"
+DEFAULT_SERVICE_DESK = N_("the municipality's service desk")
 _warned: set[str] = set()
 
 

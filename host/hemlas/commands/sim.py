@@ -17,16 +17,21 @@ from ..firmware import wire
 from ..radio.config import ENV_VAR
 from . import sim_console
 from .formats import iso, named
+from ..i18n import N_, _
+from ..settings import service_desk
 from .output import BATTERY_TEXT, discharged_guidance, state_name
 
 
 def _describe_selftest(blinks: int) -> str:
     if blinks == 1:
-        return "red blinked once: battery OK; it is not fully discharged and may be swapped as usual"
+        return _("red blinked once: battery OK; it is not fully discharged and may be swapped as usual")
     if blinks == 2:
-        return "red blinked twice: battery LOW; swap it"
-    return ("no red blink: the battery is fully discharged. Do NOT swap it; "
-            "contact the municipality's service desk")
+        return _("red blinked twice: battery LOW; swap it")
+    return _("no red blink: the battery is fully discharged. Do NOT swap it; "
+             "contact {service_desk}").format(service_desk=service_desk())
+
+
+LED_NAMES = {"green": N_("green"), "red": N_("red")}
 
 
 async def watch_selftest(vb, press: float, out=print) -> list:
@@ -37,7 +42,8 @@ async def watch_selftest(vb, press: float, out=print) -> list:
     while time.monotonic() < deadline:
         timeline = vb.led_timeline(press)
         for t, led, on in timeline[seen:]:
-            out(f"    {t:6.2f} s  {led:5} {'ON ' if on else 'off'}")
+            out(_("    {t} s  {led} {on}").format(t=f"{t:6.2f}", led=f"{_(LED_NAMES[led]):5}",
+                                              on=_("ON ") if on else _("off")))
         if len(timeline) > seen:
             quiet_since = time.monotonic()
         seen = len(timeline)
@@ -81,54 +87,62 @@ def _bolt(result) -> dict:
 
 async def _demo(vb, dead_vb, key, steps: _Steps) -> None:
     board = vb.board
-    steps.say("start", f"hemlås {__version__}: virtual lock {vb.lock_id} on board {board['name']!r} ({board['model']})\n"
-              f"  firmware: the real firmware/ on the MicroPython unix port, {vb.heap_kb} KiB heap\n"
-              f"  radio: Bumble virtual link; this process talks to it through bleak ({ENV_VAR}={os.environ[ENV_VAR]})",
+    steps.say("start", _("hemlås {version}: virtual lock {lock_id} on board {board} ({model})\n"
+                         "  firmware: the real firmware/ on the MicroPython unix port, {heap_kb} KiB heap\n"
+                         "  radio: Bumble virtual link; this process talks to it through bleak ({radio})").format(
+                  version=__version__, lock_id=vb.lock_id, board=repr(board["name"]), model=board["model"],
+                  heap_kb=vb.heap_kb, radio=f"{ENV_VAR}={os.environ[ENV_VAR]}"),
               version=__version__, lock_id=vb.lock_id, board=board["name"], model=board["model"],
               heap_kb=vb.heap_kb, radio=os.environ[ENV_VAR])
     found = await scan(2.0)
-    steps.say("scan", "scan:    " + ", ".join(f"{lock.lock_id} ({lock.address})" for lock in found),
+    steps.say("scan", _("scan:    {locks}").format(locks=", ".join(f"{lock.lock_id} ({lock.address})" for lock in found)),
               locks=[{"lock_id": lock.lock_id, "address": lock.address} for lock in found])
-    steps.say("key", f"key:     #{key.record.key_id} for {key.record.person!r} (technician), valid for 8 hours;"
-              f" the lock checks it against its secret, which never leaves the lock",
+    steps.say("key", _("key:     #{key_id} for {person} (technician), valid for 8 hours; the lock checks "
+                       "it against its secret, which never leaves the lock").format(
+                  key_id=key.record.key_id, person=repr(key.record.person)),
               lock_id=vb.lock_id, key_id=key.record.key_id, person=key.record.person, role="technician",
               not_before=iso(key.record.not_before), not_after=iso(key.record.not_after))
     async with LockClient(vb.lock_id, role=wire.ROLE_TECHNICIAN) as lock:
         status = await lock.status()
-        steps.say("status", f"status:  {state_name(status.state)}, battery {BATTERY_TEXT[status.battery]}",
+        steps.say("status", _("status:  {state}, battery {battery}").format(
+                  state=state_name(status.state), battery=BATTERY_TEXT[status.battery]),
                   lock_id=vb.lock_id, **named("state", status.state, LockState),
                   **named("battery", status.battery, BatteryState))
         if status.state != 1:
             result = await lock.lock()
-            steps.say("lock", f"lock:    {state_name(result.state)} in {result.travel_ms} ms (bolt confirmed by its limit switch)",
+            steps.say("lock", _("lock:    {state} in {ms} ms (bolt confirmed by its limit switch)").format(
+                      state=state_name(result.state), ms=result.travel_ms),
                       lock_id=vb.lock_id, **_bolt(result))
         result = await lock.unlock()
-        steps.say("unlock", f"unlock:  {state_name(result.state)} in {result.travel_ms} ms (bolt confirmed by its limit switch)",
+        steps.say("unlock", _("unlock:  {state} in {ms} ms (bolt confirmed by its limit switch)").format(
+                  state=state_name(result.state), ms=result.travel_ms),
                   lock_id=vb.lock_id, **_bolt(result))
         reading = await lock.battery()
-        steps.say("battery", f"battery: {reading.idle_mv} mV idle, {reading.loaded_mv} mV under load, "
-                  f"about {reading.percent} % left: {BATTERY_TEXT[reading.state]}",
+        steps.say("battery", _("battery: {idle_mv} mV idle, {loaded_mv} mV under load, about {percent} % "
+                               "left: {state}").format(idle_mv=reading.idle_mv, loaded_mv=reading.loaded_mv,
+                                                       percent=reading.percent, state=BATTERY_TEXT[reading.state]),
                   lock_id=vb.lock_id, idle_mv=reading.idle_mv, loaded_mv=reading.loaded_mv,
                   percent=reading.percent, **named("battery", reading.state, BatteryState))
-        steps.prose("self-test: pressing the lock's button (green on, off within 10 s, red blinks within 20 s)")
+        steps.prose(_("self-test: pressing the lock's button (green on, off within 10 s, red blinks within 20 s)"))
         await _selftest_step(steps, vb)
         records = await lock.read_log()
-        steps.say("event_log", f"event log (read over BLE): {len(records)} records\n" + "\n".join(
+        steps.say("event_log", _("event log (read over BLE): {n} records").format(n=len(records)) + "\n" + "\n".join(
             f"    #{r.seq:<3} {time.strftime('%H:%M:%S', time.localtime(r.time))} "
             f"{EventType(r.type).name.lower():16} {list(r.fields)}" for r in records),
             lock_id=vb.lock_id, records=[{"seq": r.seq, "at": iso(r.time),
                                           **named("event", r.type, EventType),
                                           "fields": list(r.fields)} for r in records])
-    steps.prose(f"\nA second lock, {dead_vb.lock_id}, has a fully discharged battery. Unlocking it:")
+    steps.prose("\n" + _("A second lock, {lock_id}, has a fully discharged battery. Unlocking it:").format(
+        lock_id=dead_vb.lock_id))
     try:
         async with LockClient(dead_vb.lock_id, role=wire.ROLE_TECHNICIAN) as lock:
             await lock.unlock()
-        steps.say("discharged_unlock", "  (it unlocked)", lock_id=dead_vb.lock_id, refused=False)
+        steps.say("discharged_unlock", _("  (it unlocked)"), lock_id=dead_vb.lock_id, refused=False)
     except BatteryCriticalError as err:
         guidance = discharged_guidance(str(err))
         steps.say("discharged_unlock", guidance, lock_id=dead_vb.lock_id, refused=True,
                   error=str(err), guidance=guidance)
-    steps.prose("  The self-test on that lock, for comparison:")
+    steps.prose(_("  The self-test on that lock, for comparison:"))
     await _selftest_step(steps, dead_vb)
 
 
@@ -155,7 +169,8 @@ def do_demo(args) -> None:
             now = int(time.time())
             with FleetStore(create=True) as store:
                 provisioned = [vb.provision(store), dead.provision(store)]
-                steps.say("provision", "provisioning over the serial console: " + ", ".join(provisioned),
+                steps.say("provision", _("provisioning over the serial console: {locks}").format(
+                    locks=", ".join(provisioned)),
                           lock_ids=provisioned)
                 keys = KeyFile()
                 issued = store.issue_key(vb.lock_id, "Demo carer", wire.ROLE_TECHNICIAN, now - 60, now + 8 * 3600)
@@ -163,9 +178,54 @@ def do_demo(args) -> None:
                 keys.add(StaffKey.from_issued(store.issue_key(
                     dead.lock_id, "Demo carer", wire.ROLE_TECHNICIAN, now - 60, now + 8 * 3600)))
             asyncio.run(_demo(vb, dead, issued, steps))
+            _service_step(steps)
         finally:
             vb.close()
             dead.close()
+
+
+def _service_step(steps: _Steps) -> None:
+    """The fleet service beside the virtual locks: `hemlas serve`'s application over the demo's
+    store on a free port, a lock administrator's login, and the lock warnings it answers (what
+    a coordinator's start page shows)."""
+    import secrets
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from ..fleet import accounts
+    from ..fleet.roles import local_caller
+    from ..fleet.store import FleetStore
+    from ..service.app import API_PREFIX, create_app
+
+    password = secrets.token_urlsafe(16)
+    with FleetStore() as store:
+        with store.unit_of_work() as uow:
+            accounts.add_account(uow, local_caller("demo"), "demo-admin", "Demo administrator",
+                                 "lock-admin", password)
+        server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=0,
+                                               log_level="warning", server_header=False))
+        thread = threading.Thread(target=server.run, name="hemlas-serve", daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 15
+            while not server.started:
+                if time.monotonic() > deadline or not thread.is_alive():
+                    raise RuntimeError(_("the fleet service did not start"))
+                time.sleep(0.02)
+            port = server.servers[0].sockets[0].getsockname()[1]
+            base = f"http://127.0.0.1:{port}{API_PREFIX}"
+            with httpx.Client(base_url=base, timeout=10) as http:
+                http.post("/login", json={"login": "demo-admin", "password": password}).raise_for_status()
+                warnings = http.get("/warnings").json()
+            lines = [f"  {w['lock_id']}: {w['level']} ({w['reason']})" for w in warnings] or [_("  none")]
+            steps.say("service", _("service: the fleet service (hemlas serve) listened on {url}/ (OpenAPI: "
+                                   "{url}/openapi.json);\n  the lock administrator's warnings:").format(url=base)
+                      + "\n" + "\n".join(lines), url=base, warnings=warnings)
+        finally:
+            server.should_exit = True
+            thread.join(10)
 
 
 def do_sim(args) -> None:
