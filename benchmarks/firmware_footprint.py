@@ -121,12 +121,48 @@ def _measure(micropython: str, board: str, boots: int) -> dict:
         run_full_scenario(vb)
         mem = vb.command("mem")
         vb.close()
+        modules = [] if micropython.endswith("frozen/micropython") else module_costs(micropython, vb._build_dir)
     sim = vb.sim_heap
     host_ms, firmware_ms = boot_times(board, boots, micropython)
     return {"binary": micropython, "sim": sim, "peak": vb.heap_peak - sim, "rest": mem["alloc"] - sim,
             "boot_host_ms": statistics.median(host_ms), "boot_host_min": min(host_ms),
             "boot_host_max": max(host_ms), "boot_fw_ms": statistics.median(firmware_ms),
-            "smallest": smallest_heap(board, micropython)}
+            "smallest": smallest_heap(board, micropython), "modules": modules}
+
+
+# Imported one at a time, each after what it imports, the simulated modules first (not counted):
+# the heap each module's code, qstrs and globals hold once loaded. qstr pools grow in chunks, so
+# a module that starts a new chunk carries part of the next ones' names: the sum is exact, each
+# figure roughly so.
+_IMPORT_ORDER = ("wire", "clock", "store", "eventlog", "auth", "battery", "energy", "lock", "selftest",
+                 "power", "hwtrace", "handlers", "console", "knock", "door", "ble", "hw", "app")
+_MODULE_COST = """
+import gc, sys
+import asyncio, struct, json, os, time, hashlib, binascii, cryptolib, micropython
+import machine, bluetooth, esp32
+for name in sys.argv[1:]:
+    gc.collect(); before = gc.mem_alloc()
+    try:
+        __import__(name)
+    except Exception as err:
+        print(name, -1)
+        continue
+    gc.collect(); print(name, gc.mem_alloc() - before)
+"""
+
+
+def module_costs(micropython: str, build_dir: Path) -> list[tuple[str, int]]:
+    """(module, bytes of heap its import holds), for the firmware as the board's build has it."""
+    fw = build_dir / "fw"
+    names = [n for n in _IMPORT_ORDER if (fw / f"{n}.mpy").exists()]
+    names += sorted(p.stem for p in fw.glob("*.mpy") if p.stem not in names)
+    env = dict(os.environ, MICROPYPATH=f"{fw}:{build_dir / 'sim'}:.frozen", HEMLAS_SIM_SOCKET="/nonexistent")
+    import subprocess
+
+    run = subprocess.run([micropython, "-X", "heapsize=1M", "-c", _MODULE_COST, *names], env=env,
+                         capture_output=True, text=True, timeout=60)
+    costs = [(line.split()[0], int(line.split()[1])) for line in run.stdout.splitlines() if line.strip()]
+    return [(name, cost) for name, cost in costs if cost >= 0]
 
 
 def kib(n: int) -> str:
@@ -142,6 +178,11 @@ def report(interpreter: str, f: dict, boots: int) -> None:
     print(f"boot to ready, power on to ready line ({boots} boots): median {f['boot_host_ms']:.1f} ms, "
           f"min {f['boot_host_min']:.1f}, max {f['boot_host_max']:.1f}")
     print(f"boot to ready, firmware's own count from app start: median {f['boot_fw_ms']} ms")
+    if f["modules"]:
+        total = sum(cost for _, cost in f["modules"])
+        print(f"the firmware's modules, imported one by one (code, qstrs, globals; {kib(total)} in all):")
+        for name, cost in sorted(f["modules"], key=lambda m: -m[1]):
+            print(f"  {name:10} {cost:6d} B")
     if f["smallest"] is None:
         print("the full scenario FAILS at 96 KiB")
     else:

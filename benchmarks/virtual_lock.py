@@ -13,7 +13,7 @@ from hemlas.radio.config import ENV_VAR
 
 @contextlib.contextmanager
 def provisioned_lock(role: int = wire.ROLE_TECHNICIAN, board: str = "virtual", power_policy="board",
-                     power: dict | None = None):
+                     power: dict | None = None, interpreter: str | None = None):
     """Yields (VirtualBoard, StaffKey): the lock provisioned over its console, a key for it.
     After provisioning the lock follows its power policy (it may sleep)."""
     from hemlas.fleet.store import FleetStore
@@ -22,7 +22,7 @@ def provisioned_lock(role: int = wire.ROLE_TECHNICIAN, board: str = "virtual", p
 
     with tempfile.TemporaryDirectory() as home, VirtualRadio() as radio:
         os.environ[ENV_VAR] = radio.spec
-        vb = VirtualBoard(board, radio=radio, power_policy=power_policy, power=power)
+        vb = VirtualBoard(board, radio=radio, power_policy=power_policy, power=power, interpreter=interpreter)
         vb.start()
         try:
             vb.command("power stay")  # bench mode: awake for its console across the restart

@@ -111,6 +111,7 @@ class BleBridge:
         # (the board's energy account charges advertising and connections their own current).
         self._radio_power = radio_power or (lambda advertising, connections: None)
         self._advertising = False
+        self.advertised_at: float | None = None  # when advertising last began (monotonic)
         self._interval_ms = 100.0
         self._address = address
         self._send_event = send_event
@@ -277,6 +278,8 @@ class BleBridge:
                 logger.warning("radio did not release the lock's device", exc_info=True)
 
     def _power_state(self, advertising: bool) -> None:
+        if advertising and not self._advertising:
+            self.advertised_at = time.monotonic()  # benchmarks split a wake's latency by it
         self._advertising = advertising
         self._radio_power(advertising, len(self._connections), self._interval_ms)
 
