@@ -211,9 +211,12 @@ def move_visit(session: Session, caller: Caller, visit_id: object, start: int, e
     keys for the new window. Returns (its record, key ids revoked)."""
     require(caller, IMPORT_PLAN)
     visit = _scoped(session, caller, visit_id, for_update=True)
-    if visit.kind != "planned" or visit.status != "active":
-        raise FleetError(_("only an active planned visit can be moved (visit {visit_id} is {status})")
-                         .format(visit_id=visit.visit_id, status=visit.status))
+    if visit.kind != "planned":
+        raise FleetError(_("visit {visit_id} is an alarm access: it cannot be moved, only ended "
+                           "(hemlas plan cancel {visit_id})").format(visit_id=visit.visit_id))
+    if visit.status != "active":
+        raise FleetError(_("visit {visit_id} is cancelled: a cancelled visit is not moved")
+                         .format(visit_id=visit.visit_id))
     if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= start + MAX_VISIT_S):
         raise FleetError(_("a planned visit ends after it starts, at most {hours} hours later")
                          .format(hours=MAX_VISIT_S // 3600))
