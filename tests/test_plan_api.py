@@ -14,8 +14,8 @@ from hemlas.fleet import plan_csv
 from hemlas.fleet.store import FleetStore
 
 sys.path.insert(0, os.path.dirname(__file__))
-from service_helpers import (A_CUSTOMERS, B_CUSTOMERS, PROVIDER_A, PROVIDER_B,  # noqa: E402
-                             logged_in, populate)
+from service_helpers import (A_CUSTOMERS, B_CUSTOMERS, CHEAP, PASSWORD, PROVIDER_A,  # noqa: E402
+                             PROVIDER_B, logged_in, populate)
 
 API = "/api/v1"
 A1, A2 = sorted(A_CUSTOMERS)
@@ -104,11 +104,18 @@ def test_another_provider_can_neither_import_for_see_nor_cancel_a_plan(store):
 
 
 def test_a_carer_sees_only_their_own_visits_and_the_lock_administrator_every_providers(store):
-    logged_in(store, "coord-a").post(f"{API}/plan/imports", content=PLAN_A, headers=CSV)
+    from hemlas.fleet import accounts
+    from hemlas.fleet.roles import local_caller
+
+    with store.unit_of_work() as uow:  # a colleague at A: carer-a must not see their visits
+        accounts.add_account(uow, local_caller(), "carer-a2", "Alva Andersson", "carer",
+                             PASSWORD, PROVIDER_A, hasher=CHEAP)
+    colleague = f"{A1};carer-a2;2030-05-02T10:00;2030-05-02T10:30;A-9\n".encode()
+    logged_in(store, "coord-a").post(f"{API}/plan/imports", content=PLAN_A + colleague, headers=CSV)
     plan_b = f"kund,personal,start,slut\n{B1},carer-b,2030-05-02T08:00,2030-05-02T08:30\n"
     logged_in(store, "coord-b").post(f"{API}/plan/imports", content=plan_b.encode(), headers=CSV)
-    assert {v["customer_number"] for v in logged_in(store, "carer-a").get(f"{API}/plan/visits").json()} \
-        == {A1, A2}
+    assert [v["external_id"] for v in logged_in(store, "carer-a").get(f"{API}/plan/visits").json()] \
+        == ["A-1", "A-2"]
     admin = logged_in(store, "admin")
     assert {v["provider"] for v in admin.get(f"{API}/plan/visits").json()} == {PROVIDER_A, PROVIDER_B}
     tech = logged_in(store, "tech")

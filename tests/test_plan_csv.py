@@ -56,6 +56,16 @@ def test_a_good_file_with_or_without_a_bom_and_with_either_delimiter(store):
     assert _import(store, b"\xef\xbb\xbf" + crlf.encode()).added == 1
 
 
+def test_without_visit_ids_the_same_rows_again_in_any_order_are_the_same_visits(store):
+    rows = [f"{A1};carer-a;2030-05-02T08:00;2030-05-02T08:45;\n",
+            f"{A2};carer-a;2030-05-02T09:00;2030-05-02T09:30;\n"]
+    assert _import(store, HEADER + "".join(rows)).added == 2
+    again = _import(store, HEADER + "".join(reversed(rows)) + rows[0])  # a row twice: once
+    assert (again.added, again.unchanged) == (0, 2)
+    with store.unit_of_work() as uow:
+        assert uow.query(PlannedVisit).count() == 2
+
+
 def test_every_bad_row_is_named_by_line_and_rule_and_nothing_is_imported(store):
     text = (HEADER
             + f"{A1};carer-a;2030-05-02T08:00;2030-05-02T08:45;ok-row\n"
@@ -96,6 +106,15 @@ def test_the_autumn_hour_with_its_offset_is_two_visits_an_hour_apart(store):
     with store.unit_of_work() as uow:
         starts = sorted(v.planned_start for v in uow.query(PlannedVisit))
     assert starts[1] - starts[0] == 3600
+    # 11.5 hours by the wall clock across that night are 12.5 hours of work: too long.
+    assert _refused_again(store, HEADER + f"{A1};carer-a;2030-10-26T20:00;2030-10-27T07:30;\n") \
+        == [(2, "visit-too-long")]
+
+
+def _refused_again(store, text):
+    with pytest.raises(planned_visits.PlanImportError) as caught:
+        _import(store, text)
+    return [(p.line, p.rule) for p in caught.value.problems]
 
 
 @pytest.mark.parametrize("text, rule", [

@@ -241,7 +241,7 @@ def _check_row(line: int, cell: dict, header: list[str],
     if end <= start:
         return None, _problem(line, "end-before-start", start=cell["start"], end=cell["end"])
     if end - start > MAX_VISIT_S:
-        return None, _problem(line, "visit-too-long", hours=f"{(end - start) / 3600:.1f}",
+        return None, _problem(line, "visit-too-long", hours=f"{(end - start) / 3600:.2f}",
                               limit=MAX_VISIT_S // 3600)
     visit_id = cell.get("visit_id") or None
     if visit_id is not None and (len(visit_id) > EXTERNAL_ID_LENGTH or _CONTROL.search(visit_id)):
