@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from hemlas.fleet import alarm_access, plan_csv, planned_visits
+from hemlas.fleet import alarm_access, plan_csv, plan_listing, planned_visits
 from hemlas.fleet.models import PlannedVisit
 from hemlas.fleet.roles import local_caller
 from hemlas.fleet.store import FleetStore
@@ -160,7 +160,7 @@ def test_formula_text_is_stored_as_text_and_escaped_in_every_csv_export(store):
         access = alarm_access.request_alarm_key(uow, local_caller(), A1, "+larm @03:12",
                                                 carer_login="carer-a", now=NOW)
         assert access.visit.reason == "+larm @03:12"
-        exports = [planned_visits.as_csv(planned_visits.visits(uow, local_caller())),
+        exports = [plan_listing.as_csv(plan_listing.visits(uow, local_caller())),
                    alarm_access.report_csv(uow, alarm_access.alarm_accesses(uow, local_caller()))]
     for export in exports:
         assert export.startswith("\ufeff")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict
 
-from ..fleet import alarm_access, plan_csv, plan_keys, planned_visits
+from ..fleet import alarm_access, plan_csv, plan_keys, plan_listing, planned_visits
 from ..fleet.accounts import get_account
 from ..fleet.roles import local_caller
 from ..fleet.store import FleetStore
@@ -95,11 +95,11 @@ def do_plan_import(args) -> None:
 
 def do_plan_list(args) -> None:
     with FleetStore() as store, store.unit_of_work() as uow:
-        records = planned_visits.visits(uow, local_caller(), provider=args.provider,
+        records = plan_listing.visits(uow, local_caller(), provider=args.provider,
                                         customer=args.customer, carer=args.carer,
                                         since=_time("--from", args.since),
                                         until=_time("--to", args.until))
-        content = planned_visits.as_csv(records, _delimiter(args))
+        content = plan_listing.as_csv(records, _delimiter(args))
     human = table([_("visit"), _("customer"), _("carer"), _("start"), _("end"), _("kind"),
                    _("status"), _("keys")],
                   [[r.visit_id, r.customer_number, r.carer_login, when(r.planned_start),

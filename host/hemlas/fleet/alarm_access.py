@@ -23,7 +23,7 @@ from .customers import UnknownCustomerError
 from .models import (PERSON_LENGTH, REASON_LENGTH, Account, Customer, IssuedKey, IssuedKeyRow,
                      LockAssignment, PlannedVisit, PlannedVisitRecord, Provider, VisitKey)
 from .plan_keys import derive_again, issue_in
-from .planned_visits import local_iso, record, visits
+from .plan_listing import local_iso, record, visits
 from .roles import CARER, READ_ALARM_ACCESS, REQUEST_ALARM_KEY, Caller, require
 
 # 30 minutes: the time to reach the home and deal with most alarms; a longer one is a visit to

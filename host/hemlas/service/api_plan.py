@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..fleet import alarm_access, plan_csv, planned_visits
+from ..fleet import alarm_access, plan_csv, plan_listing, planned_visits
 from ..keyfile import StaffKey, _to_json
 from . import problems, schemas
 from .deps import CallerDep, StoreDep
@@ -115,10 +115,10 @@ def list_visits(caller: CallerDep, fleet: StoreDep, format: Literal["json", "csv
                 until: int | None = Query(default=None, ge=0, description="unix time: starting before")):
     """The caller's provider's planned visits and alarm accesses (a carer's: their own)."""
     with fleet.unit_of_work() as uow:
-        records = planned_visits.visits(uow, caller, customer=customer, carer=carer,
+        records = plan_listing.visits(uow, caller, customer=customer, carer=carer,
                                         since=since, until=until)
     if format == "csv":
-        return _csv(planned_visits.as_csv(records), "planned-visits.csv")
+        return _csv(plan_listing.as_csv(records), "planned-visits.csv")
     return [_visit(r) for r in records]
 
 
