@@ -29,6 +29,8 @@ CONVERTED = (
     "commands/swap_door.py", "commands/swap_outcome.py", "commands/accounts.py",
     "fleet/errors.py", "fleet/where.py", "fleet/roles.py",
     "service/problems.py", "service/app.py",
+    "fleet/plan_csv.py", "fleet/plan_keys.py", "fleet/planned_visits.py", "fleet/alarm_access.py",
+    "commands/plan.py",
 )
 
 

@@ -19,7 +19,8 @@ from service_helpers import (A_CUSTOMERS, A_LOCKS, B_CUSTOMERS, B_LOCKS, PASSWOR
 API = "/api/v1"
 # Every endpoint, and how it is tried: "public" (no login; nothing of anyone's), "login" and
 # "logout" (a body of one's own), "own" (the caller's own account), "list" (a listing or a
-# search: query parameters are tried with A's values), "by-id" (path parameters: A's ids).
+# search: query parameters are tried with A's values), "by-id" (path parameters: A's ids),
+# "body" (a request body naming A's customers: BODIES says how).
 ROUTES = {
     ("GET", f"{API}/health"): "public",
     ("GET", f"{API}/openapi.json"): "public",
@@ -32,6 +33,18 @@ ROUTES = {
     ("GET", f"{API}/locks/{{lock_id}}"): "by-id",
     ("GET", f"{API}/warnings"): "list",
     ("GET", f"{API}/audit"): "list",
+    ("POST", f"{API}/plan/imports"): "body",
+    ("GET", f"{API}/plan/visits"): "list",
+    ("POST", f"{API}/plan/visits/{{visit_id}}/cancel"): "by-id",
+    ("POST", f"{API}/alarm-accesses"): "body",
+    ("GET", f"{API}/alarm-accesses"): "list",
+}
+# A body naming a customer, by path: the intruders' own carer, A's customer or none.
+BODIES = {
+    f"{API}/plan/imports": lambda number: {
+        "content": f"kund;personal;starttid;sluttid\n{number};carer-b;2030-05-02T08:00;"
+                   f"2030-05-02T08:45\n".encode(), "headers": {"Content-Type": "text/csv"}},
+    f"{API}/alarm-accesses": lambda number: {"json": {"customer_number": number, "reason": "larm"}},
 }
 INTRUDERS = ("coord-b", "carer-b")
 A_IDS = [*A_CUSTOMERS, *A_LOCKS]
@@ -97,6 +110,14 @@ def _tries(app, client, method, path, kind):
             assert answer.text.replace(value, "ID") == nonexistent.text.replace(NO_SUCH_ID, "ID"), \
                 "another provider's id answers unlike one that does not exist"
             yield url, answer, value
+    elif kind == "body":
+        for value in A_CUSTOMERS:
+            nonexistent = client.request(method, path, **BODIES[path](NO_SUCH_ID))
+            answer = client.request(method, path, **BODIES[path](value))
+            assert 400 <= answer.status_code == nonexistent.status_code < 500, (path, answer.text)
+            assert answer.text.replace(value, "ID") == nonexistent.text.replace(NO_SUCH_ID, "ID"), \
+                "another provider's customer answers unlike one that does not exist"
+            yield f"{path} naming {value}", answer, value
     else:
         raise AssertionError(f"no way to try {kind!r}")
 

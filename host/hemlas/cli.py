@@ -168,6 +168,10 @@ GROUPS = {
                 "accounts:add_device_arguments"),
     "providers": (N_("the providers (hemtjänstanordnare) the service knows: add, list"),
                   "accounts:add_provider_arguments"),
+    "plan": (N_("planned visits from the planning system, and the keys that follow them"),
+             "plan:add_plan_arguments"),
+    "alarm": (N_("alarm access (trygghetslarm): a short-lived key on request, logged"),
+              "plan:add_alarm_arguments"),
 }
 
 # argparse's own texts (Python 3.11's msgids, argparse.py), so a Swedish help or usage error

@@ -830,3 +830,120 @@ class AuditRecord:
     target: str | None
     provider: str | None
     outcome: str
+
+
+# ---- planned visits, the keys issued for them, alarm access (0008) --------------------------
+# (planned_visits.py, plan_keys.py, alarm_access.py; docs/planning.md)
+
+VISIT_KINDS = ("planned", "alarm")
+VISIT_STATUSES = ("active", "cancelled")
+# Why the plan ended a visit's key (each also revoked it): the visit moved (to another time,
+# carer or customer) or was cancelled; the lock left the customer; the customer left the
+# provider; the lock was re-provisioned (superseded); a coordinator had a blocked key re-issued.
+VISIT_KEY_ENDS = ("moved", "cancelled", "lock-gone", "customer-left", "superseded", "reissued")
+EXTERNAL_ID_LENGTH = 64  # the planning system's own visit id
+
+
+class PlannedVisit(Base):
+    """A visit a provider planned (imported from its planning system), or an alarm access
+    (trygghetslarm: a carer's request, kind "alarm", with its reason). A carer's keys follow
+    these: one key per visit and door, valid from the planned start minus a margin to the
+    planned end plus a margin (plan_keys.py).
+
+    ``row_key`` identifies the planning system's visit: its visit id when the file has one
+    (a later file moves or cancels it), else the row's own fields (the same row again is the
+    same visit). Alarm accesses have none. Rows are changed (moved, cancelled), never deleted:
+    the audit log says who changed what, and each visit's keys stay in visit_keys.
+    """
+
+    __tablename__ = "planned_visits"
+    __table_args__ = (
+        CheckConstraint("kind IN ('planned', 'alarm')", name="kind"),
+        CheckConstraint("status IN ('active', 'cancelled')", name="status"),
+        CheckConstraint("planned_start < planned_end", name="window"),
+        CheckConstraint("(kind = 'alarm') = (reason IS NOT NULL)", name="reason"),
+        # A carer's keys: their visits ending after now.
+        Index("ix_planned_visits_carer_account_id_planned_end", "carer_account_id", "planned_end"),
+        Index("ix_planned_visits_provider_planned_start", "provider", "planned_start"),
+        {"sqlite_autoincrement": True},
+    )
+
+    visit_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(PROVIDER_LENGTH))
+    row_key: Mapped[str | None] = mapped_column(String(ROW_KEY_LENGTH), unique=True)
+    external_id: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_LENGTH))
+    customer_number: Mapped[str] = mapped_column(ForeignKey("customers.customer_number"))
+    carer_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.account_id"))
+    planned_start: Mapped[int] = mapped_column(BigInteger)
+    planned_end: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(REASON_LENGTH))  # an alarm access's
+    source: Mapped[str | None] = mapped_column(String(SOURCE_REF_LENGTH))  # file:line
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(PERSON_LENGTH))  # the actor (audit's)
+    changed_at: Mapped[int | None] = mapped_column(BigInteger)
+    changed_by: Mapped[str | None] = mapped_column(String(PERSON_LENGTH))
+
+
+class VisitKey(Base):
+    """A key issued for a planned visit (or an alarm access) at one door. ``alarm`` flags an
+    alarm access's key, so a listing of keys shows it without a join. A key the plan ended
+    (``ended_at``, ``ended_why``) was revoked in the same transaction. The partial unique
+    index keeps one live key per visit and lock: two fetches at once cannot issue two."""
+
+    __tablename__ = "visit_keys"
+    __table_args__ = (
+        CheckConstraint("(ended_at IS NULL) = (ended_why IS NULL)", name="ended"),
+        CheckConstraint("ended_why IS NULL OR ended_why IN ('moved', 'cancelled', 'lock-gone', "
+                        "'customer-left', 'superseded', 'reissued')", name="ended_why"),
+        Index("uq_visit_keys_live_visit_id", "visit_id", "lock_id", unique=True,
+              sqlite_where=text("ended_at IS NULL"), postgresql_where=text("ended_at IS NULL")),
+    )
+
+    key_id: Mapped[int] = mapped_column(ForeignKey("issued_keys.key_id"), primary_key=True,
+                                        autoincrement=False)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("planned_visits.visit_id"), index=True)
+    lock_id: Mapped[str] = mapped_column(ForeignKey("locks.lock_id"))
+    alarm: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    issued_at: Mapped[int] = mapped_column(BigInteger)
+    ended_at: Mapped[int | None] = mapped_column(BigInteger)
+    ended_why: Mapped[str | None] = mapped_column(String(16))
+
+
+@dataclass(frozen=True)
+class PlannedVisitRecord:
+    visit_id: int
+    provider: str
+    external_id: str | None
+    customer_number: str
+    carer_login: str
+    carer_name: str
+    planned_start: int
+    planned_end: int
+    kind: str  # "planned" or "alarm"
+    status: str  # "active" or "cancelled"
+    reason: str | None
+    source: str | None
+    created_at: int
+    created_by: str
+    changed_at: int | None
+    changed_by: str | None
+    key_ids: tuple[int, ...] = ()  # every key issued for it, live or ended
+
+    @property
+    def alarm(self) -> bool:
+        return self.kind == "alarm"
+
+
+@dataclass(frozen=True)
+class PlanImport:
+    """What an import did. ``moved`` and ``cancelled`` count visits a visit id found again
+    with other fields or as cancelled; their keys were revoked (``revoked_key_ids``)."""
+
+    rows: int
+    added: int
+    moved: int
+    cancelled: int
+    unchanged: int
+    revoked_key_ids: tuple[int, ...]

@@ -23,13 +23,20 @@ READ_LOCKS = "locks.read"
 READ_WARNINGS = "warnings.read"
 READ_AUDIT = "audit.read"
 MANAGE_ACCOUNTS = "accounts.manage"
+# Planned visits and alarm access (planned_visits.py, alarm_access.py; docs/planning.md).
+IMPORT_PLAN = "plan.import"  # import, move, cancel a provider's planned visits
+READ_PLAN = "plan.read"  # a carer reads their own visits only
+REQUEST_ALARM_KEY = "alarm.request"  # a carer's own; the lock administrator's for any carer
+READ_ALARM_ACCESS = "alarm.read"
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     LOCK_ADMIN: frozenset({READ_CUSTOMERS, READ_LOCKS, READ_WARNINGS, READ_AUDIT,
-                           MANAGE_ACCOUNTS}),
-    COORDINATOR: frozenset({READ_CUSTOMERS, READ_LOCKS, READ_WARNINGS}),
+                           MANAGE_ACCOUNTS, IMPORT_PLAN, READ_PLAN, REQUEST_ALARM_KEY,
+                           READ_ALARM_ACCESS}),
+    COORDINATOR: frozenset({READ_CUSTOMERS, READ_LOCKS, READ_WARNINGS, IMPORT_PLAN, READ_PLAN,
+                            READ_ALARM_ACCESS}),
     # The routine: a carer finds the customer, then the lock, and swaps a battery that warns.
-    CARER: frozenset({READ_CUSTOMERS, READ_LOCKS, READ_WARNINGS}),
+    CARER: frozenset({READ_CUSTOMERS, READ_LOCKS, READ_WARNINGS, READ_PLAN, REQUEST_ALARM_KEY}),
     # Bench and battery work on the units: locks and their batteries, no customer's name.
     TECHNICIAN: frozenset({READ_LOCKS, READ_WARNINGS}),
 }

@@ -12,27 +12,31 @@ from fastapi import FastAPI
 from .. import __version__
 from ..fleet.store import FleetStore
 from ..i18n import from_accept_language, reset_language, set_language
-from . import api_audit, api_auth, api_fleet, problems
+from . import api_audit, api_auth, api_fleet, api_plan, problems
 
 API_PREFIX = "/api/v1"
 # Every request this version takes is a small JSON document (a login is under 500 bytes): a
 # bigger body is refused before it is read, so no client can make a worker buffer megabytes.
 MAX_BODY_BYTES = 16 * 1024
+# The exceptions, each with its own bound: a planning system's CSV (api_plan.py).
+PATH_BODY_BYTES = {API_PREFIX + api_plan.IMPORT_PATH: api_plan.MAX_IMPORT_BYTES}
 
 
 class BodyLimit:
     """ASGI middleware: 413 for a body over ``limit`` bytes, by Content-Length or as it
     streams in (a chunked body has none)."""
 
-    def __init__(self, app, limit: int = MAX_BODY_BYTES):
-        self.app, self.limit = app, limit
+    def __init__(self, app, limit: int = MAX_BODY_BYTES, path_limits: dict | None = None):
+        self.app, self.default_limit = app, limit
+        self.path_limits = PATH_BODY_BYTES if path_limits is None else path_limits
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit = self.path_limits.get(scope.get("path"), self.default_limit)
         length = dict(scope.get("headers") or ()).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
-            return await self._refuse(scope, receive, send)
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return await self._refuse(scope, receive, send, limit)
         seen, exceeded, refused = 0, False, False
 
         async def counted_receive():
@@ -40,7 +44,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     exceeded = True
                     raise _TooLarge()  # the framework may catch it as a bad body: see below
             return message
@@ -52,17 +56,17 @@ class BodyLimit:
                 return await send(message)
             if not refused:
                 refused = True
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, limit)
 
         try:
             await self.app(scope, counted_receive, watched_send)
         except _TooLarge:
             if not refused:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, limit)
 
-    async def _refuse(self, scope, receive, send):
+    async def _refuse(self, scope, receive, send, limit):
         response = problems.problem(413, "too-large",
-                                    problems.MESSAGES["too-large"].format(limit=self.limit))
+                                    problems.MESSAGES["too-large"].format(limit=limit))
         await response(scope, receive, send)
 
 
@@ -99,7 +103,7 @@ def create_app(store: FleetStore) -> FastAPI:
                   docs_url=None, redoc_url=None)
     app.state.store = store
     problems.install(app)
-    for router in (api_auth.router, api_fleet.router, api_audit.router):
+    for router in (api_auth.router, api_fleet.router, api_audit.router, api_plan.router):
         app.include_router(router, prefix=API_PREFIX)
     app.add_middleware(BodyLimit)
     app.add_middleware(Language)  # outermost of the two: a refused body is said in it too

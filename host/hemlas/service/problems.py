@@ -20,6 +20,7 @@ from ..fleet.accounts import (AccountExistsError, ProviderExistsError, UnknownAc
 from ..fleet.customers import UnknownCustomerError
 from ..fleet.errors import FleetError, NotAFleetStoreError, StoreMissingError, UnknownLockError
 from ..fleet.login import AccountDisabledError, LoginFailedError
+from ..fleet.planned_visits import UnknownPlannedVisitError
 from ..fleet.ratelimit import RateLimitedError
 from ..fleet.roles import ForbiddenError
 from ..fleet.sessions import TokenError, UnknownDeviceError
@@ -34,7 +35,7 @@ STATUS = (
     (TokenError, 401), (LoginFailedError, 401),
     (ForbiddenError, 403), (AccountDisabledError, 403),
     (UnknownCustomerError, 404), (UnknownLockError, 404), (UnknownAccountError, 404),
-    (UnknownDeviceError, 404), (UnknownProviderError, 404),
+    (UnknownDeviceError, 404), (UnknownProviderError, 404), (UnknownPlannedVisitError, 404),
     (AccountExistsError, 409), (ProviderExistsError, 409),
     (WeakPasswordError, 422),
     (RateLimitedError, 429),
