@@ -23,11 +23,18 @@ READ_LOCKS = "locks.read"
 READ_WARNINGS = "warnings.read"
 READ_AUDIT = "audit.read"
 MANAGE_ACCOUNTS = "accounts.manage"
+# Data protection (privacy.md): an access request's export and the erasure at the end of care
+# are the customer's provider's coordinator's or the lock administrator's; retention runs are
+# the municipality's.
+EXPORT_CUSTOMER = "customers.export"
+ERASE_CUSTOMER = "customers.erase"
+RUN_RETENTION = "retention.run"
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     LOCK_ADMIN: frozenset({READ_CUSTOMERS, READ_LOCKS, READ_WARNINGS, READ_AUDIT,
-                           MANAGE_ACCOUNTS}),
-    COORDINATOR: frozenset({READ_CUSTOMERS, READ_LOCKS, READ_WARNINGS}),
+                           MANAGE_ACCOUNTS, EXPORT_CUSTOMER, ERASE_CUSTOMER, RUN_RETENTION}),
+    COORDINATOR: frozenset({READ_CUSTOMERS, READ_LOCKS, READ_WARNINGS, EXPORT_CUSTOMER,
+                            ERASE_CUSTOMER}),
     # The routine: a carer finds the customer, then the lock, and swaps a battery that warns.
     CARER: frozenset({READ_CUSTOMERS, READ_LOCKS, READ_WARNINGS}),
     # Bench and battery work on the units: locks and their batteries, no customer's name.
