@@ -168,6 +168,8 @@ GROUPS = {
                 "accounts:add_device_arguments"),
     "providers": (N_("the providers (hemtjänstanordnare) the service knows: add, list"),
                   "accounts:add_provider_arguments"),
+    "privacy": (N_("data protection: retention runs, a customer's export (access request), "
+                   "erasure at the end of care"), "privacy:add_arguments"),
 }
 
 # argparse's own texts (Python 3.11's msgids, argparse.py), so a Swedish help or usage error
