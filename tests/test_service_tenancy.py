@@ -32,6 +32,10 @@ ROUTES = {
     ("GET", f"{API}/locks/{{lock_id}}"): "by-id",
     ("GET", f"{API}/warnings"): "list",
     ("GET", f"{API}/audit"): "list",
+    ("GET", f"{API}/customers/{{number}}/export"): "by-id",
+    ("POST", f"{API}/customers/{{number}}/erasure"): "by-id",
+    ("GET", f"{API}/retention"): "list",
+    ("POST", f"{API}/retention"): "list",
 }
 INTRUDERS = ("coord-b", "carer-b")
 A_IDS = [*A_CUSTOMERS, *A_LOCKS]
