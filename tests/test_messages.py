@@ -29,6 +29,8 @@ CONVERTED = (
     "commands/swap_door.py", "commands/swap_outcome.py", "commands/accounts.py",
     "fleet/errors.py", "fleet/where.py", "fleet/roles.py",
     "service/problems.py", "service/app.py",
+    "fleet/retention.py", "fleet/retention_rules.py", "fleet/erasure.py", "fleet/subject_access.py",
+    "fleet/subject_access_text.py", "commands/privacy.py", "service/api_privacy.py",
 )
 
 

@@ -37,9 +37,9 @@ TEXT = Texts({
 def do_retain(args) -> None:
     with FleetStore() as store:
         outcome = retention.run(store, local_caller())
-    rows = [[kind.name, outcome.removed[kind.name], iso(outcome.cutoffs[kind.name])]
-            for kind in retention.KINDS]
-    emit(args, table([_("kind"), _("removed"), _("older than")], rows),
+    rows = [[kind.name, outcome.removed[kind.name], iso(outcome.cutoffs[kind.name]),
+             retention.KIND_TEXT[kind.name]] for kind in retention.KINDS]
+    emit(args, table([_("kind"), _("removed"), _("older than"), _("what it is")], rows),
          {"removed": outcome.removed, "cutoffs": {k: iso(v) for k, v in outcome.cutoffs.items()},
           "compensation_open_since": iso(outcome.open_start), "at": iso(outcome.at)})
 
