@@ -134,10 +134,11 @@ def oracle(records: dict, now: int, policy: retention.Policy) -> dict[str, set]:
                      if s["status"] == "pending" or max(s["started_at"], s["finished_at"] or 0,
                                                         s["registered_at"] or 0) >= cut
                      or (s["registered_at"] is not None and s["registered_at"] == last_swap[s["lock_id"]])}
+    manual_cut = min(days("manual_visits"), open_from)
     kept["visits"] = _chains_kept(
-        {v["visit_id"]: max(v["at"], v["out_at"] or 0, v["registered_at"]) < visit_cut
+        {v["visit_id"]: max(v["at"], v["out_at"] or 0, v["registered_at"]) < manual_cut
          for v in records["visits"]},
-        records["visit_links"], lambda at: at < visit_cut)
+        records["visit_links"], lambda at: at < manual_cut)
     kept["failures"] = {f["failure_id"] for f in records["failures"] if f["at"] >= days("login_failures")}
     cut = days("ended_sessions")
     kept["tokens"] = {t["token_id"] for t in records["tokens"]
