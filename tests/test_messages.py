@@ -31,6 +31,8 @@ CONVERTED = (
     "service/problems.py", "service/app.py",
     "fleet/plan_csv.py", "fleet/plan_keys.py", "fleet/planned_visits.py", "fleet/alarm_access.py",
     "commands/plan.py",
+    "fleet/retention.py", "fleet/retention_rules.py", "fleet/erasure.py", "fleet/subject_access.py",
+    "fleet/subject_access_text.py", "commands/privacy.py", "service/api_privacy.py",
 )
 
 

@@ -38,6 +38,10 @@ ROUTES = {
     ("POST", f"{API}/plan/visits/{{visit_id}}/cancel"): "by-id",
     ("POST", f"{API}/alarm-accesses"): "body",
     ("GET", f"{API}/alarm-accesses"): "list",
+    ("GET", f"{API}/customers/{{number}}/export"): "by-id",
+    ("POST", f"{API}/customers/{{number}}/erasure"): "by-id",
+    ("GET", f"{API}/retention"): "list",
+    ("POST", f"{API}/retention"): "list",
 }
 # A body naming a customer, by path: the intruders' own carer, A's customer or none.
 BODIES = {

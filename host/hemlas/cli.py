@@ -172,6 +172,8 @@ GROUPS = {
              "plan:add_plan_arguments"),
     "alarm": (N_("alarm access (trygghetslarm): a short-lived key on request, logged"),
               "plan:add_alarm_arguments"),
+    "privacy": (N_("data protection: retention runs, a customer's export (access request), "
+                   "erasure at the end of care"), "privacy:add_arguments"),
 }
 
 # argparse's own texts (Python 3.11's msgids, argparse.py), so a Swedish help or usage error

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..fleet.errors import FleetError, StoreMissingError
 from ..fleet.store import FleetStore
+from ..i18n import _
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -14,6 +15,9 @@ def add_arguments(cmd) -> None:
                      help="the address to listen on (default 127.0.0.1: this machine only; "
                           "0.0.0.0 for every interface, behind a TLS proxy)")
     cmd.add_argument("--port", type=int, default=8080, help="the port (default 8080)")
+    cmd.add_argument("--no-retention", action="store_true",
+                     help=_("do not run the daily retention (docs/privacy.md): a timer runs "
+                            "`hemlas privacy retain` instead"))
 
 
 def do_serve(args) -> None:
@@ -26,13 +30,22 @@ def do_serve(args) -> None:
     except StoreMissingError as err:
         raise FleetError(f"{err}; for the service, `hemlas accounts add` makes it with its "
                          f"first account") from err
+    stop_retention = None
     try:
+        if not args.no_retention:  # daily, from now; refused at once if the settings are wrong
+            from ..fleet import retention
+            from ..fleet.roles import local_caller
+
+            retention.policy()
+            stop_retention = retention.run_daily(store, local_caller("serve"))
         config = uvicorn.Config(create_app(store), host=args.host, port=args.port,
                                 proxy_headers=True, server_header=False, log_level="info")
         server = _server_class()
         server(config, f"(OpenAPI: {API_PREFIX}/openapi.json), store {store._where}",
                 API_PREFIX, args.host).run()
     finally:
+        if stop_retention is not None:
+            stop_retention()
         store.close()
 
 

@@ -28,13 +28,19 @@ IMPORT_PLAN = "plan.import"  # import, move, cancel a provider's planned visits
 READ_PLAN = "plan.read"  # a carer reads their own visits only
 REQUEST_ALARM_KEY = "alarm.request"  # a carer's own; the lock administrator's for any carer
 READ_ALARM_ACCESS = "alarm.read"
+# Data protection (privacy.md): an access request's export and the erasure at the end of care
+# are the customer's provider's coordinator's or the lock administrator's; retention runs are
+# the municipality's.
+EXPORT_CUSTOMER = "customers.export"
+ERASE_CUSTOMER = "customers.erase"
+RUN_RETENTION = "retention.run"
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     LOCK_ADMIN: frozenset({READ_CUSTOMERS, READ_LOCKS, READ_WARNINGS, READ_AUDIT,
                            MANAGE_ACCOUNTS, IMPORT_PLAN, READ_PLAN, REQUEST_ALARM_KEY,
-                           READ_ALARM_ACCESS}),
+                           READ_ALARM_ACCESS, EXPORT_CUSTOMER, ERASE_CUSTOMER, RUN_RETENTION}),
     COORDINATOR: frozenset({READ_CUSTOMERS, READ_LOCKS, READ_WARNINGS, IMPORT_PLAN, READ_PLAN,
-                            READ_ALARM_ACCESS}),
+                            READ_ALARM_ACCESS, EXPORT_CUSTOMER, ERASE_CUSTOMER}),
     # The routine: a carer finds the customer, then the lock, and swaps a battery that warns.
     CARER: frozenset({READ_CUSTOMERS, READ_LOCKS, READ_WARNINGS, READ_PLAN, REQUEST_ALARM_KEY}),
     # Bench and battery work on the units: locks and their batteries, no customer's name.

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from ..fleet.accounts import (AccountExistsError, ProviderExistsError, UnknownAccountError,
                               UnknownProviderError, WeakPasswordError)
 from ..fleet.customers import UnknownCustomerError
+from ..fleet.erasure import ErasureRefusedError
 from ..fleet.errors import FleetError, NotAFleetStoreError, StoreMissingError, UnknownLockError
 from ..fleet.login import AccountDisabledError, LoginFailedError
 from ..fleet.planned_visits import UnknownPlannedVisitError
@@ -36,7 +37,7 @@ STATUS = (
     (ForbiddenError, 403), (AccountDisabledError, 403),
     (UnknownCustomerError, 404), (UnknownLockError, 404), (UnknownAccountError, 404),
     (UnknownDeviceError, 404), (UnknownProviderError, 404), (UnknownPlannedVisitError, 404),
-    (AccountExistsError, 409), (ProviderExistsError, 409),
+    (AccountExistsError, 409), (ProviderExistsError, 409), (ErasureRefusedError, 409),
     (WeakPasswordError, 422),
     (RateLimitedError, 429),
     (StoreMissingError, 503), (NotAFleetStoreError, 503),
