@@ -15,7 +15,7 @@ from ..fleet.roles import local_caller
 from ..fleet.store import FleetStore
 from ..i18n import N_, Texts, _, ngettext
 from ..keyfile import KeyFile, StaffKey
-from .formats import iso, iso_times, table, when, write_private
+from .formats import CSV_DELIMITERS, csv_delimiter, iso, iso_times, table, when, write_private
 from .output import CommandError, emit
 
 TEXT = Texts({
@@ -99,7 +99,7 @@ def do_plan_list(args) -> None:
                                         customer=args.customer, carer=args.carer,
                                         since=_time("--from", args.since),
                                         until=_time("--to", args.until))
-        content = plan_listing.as_csv(records, _delimiter(args))
+        content = plan_listing.as_csv(records, csv_delimiter(args))
     human = table([_("visit"), _("customer"), _("carer"), _("start"), _("end"), _("kind"),
                    _("status"), _("keys")],
                   [[r.visit_id, r.customer_number, r.carer_login, when(r.planned_start),
@@ -178,7 +178,7 @@ def do_alarm_list(args) -> None:
         records = alarm_access.alarm_accesses(uow, local_caller(), provider=args.provider,
                                               since=_time("--from", args.since),
                                               until=_time("--to", args.until))
-        content = alarm_access.report_csv(uow, records, _delimiter(args))
+        content = alarm_access.report_csv(uow, records, csv_delimiter(args))
     human = table([_("access"), _("provider"), _("from"), _("until"), _("carer"), _("customer"),
                    _("reason"), _("keys")],
                   [[r.visit_id, r.provider, when(r.planned_start), when(r.planned_end),
@@ -187,17 +187,13 @@ def do_alarm_list(args) -> None:
     emit(args, _write_csv(args, content, human), [_visit_json(r) for r in records])
 
 
-def _delimiter(args) -> str:
-    return ";" if getattr(args, "csv_delimiter", "comma") == "semicolon" else ","
-
-
 def _listing_args(cmd) -> None:
     cmd.add_argument("--provider", help=_("only this provider's"))
     cmd.add_argument("--from", dest="since", help=_("from this time (ISO, Swedish time)"))
     cmd.add_argument("--to", dest="until", help=_("before this time (ISO, Swedish time)"))
     cmd.add_argument("--csv", metavar="FILE", help=_("also write the listing as CSV (UTF-8, "
                                                      "opens in Excel; formulas written as text)"))
-    cmd.add_argument("--csv-delimiter", choices=["comma", "semicolon"], default="comma",
+    cmd.add_argument("--csv-delimiter", choices=sorted(CSV_DELIMITERS), default="comma",
                      help=_("the CSV field separator: semicolon for a spreadsheet set to Swedish"))
 
 
