@@ -322,3 +322,44 @@ def test_sockets_fit_however_long_tmpdir_is(tmp_path, monkeypatch):
             assert len(radio.socket_path) <= 100
     finally:
         directory.rmdir()
+
+
+def test_a_lock_losing_power_as_the_radio_closes_ends_cleanly(tmp_path, caplog):
+    """The board's harness and its process's reader thread both report a power loss; the hub
+    may have closed (taking every lock off) between them: the second removal is no error."""
+    thread = RadioThread(str(tmp_path / "radio.sock"))
+    hub = thread.start()
+    device = thread.run(add_echo_peripheral(hub, "HL-TEST01", LOCKS["HL-TEST01"]))
+    thread.run(hub.remove_peripheral(device))
+    thread.run(hub.remove_peripheral(device))  # raised KeyError in a reader thread in CI
+    thread.close()
+    assert thread.loop.is_closed()
+
+
+def test_a_task_that_ignores_its_cancellation_is_named_not_waited_for(tmp_path, caplog, monkeypatch):
+    """Closing the radio cancels what Bumble left on the loop; a task that will not end is
+    logged with where it is, and the close goes on (it once timed out a CI teardown, silently)."""
+    import asyncio
+
+    import hemlas.radio.hub as hub_module
+
+    monkeypatch.setattr(hub_module, "_TASK_END_TIMEOUT_S", 0.2)
+    thread = RadioThread(str(tmp_path / "radio.sock"))
+    thread.start()
+    release = threading.Event()
+
+    async def stubborn() -> None:
+        while not release.is_set():
+            try:
+                await asyncio.sleep(0.05)
+            except asyncio.CancelledError:
+                continue  # swallowed: the task lives on
+
+    thread.loop.call_soon_threadsafe(lambda: thread.loop.create_task(stubborn(), name="stubborn"))
+    time.sleep(0.1)
+    with caplog.at_level("WARNING", logger="hemlas.radio.hub"):
+        release_later = threading.Timer(2.0, release.set)  # so the loop can stop afterwards
+        release_later.start()
+        thread.close()
+    assert any("did not end when cancelled" in r.message and "stubborn" in r.message
+               for r in caplog.records)

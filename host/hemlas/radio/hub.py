@@ -18,9 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import io
 import itertools
+import logging
 import os
+import sys
 import threading
+import traceback
 from typing import cast
 
 from bumble import att, core, gatt_server, hci, ll
@@ -38,6 +42,10 @@ _ADV_SCAN_IND = 0x02  # scannable only
 _ADV_NONCONN_IND = 0x03  # neither
 _SCAN_RSP = 0x04  # report type of a scan response
 _ACTIVE_SCANNING = 0x01  # LE Set Scan Parameters type: scan requests are sent
+logger = logging.getLogger(__name__)
+
+_CLOSE_TIMEOUT_S = 60.0  # a loaded CI machine may starve the loop's thread for seconds
+_TASK_END_TIMEOUT_S = 5.0  # cancelled tasks end in milliseconds; past this one is stuck
 _RUN_TIMEOUT_S = 10.0  # hub operations (power on a host, add services) take milliseconds
 
 
@@ -239,7 +247,9 @@ class RadioHub:
         Args:
             device: a Device returned by add_peripheral.
         """
-        self._peripherals.pop(device).leave_link()
+        controller = self._peripherals.pop(device, None)
+        if controller is not None:  # None: the hub closed first and took every lock off
+            controller.leave_link()
 
     async def close(self) -> None:
         """Drop every client and lock, and stop listening."""
@@ -286,11 +296,30 @@ class RadioThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
 
     def close(self) -> None:
-        """Close the hub, end the tasks left on the loop, then stop and close it."""
-        self.run(self._shutdown())
+        """Close the hub, end the tasks left on the loop, then stop and close it.
+
+        Raises:
+            TimeoutError: the loop did not answer within _CLOSE_TIMEOUT_S; the message holds
+                what its thread was doing.
+        """
+        future = asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop)
+        try:
+            future.result(_RUN_TIMEOUT_S)
+        except TimeoutError:
+            # Slow, or stuck: say where, then give a starved machine longer before failing.
+            logger.warning("the radio loop has not closed in %.0f s; it is at:\n%s",
+                           _RUN_TIMEOUT_S, self._loop_stack())
+            try:
+                future.result(_CLOSE_TIMEOUT_S - _RUN_TIMEOUT_S)
+            except TimeoutError:
+                raise TimeoutError(f"the radio loop did not close; it is at:\n{self._loop_stack()}") from None
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join()
         self.loop.close()
+
+    def _loop_stack(self) -> str:
+        frame = sys._current_frames().get(self._thread.ident or -1)
+        return "".join(traceback.format_stack(frame)) if frame is not None else "(not running)"
 
     async def _shutdown(self) -> None:
         await self.hub.close()
@@ -299,4 +328,10 @@ class RadioThread:
         tasks = asyncio.all_tasks() - {asyncio.current_task()}
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=_TASK_END_TIMEOUT_S)
+        for task in pending:  # a task that ignores its cancellation: name it, do not hang on it
+            stack = io.StringIO()
+            task.print_stack(file=stack)
+            logger.warning("a radio task did not end when cancelled:\n%s", stack.getvalue())

@@ -253,7 +253,8 @@ class BleBridge:
     def power_lost(self, reset: bool = True) -> None:
         """The lock lost power or reset (or, reset False, switched its radio off with
         active(False)): its radio goes silent and its links drop."""
-        device, self._device = self._device, None
+        with self._pool_lock:  # the harness and the process's reader thread may both call this
+            device, self._device = self._device, None
         self._rpa = False
         if reset:  # the GAP name lives in the stack's RAM: active(False) keeps it
             self._name = _DEFAULT_GAP_NAME
