@@ -20,8 +20,14 @@ Prints figures; passes or fails nothing. Run: .venv/bin/python benchmarks/firmwa
 The virtual board runs MicroPython with the firmware's heap plus what the simulated machine,
 bluetooth and esp32 modules take on that interpreter (C in flash on a board; measured, and
 printed); the firmware's figures are net of it.
-The scenario is hemlas.sim.scenario.run_full_scenario: boot (radio advertising), lock/unlock,
-battery, self-test, event log read, a jam and its recovery.
+Two scenarios, side by side:
+- console: hemlas.sim.scenario.run_full_scenario, driven on the serial console (the bench's
+  and the tests' way in): boot (radio advertising), lock/unlock, battery, self-test, event log
+  read, a jam and its recovery. The console is loaded, so its cost is in every figure.
+- field: hemlas.sim.scenario.run_field_scenario, the same over BLE alone, in a session with a
+  technician's key, on a lock provisioned (over its console) and restarted: a lock in the
+  field has no serial host, so nothing types and its console is never loaded. Its heap at
+  rest is not measured (the `mem` command would load the console): its peak is.
 """
 
 from __future__ import annotations
@@ -36,8 +42,12 @@ import time
 from pathlib import Path
 
 from hemlas.boards import FIRMWARE_DIR_ENV, firmware_dir
-from hemlas.sim import VirtualBoard, VirtualBoardError, build
-from hemlas.sim.scenario import run_full_scenario
+from hemlas.firmware import wire
+from hemlas.radio.config import ENV_VAR
+from hemlas.sim import VirtualBoard, VirtualBoardError, VirtualRadio, build
+from hemlas.sim.scenario import run_field_scenario, run_full_scenario
+
+SCENARIOS = ("console", "field")
 
 FROZEN = "esp32like-frozen"
 FROZEN_DIR = Path(__file__).resolve().parents[1] / ".hemlas" / FROZEN
@@ -49,17 +59,58 @@ def binary(interpreter: str) -> str:
     return build.micropython_executable(interpreter)
 
 
-def scenario_passes(heap_kb: int, board: str, micropython: str) -> bool:
+@contextlib.contextmanager
+def board_for(scenario: str, micropython: str, **kwargs):
+    """A started VirtualBoard for the scenario, and the scenario's run(vb) to call on it.
+
+    field: on a virtual radio, provisioned over its console (the install, in the default heap),
+    restarted in the heap asked for, then its heap peak counted afresh: from here on nothing
+    types on its serial port."""
     with tempfile.TemporaryDirectory() as flash:
-        vb = VirtualBoard(board, flash_dir=Path(flash), heap_kb=heap_kb, interpreter=micropython)
-        try:
-            vb.start()
-            run_full_scenario(vb)
+        if scenario == "console":
+            vb = VirtualBoard(kwargs.pop("board"), flash_dir=Path(flash), interpreter=micropython, **kwargs)
+            try:
+                vb.start()
+                yield vb, run_full_scenario
+            finally:
+                vb.close()
+            return
+        from hemlas.fleet.store import FleetStore
+        from hemlas.keyfile import StaffKey
+
+        saved = os.environ.get(ENV_VAR)
+        with VirtualRadio() as radio, FleetStore(f"{flash}/fleet.sqlite3") as store:
+            os.environ[ENV_VAR] = radio.spec
+            lock_dir = Path(flash) / "lock"
+            lock_dir.mkdir()
+            heap_kb = kwargs.pop("heap_kb", None)
+            vb = VirtualBoard(kwargs.pop("board"), flash_dir=lock_dir, interpreter=micropython, radio=radio,
+                              **kwargs)
+            try:
+                vb.start()
+                if heap_kb:
+                    vb.heap_kb = heap_kb  # from the restart on
+                vb.provision(store)  # the lock restarts: a fresh heap, no console loaded
+                vb.heap_peak = 0
+                now = int(time.time())
+                key = StaffKey.from_issued(store.issue_key(vb.lock_id, "footprint", wire.ROLE_TECHNICIAN,
+                                                           now - 60, now + 3600))
+                yield vb, lambda board: run_field_scenario(board, key)
+            finally:
+                vb.close()
+                if saved is None:
+                    os.environ.pop(ENV_VAR, None)
+                else:
+                    os.environ[ENV_VAR] = saved
+
+
+def scenario_passes(scenario: str, heap_kb: int, board: str, micropython: str) -> bool:
+    try:
+        with board_for(scenario, micropython, board=board, heap_kb=heap_kb) as (vb, run):
+            run(vb)
             return vb.crashed is None and vb.running
-        except (VirtualBoardError, AssertionError, KeyError):  # KeyError: an error answer
-            return False
-        finally:
-            vb.close()
+    except Exception:  # noqa: BLE001 -- any way of not passing: an error answer, a lost link, a crash
+        return False
 
 
 def boot_times(board: str, runs: int, micropython: str) -> tuple[list[float], list[int]]:
@@ -77,14 +128,15 @@ def boot_times(board: str, runs: int, micropython: str) -> tuple[list[float], li
     return host_ms, firmware_ms
 
 
-def smallest_heap(board: str, micropython: str) -> tuple[int, int] | None:
-    """(smallest passing KiB, largest failing KiB), or None if 96 KiB fails."""
-    lo, hi = 8, 96  # lo fails (or is the floor), hi passes
-    if not scenario_passes(hi, board, micropython):
+def smallest_heap(scenario: str, board: str, micropython: str) -> tuple[int, int] | None:
+    """(smallest passing KiB, largest failing KiB), or None if the default heap (an ESP32's,
+    in this interpreter's object sizes: 96 KiB, 128 on a 64-bit port) fails."""
+    lo, hi = 8, build.esp32_heap_kb(micropython)  # lo fails (or is the floor), hi passes
+    if not scenario_passes(scenario, hi, board, micropython):
         return None
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if scenario_passes(mid, board, micropython):
+        if scenario_passes(scenario, mid, board, micropython):
             hi = mid
         else:
             lo = mid
@@ -108,26 +160,31 @@ def only_main_py(frozen: bool):
             del os.environ[FIRMWARE_DIR_ENV]
 
 
-def measure(interpreter: str, board: str, boots: int) -> dict:
+def measure(interpreter: str, board: str, boots: int, scenarios, smallest: bool) -> dict:
     micropython = binary(interpreter)  # a frozen build first, from the whole firmware
     with only_main_py(interpreter == FROZEN):
-        return _measure(micropython, board, boots)
+        return _measure(micropython, board, boots, scenarios, smallest)
 
 
-def _measure(micropython: str, board: str, boots: int) -> dict:
-    with tempfile.TemporaryDirectory() as flash:
-        vb = VirtualBoard(board, flash_dir=Path(flash), heap_trace=True, interpreter=micropython)
-        vb.start()
-        run_full_scenario(vb)
-        mem = vb.command("mem")
-        vb.close()
-        modules = [] if micropython.endswith("frozen/micropython") else module_costs(micropython, vb._build_dir)
-    sim = vb.sim_heap
-    host_ms, firmware_ms = boot_times(board, boots, micropython)
-    return {"binary": micropython, "sim": sim, "peak": vb.heap_peak - sim, "rest": mem["alloc"] - sim,
-            "boot_host_ms": statistics.median(host_ms), "boot_host_min": min(host_ms),
-            "boot_host_max": max(host_ms), "boot_fw_ms": statistics.median(firmware_ms),
-            "smallest": smallest_heap(board, micropython), "modules": modules}
+def _measure(micropython: str, board: str, boots: int, scenarios, smallest: bool) -> dict:
+    figures = {"binary": micropython, "scenarios": {}, "modules": [], "qstr": None}
+    for scenario in scenarios:
+        with board_for(scenario, micropython, board=board, heap_trace=True) as (vb, run):
+            run(vb)
+            rest = vb.command("mem")["alloc"] - vb.sim_heap if scenario == "console" else None
+            build_dir, sim = vb._build_dir, vb.sim_heap
+            peak = vb.heap_peak - sim
+        figures["sim"] = sim
+        figures["scenarios"][scenario] = {
+            "peak": peak, "rest": rest,
+            "smallest": smallest_heap(scenario, board, micropython) if smallest else False}  # False: not asked
+    if not micropython.endswith("frozen/micropython"):
+        figures["modules"], figures["qstr"] = module_costs(micropython, build_dir)
+    if boots:
+        host_ms, firmware_ms = boot_times(board, boots, micropython)
+        figures.update(boot_host_ms=statistics.median(host_ms), boot_host_min=min(host_ms),
+                       boot_host_max=max(host_ms), boot_fw_ms=statistics.median(firmware_ms))
+    return figures
 
 
 # Imported one at a time, each after what it imports, the simulated modules first (not counted):
@@ -135,7 +192,7 @@ def _measure(micropython: str, board: str, boots: int) -> dict:
 # a module that starts a new chunk carries part of the next ones' names: the sum is exact, each
 # figure roughly so.
 _IMPORT_ORDER = ("wire", "clock", "store", "eventlog", "auth", "battery", "energy", "lock", "selftest",
-                 "power", "hwtrace", "handlers", "console", "knock", "door", "ble", "hw", "app")
+                 "power", "hwtrace", "handlers", "app", "console", "knock", "door", "ble", "hw")
 _MODULE_COST = """
 import gc, sys
 import asyncio, struct, json, os, time, hashlib, binascii, cryptolib, micropython
@@ -148,11 +205,14 @@ for name in sys.argv[1:]:
         print(name, -1)
         continue
     gc.collect(); print(name, gc.mem_alloc() - before)
+micropython.qstr_info()
 """
 
 
-def module_costs(micropython: str, build_dir: Path) -> list[tuple[str, int]]:
-    """(module, bytes of heap its import holds), for the firmware as the board's build has it."""
+def module_costs(micropython: str, build_dir: Path) -> tuple[list[tuple[str, int]], str | None]:
+    """(module, bytes of heap its import holds), for the firmware as the board's build has it,
+    and micropython.qstr_info()'s line once all are in (the simulated modules' names with them:
+    the qstr pools are allocated doubling, so the last one is partly empty)."""
     fw = build_dir / "fw"
     names = [n for n in _IMPORT_ORDER if (fw / f"{n}.mpy").exists()]
     names += sorted(p.stem for p in fw.glob("*.mpy") if p.stem not in names)
@@ -161,8 +221,10 @@ def module_costs(micropython: str, build_dir: Path) -> list[tuple[str, int]]:
 
     run = subprocess.run([micropython, "-X", "heapsize=1M", "-c", _MODULE_COST, *names], env=env,
                          capture_output=True, text=True, timeout=60)
-    costs = [(line.split()[0], int(line.split()[1])) for line in run.stdout.splitlines() if line.strip()]
-    return [(name, cost) for name, cost in costs if cost >= 0]
+    lines = run.stdout.splitlines()
+    qstr = lines.pop() if lines and lines[-1].startswith("qstr pool") else None
+    costs = [(line.split()[0], int(line.split()[1])) for line in lines if line.strip()]
+    return [(name, cost) for name, cost in costs if cost >= 0], qstr
 
 
 def kib(n: int) -> str:
@@ -172,36 +234,47 @@ def kib(n: int) -> str:
 def report(interpreter: str, f: dict, boots: int) -> None:
     print(f"== {interpreter} ({f['binary']})")
     print(f"simulated machine/bluetooth/esp32 modules (not on a board): {f['sim']} bytes ({kib(f['sim'])})")
-    print(f"firmware's peak live GC heap during the full scenario: {f['peak']} bytes ({kib(f['peak'])}; "
-          f"{kib(f['peak'] + f['sim'])} with the simulated modules)")
-    print(f"firmware's live GC heap at rest after the scenario:    {f['rest']} bytes ({kib(f['rest'])})")
-    print(f"boot to ready, power on to ready line ({boots} boots): median {f['boot_host_ms']:.1f} ms, "
-          f"min {f['boot_host_min']:.1f}, max {f['boot_host_max']:.1f}")
-    print(f"boot to ready, firmware's own count from app start: median {f['boot_fw_ms']} ms")
+    for scenario, s in f["scenarios"].items():
+        print(f"[{scenario}] firmware's peak live GC heap: {s['peak']} bytes ({kib(s['peak'])}; "
+              f"{kib(s['peak'] + f['sim'])} with the simulated modules)")
+        if s["rest"] is not None:
+            print(f"[{scenario}] firmware's live GC heap at rest after the scenario: {s['rest']} bytes "
+                  f"({kib(s['rest'])})")
+        if s["smallest"] is None:
+            print(f"[{scenario}] the scenario FAILS in the default heap ({build.esp32_heap_kb(f['binary'])} KiB)")
+        elif s["smallest"]:
+            print(f"[{scenario}] smallest firmware heap at which the scenario passes: {s['smallest'][0]} KiB "
+                  f"(fails at {s['smallest'][1]} KiB; -X heapsize adds {kib(f['sim'])} for the simulated "
+                  "modules)")
+    if boots:
+        print(f"boot to ready, power on to ready line ({boots} boots): median {f['boot_host_ms']:.1f} ms, "
+              f"min {f['boot_host_min']:.1f}, max {f['boot_host_max']:.1f}")
+        print(f"boot to ready, firmware's own count from app start: median {f['boot_fw_ms']} ms")
     if f["modules"]:
         total = sum(cost for _, cost in f["modules"])
         print(f"the firmware's modules, imported one by one (code, qstrs, globals; {kib(total)} in all):")
         for name, cost in sorted(f["modules"], key=lambda m: -m[1]):
             print(f"  {name:10} {cost:6d} B")
-    if f["smallest"] is None:
-        print("the full scenario FAILS at 96 KiB")
-    else:
-        print(f"smallest firmware heap at which the full scenario passes: {f['smallest'][0]} KiB "
-              f"(fails at {f['smallest'][1]} KiB; -X heapsize adds {kib(f['sim'])} for the simulated modules)")
+    if f["qstr"]:
+        print(f"once all are imported, with the simulated modules' names: {f['qstr']}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--board", default="virtual")
-    parser.add_argument("--boots", type=int, default=20)
+    parser.add_argument("--boots", type=int, default=20, help="boots timed (0: none)")
     parser.add_argument("--interpreter", action="append", choices=[*build.INTERPRETERS, FROZEN],
                         help="mpy64, esp32like or esp32like-frozen (repeatable; default: all three)")
+    parser.add_argument("--scenario", action="append", choices=SCENARIOS,
+                        help="console or field (repeatable; default: both)")
+    parser.add_argument("--no-smallest", action="store_true", help="skip the smallest-heap bisection")
     args = parser.parse_args()
     print(f"board: {args.board}")
     figures = {}
     for interpreter in args.interpreter or [*build.INTERPRETERS, FROZEN]:
         try:
-            figures[interpreter] = measure(interpreter, args.board, args.boots)
+            figures[interpreter] = measure(interpreter, args.board, args.boots, args.scenario or SCENARIOS,
+                                           not args.no_smallest)
         except VirtualBoardError as err:
             print(f"== {interpreter}: not measured: {err}")
             continue
@@ -209,10 +282,12 @@ def main() -> None:
     if not figures:
         return
     print("\nside by side (firmware's own, net of the simulated modules):")
-    print(f"{'interpreter':<18}{'peak':>12}{'at rest':>12}{'smallest passing':>18}")
+    print(f"{'interpreter':<18}{'scenario':<10}{'peak':>12}{'at rest':>12}{'smallest passing':>18}")
     for interpreter, f in figures.items():
-        smallest = f"{f['smallest'][0]} KiB" if f["smallest"] else "fails at 96"
-        print(f"{interpreter:<18}{kib(f['peak']):>12}{kib(f['rest']):>12}{smallest:>18}")
+        for scenario, s in f["scenarios"].items():
+            rest = kib(s["rest"]) if s["rest"] is not None else "-"
+            smallest = "fails" if s["smallest"] is None else f"{s['smallest'][0]} KiB" if s["smallest"] else "-"
+            print(f"{interpreter:<18}{scenario:<10}{kib(s['peak']):>12}{rest:>12}{smallest:>18}")
 
 
 if __name__ == "__main__":

@@ -14,13 +14,12 @@ import wire
 from auth import Auth
 from battery import Battery
 from clock import Clock
-from console import Console, reply
 from energy import ChargeMeter
 from eventlog import EventLog
 from lock import Lock
 from power import PowerPolicy
 from selftest import BLINK_ON_MS, run_selftest
-from store import Store, replace_file
+from store import Store
 
 _FEED_DIVISOR = const(4)  # feed the watchdog four times per timeout: one late feed is no reset
 FIRMWARE_VERSION = "0.5.0"  # 0.5: protocol 3 (encrypted sessions, private advertising)
@@ -99,25 +98,8 @@ class App:
             self.charge.tick()
             await asyncio.sleep_ms(period)
 
-    def provision(self, lock_id, secret, again, now=0):
-        """Store the lock's identity and secret (serial console only); the caller resets.
 
-        now: the technician's clock (unix time), 0 for none. A new chip's RTC reads its epoch,
-        where every key is not yet valid, and only a session may move the clock: so the clock
-        is set here, with the secret, by physical access (logged as any clock change)."""
-        if self.auth.provisioned and not again:
-            raise ValueError("already provisioned: use reprovision (old keys stop working)")
-        if len(secret) != wire.SECRET_SIZE or not lock_id or len(lock_id) > 29:
-            raise ValueError("a lock id of 1-29 characters and a %d-byte secret" % wire.SECRET_SIZE)
-        replace_file(SECRET_FILE, secret)
-        replace_file(IDENTITY_FILE, json.dumps({"lock_id": lock_id}))
-        self.log.append(wire.EVENT_PROVISIONED, (2 if again else 1,))
-        if now > 0:
-            clock = self.auth.clock
-            self.log.append(wire.EVENT_CLOCK_SET, (clock.now(), now, 0))
-            clock.set(now)
-
-
+# Written by the console's provision command (console.py), read at every boot.
 SECRET_FILE = "secret.bin"  # 32 random bytes; never sent, logged or read back by any command
 IDENTITY_FILE = "identity.json"
 
@@ -188,13 +170,39 @@ async def run(board, hw, start):
             app.tasks.append(asyncio.create_task(knocks.run()))
             hw.wake_pins = (hw.button.pin, knocks.sensor.pin)
     asyncio.create_task(app.policy.run())
-    console = Console(app)
     reply({"ready": time.ticks_diff(time.ticks_ms(), start), "state": app.lock.state,
            "board": board["name"], "next_seq": app.log.next_seq, "lock_id": lock_id,
            "firmware": FIRMWARE_VERSION, "provisioned": app.auth.provisioned})
-    await console.serve(asyncio.StreamReader(sys.stdin))
+    await serial(app, asyncio.StreamReader(sys.stdin))
     while True:  # stdin closed (no serial host): keep serving the button
         await asyncio.sleep_ms(60_000)
+
+
+def reply(obj):
+    """One answer line on the serial port: "@" and JSON, so a program tells answers from other
+    output. Streamed: json.dumps() and "@" + ... would hold two or three copies of a log page
+    at once, and a fragmented heap may not have that much contiguous room."""
+    out = sys.stdout
+    out.write("@")
+    json.dump(obj, out)
+    out.write("\n")
+
+
+async def serial(app, stream):
+    """The serial port. Its console is loaded at the first byte a host sends: a lock in the
+    field has no serial host, and the console's code and names are heap it would never use
+    (docs/firmware.md, "Footprint")."""
+    while True:
+        first = await stream.read(1)
+        if not first:
+            return  # stdin closed
+        try:
+            from console import Console
+        except MemoryError:
+            gc.collect()
+            continue  # that byte is lost; the host's next one tries again
+        await Console(app).serve(stream, first)
+        return
 
 
 def main():

@@ -13,19 +13,12 @@ import asyncio
 from micropython import const
 
 import wire
+from app import IDENTITY_FILE, SECRET_FILE, reply
+from store import replace_file
 
 _MAX_LINE = const(128)  # longer lines are refused whole, not parsed
 _MAX_LOG_READ = const(16)  # records per "log" answer: keeps the answer small in RAM
 _MAX_IN_FLIGHT = const(4)  # commands run concurrently (a status while the motor runs), up to this
-
-
-def reply(obj):
-    # Streamed: json.dumps() and "@" + ... would hold two or three copies of a log page at once,
-    # and a fragmented heap may not have that much contiguous room.
-    out = sys.stdout
-    out.write("@")
-    json.dump(obj, out)
-    out.write("\n")
 
 
 class Console:
@@ -47,28 +40,30 @@ class Console:
         }
         self._in_flight = 0
 
-    async def _read_line(self, stream):
+    async def _read_line(self, stream, byte=b""):
         """One line, read a byte at a time: readline() on ESP32 stdio would block the whole
-        event loop (motor polling, watchdog) from the first byte until the newline."""
+        event loop (motor polling, watchdog) from the first byte until the newline.
+        byte: one already read (the one that woke the console)."""
         line = b""
         while True:
-            byte = await stream.read(1)
-            if not byte:
+            got, byte = byte or await stream.read(1), b""
+            if not got:
                 return None  # stdin closed
-            if isinstance(byte, str):
-                byte = byte.encode()  # sys.stdin is a text stream on the boards
-            if byte == b"\n":
+            if isinstance(got, str):
+                got = got.encode()  # sys.stdin is a text stream on the boards
+            if got == b"\n":
                 return line
-            if byte[0] < 32 or byte[0] == 127:
+            if got[0] < 32 or got[0] == 127:
                 # Line noise, not a command: a tool's Ctrl-B that reached the unit as it booted
                 # again (mpremote's after machine.reset()) would otherwise prefix the next line.
                 continue
             if len(line) <= _MAX_LINE:
-                line += byte  # past the limit the rest is dropped, not buffered
+                line += got  # past the limit the rest is dropped, not buffered
 
-    async def serve(self, stream):
+    async def serve(self, stream, first=b""):
         while True:
-            line = await self._read_line(stream)
+            line = await self._read_line(stream, first)
+            first = b""
             if line is None:
                 return
             try:
@@ -195,9 +190,25 @@ class Console:
         # provision LOCK_ID SECRET_HEX [TIME]: the only way a secret reaches the lock (serial is
         # physical access), with the technician's clock (unix time) for a chip whose RTC reads
         # its epoch. The answer never repeats the secret; the lock then restarts.
+        # Here and not in app.py: the console's code is loaded only when a serial host types.
         if len(args) not in (2, 3):
             raise ValueError("provision LOCK_ID SECRET_HEX [TIME]")
-        self._app.provision(args[0], unhexlify(args[1]), again, int(args[2]) if len(args) > 2 else 0)
+        app = self._app
+        lock_id, secret, now = args[0], unhexlify(args[1]), int(args[2]) if len(args) > 2 else 0
+        if app.auth.provisioned and not again:
+            raise ValueError("already provisioned: use reprovision (old keys stop working)")
+        if len(secret) != wire.SECRET_SIZE or not lock_id or len(lock_id) > 29:
+            raise ValueError("a lock id of 1-29 characters and a %d-byte secret" % wire.SECRET_SIZE)
+        replace_file(SECRET_FILE, secret)
+        replace_file(IDENTITY_FILE, json.dumps({"lock_id": lock_id}))
+        app.log.append(wire.EVENT_PROVISIONED, (2 if again else 1,))
+        if now > 0:
+            # A new chip's RTC reads its epoch, where every key is not yet valid, and only a
+            # session may move the clock: so it is set here, with the secret, by physical
+            # access (logged as any clock change).
+            clock = app.auth.clock
+            app.log.append(wire.EVENT_CLOCK_SET, (clock.now(), now, 0))
+            clock.set(now)
         asyncio.create_task(self._restart())
         return {"lock_id": args[0], "restarting": True}
 

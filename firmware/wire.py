@@ -106,7 +106,8 @@ DOOR_UNKNOWN = const(255)  # no knock sensor on this board
 # Event record: magic, field count, sequence number, time (s), type, fields, CRC-32 of all
 # before it. The CRC lets a reader tell a whole record from one a power cut tore.
 _RECORD_MAGIC = const(0xE7)
-_HEADER = "<BBIIB"
+# The header's layout, "<BBIIB", is written out where it is used: a module-level name of it
+# would cost the lock a name and a dict slot (as each label below would).
 _HEADER_SIZE = const(11)
 _CRC_SIZE = const(4)
 MAX_FIELDS = const(8)
@@ -116,7 +117,7 @@ def encode_record(seq, time_s, event_type, fields):
     count = len(fields)
     if count > MAX_FIELDS:
         raise ValueError("too many fields")
-    body = struct.pack(_HEADER, _RECORD_MAGIC, count, seq, time_s, event_type)
+    body = struct.pack("<BBIIB", _RECORD_MAGIC, count, seq, time_s, event_type)
     body += struct.pack("<%di" % count, *fields)
     return body + struct.pack("<I", crc32(body) & 0xFFFFFFFF)
 
@@ -145,7 +146,7 @@ def decode_record(buf, offset=0):
     """(seq, time_s, event_type, fields) of the record at offset; ValueError if it is not whole."""
     if not record_size(buf, offset):
         raise ValueError("bad record")
-    _, count, seq, time_s, event_type = struct.unpack_from(_HEADER, buf, offset)
+    _, count, seq, time_s, event_type = struct.unpack_from("<BBIIB", buf, offset)
     fields = struct.unpack_from("<%di" % count, buf, offset + _HEADER_SIZE)
     return seq, time_s, event_type, fields
 
@@ -169,7 +170,7 @@ HARDWARE_REV_UUID = const(0x2A27)
 # Version 3: every request but HELLO belongs to an authenticated session, and every payload in
 # it is encrypted (docs/security.md).
 PROTOCOL_VERSION = const(3)
-_FRAME_HEADER = "<BBIIH"
+# The header's layout: "<BBIIH" where it is used.
 FRAME_HEADER_SIZE = const(12)
 TAG_SIZE = const(16)
 # The largest request the lock accepts: its reassembly buffer, allocated once at boot, so a
@@ -242,13 +243,12 @@ REQUIRED_ROLE = {
     OP_KEY_POLICY: ROLE_ADMIN,
 }
 MAX_LOG_RECORDS = const(8)  # per LOG_READ response: small, so the lock needs little heap for it
-_ZERO_TAG = bytes(TAG_SIZE)
 
 
-def encode_frame(opcode, session, counter, payload=b"", tag=_ZERO_TAG):
+def encode_frame(opcode, session, counter, payload=b"", tag=bytes(TAG_SIZE)):  # default: untagged
     if len(tag) != TAG_SIZE:
         raise ValueError(STATUS_MALFORMED)
-    frame = struct.pack(_FRAME_HEADER, PROTOCOL_VERSION, opcode, session, counter, len(payload))
+    frame = struct.pack("<BBIIH", PROTOCOL_VERSION, opcode, session, counter, len(payload))
     frame = frame + payload + tag
     if len(frame) > MAX_RESPONSE:
         raise ValueError(STATUS_TOO_LARGE)
@@ -270,7 +270,7 @@ def decode_frame(frame):
         raise ValueError(STATUS_TOO_LARGE)
     if len(frame) < FRAME_HEADER_SIZE + TAG_SIZE:
         raise ValueError(STATUS_MALFORMED)
-    version, opcode, session, counter, length = struct.unpack_from(_FRAME_HEADER, frame, 0)
+    version, opcode, session, counter, length = struct.unpack_from("<BBIIH", frame, 0)
     if version != PROTOCOL_VERSION:
         raise ValueError(STATUS_UNSUPPORTED_VERSION)
     if FRAME_HEADER_SIZE + length + TAG_SIZE != len(frame):
@@ -379,12 +379,7 @@ class Reassembler:
 SECRET_SIZE = const(32)
 NONCE_SIZE = const(16)
 _BLOCK = const(64)
-_KEY_LABEL = b"hemlas key v2"
-_SESSION_LABEL = b"hemlas session v2"
-_CIPHER_LABEL = b"hemlas cipher v3"
-_ADVERTISING_LABEL = b"hemlas advertising v3"
-_ROTATING_ID_LABEL = b"hemlas rotating id v3"
-_HELLO_LABEL = b"hemlas hello v3"
+# Each derivation's label (b"hemlas ... vN") is written where it is used, once.
 TAG_HELLO = const(0)  # HELLO, tagged with the key
 TAG_REQUEST = const(1)  # client to lock, encrypted, tagged with the session key
 TAG_RESPONSE = const(2)  # lock to client, encrypted
@@ -421,11 +416,11 @@ def derive_key(secret, lock_id, key_id, role, not_before, not_after):
     a key for another lock, role or window is a different key.
     """
     fields = struct.pack("<IBII", key_id, role, not_before, not_after)
-    return hmac_sha256(secret, _KEY_LABEL + fields + lock_id.encode())
+    return hmac_sha256(secret, b"hemlas key v2" + fields + lock_id.encode())
 
 
 def derive_session_key(key, session_id, client_nonce, lock_nonce):
-    return hmac_sha256(key, _SESSION_LABEL + struct.pack("<I", session_id) + client_nonce + lock_nonce)
+    return hmac_sha256(key, b"hemlas session v2" + struct.pack("<I", session_id) + client_nonce + lock_nonce)
 
 
 def tag(key, direction, frame):
@@ -439,7 +434,7 @@ def check_tag(key, direction, frame):
 
 def derive_cipher_key(session_key):
     """The session's AES-128 key (the HMAC key stays the session key itself)."""
-    return hmac_sha256(session_key, _CIPHER_LABEL)[:CIPHER_KEY_SIZE]
+    return hmac_sha256(session_key, b"hemlas cipher v3")[:CIPHER_KEY_SIZE]
 
 
 def crypt(cipher_key, direction, session_id, counter, data):
@@ -467,15 +462,15 @@ def seal(session_key, cipher_key, direction, opcode, session_id, counter, payloa
 
 def derive_advertising_key(secret):
     """The lock's advertising key (its IRK): it travels with the staff keys, the secret never."""
-    return hmac_sha256(secret, _ADVERTISING_LABEL)[:16]
+    return hmac_sha256(secret, b"hemlas advertising v3")[:16]
 
 
 def rotating_id(advertising_key, prand):
     """The 16 bytes a provisioned lock advertises: 8 random bytes, then 8 that only a holder
     of its advertising key can compute from them (and so tell which lock it is)."""
-    return prand + hmac_sha256(advertising_key, _ROTATING_ID_LABEL + prand)[:8]
+    return prand + hmac_sha256(advertising_key, b"hemlas rotating id v3" + prand)[:8]
 
 
 def hello_key(advertising_key, client_nonce):
     """The AES key of a HELLO's fields: only holders of a key for the lock read them."""
-    return hmac_sha256(advertising_key, _HELLO_LABEL + client_nonce)[:CIPHER_KEY_SIZE]
+    return hmac_sha256(advertising_key, b"hemlas hello v3" + client_nonce)[:CIPHER_KEY_SIZE]

@@ -38,3 +38,25 @@ def test_too_small_a_heap_fails_loudly(tmp_path, interpreter):
         vb.close()
     assert "MemoryError" in err.value.output
     assert "MemoryError" in str(err.value)  # the user sees why
+
+
+# The field scenario's smallest passing heap on the ESP32-like build (61 KiB on 2026-12-02, by
+# benchmarks/firmware_footprint.py, docs/firmware.md "Memory"), with a margin: fragmentation
+# moves the passing heap by a KiB or so from run to run.
+FIELD_HEAP_KB = 62
+
+
+def test_the_field_lock_runs_in_its_measured_heap_without_its_console(boot_board, radio, fleet):
+    """A lock in the field (BLE only: nobody types on its serial port, so its console is never
+    loaded) runs the whole scenario in FIELD_HEAP_KB on the ESP32-like build. Provisioned over
+    the console in the default heap (the install), then restarted in FIELD_HEAP_KB."""
+    from fleet_helpers import issue
+
+    from hemlas.firmware import wire
+    from hemlas.sim.scenario import run_field_scenario
+
+    vb = boot_board(radio=radio, interpreter=executable("esp32like"))
+    vb.heap_kb = FIELD_HEAP_KB  # from the provisioning's restart on
+    vb.provision(fleet)
+    run_field_scenario(vb, issue(fleet, vb.lock_id, wire.ROLE_TECHNICIAN))
+    assert vb.running and vb.crashed is None and vb.heap_kb == FIELD_HEAP_KB

@@ -29,3 +29,48 @@ def run_full_scenario(vb) -> None:
     assert len(records) >= 8 and records[0][0] == 1, records
     status = vb.command("status")
     assert status["state"] == wire.LOCK_LOCKED, status
+
+
+def run_field_scenario(vb, key) -> None:
+    """The full scenario as a lock in the field lives it, over BLE alone: nobody types on its
+    serial port (a provisioned lock has no serial host), so its console is never woken.
+
+    key: a technician's StaffKey for vb (the self-test needs the role). A session opens, and
+    through it lock/unlock twice, battery, the self-test, the event log, a jam and its
+    recovery, with a button press's self-test between; raise AssertionError if any answer is
+    wrong."""
+    import asyncio
+
+    from ..client import LockClient
+    from ..errors import LockBusyError, LockJammedError
+    from ..handle_cache import HandleCache
+
+    async def go() -> None:
+        async with LockClient(vb.lock_id, key=key, handle_cache=HandleCache(in_memory=True)) as lock:
+            for move, state in ((lock.lock, wire.LOCK_LOCKED), (lock.unlock, wire.LOCK_UNLOCKED)) * 2:
+                assert (await move()).state == state
+            assert (await lock.battery()).state == wire.BATTERY_OK
+            assert (await lock.selftest()).blinks == 1
+            press = vb.press_button()
+            try:
+                await lock.selftest()  # a request's self-test queued behind the button's one is busy
+            except LockBusyError:
+                pass
+            deadline = press + 20
+            while time.monotonic() < deadline and not any(
+                led == "red" and not on for _, led, on in vb.led_timeline(press)
+            ):
+                await asyncio.sleep(0.05)
+            vb.jam(0.5)
+            try:
+                await lock.lock()
+                raise AssertionError("a jammed bolt reported locked")
+            except LockJammedError:
+                pass
+            vb.clear_jam()
+            assert (await lock.lock()).state == wire.LOCK_LOCKED
+            records = await lock.read_log()
+            assert len(records) >= 8 and records[0].seq == 1, records
+            assert (await lock.status()).state == wire.LOCK_LOCKED
+
+    asyncio.run(go())
