@@ -9,6 +9,9 @@ import pytest
 # rather than a translation; this process and every subprocess it starts inherit it.
 # tests/test_messages.py proves the Swedish default by setting the language itself.
 os.environ["HEMLAS_LANG"] = "en"
+# Not logged in to a fleet service, whatever the machine's user is (hemlas login): every field
+# command works on the local store; the field clients' tests log in to a service of their own.
+os.environ["HEMLAS_LOGIN"] = os.path.join(os.path.dirname(__file__), ".no-login", "service.json")
 
 from hemlas.sim import VirtualBoard
 

@@ -33,6 +33,8 @@ CONVERTED = (
     "commands/plan.py",
     "fleet/retention.py", "fleet/retention_rules.py", "fleet/erasure.py", "fleet/subject_access.py",
     "fleet/subject_access_text.py", "commands/privacy.py", "service/api_privacy.py",
+    "commands/login.py", "commands/outbox.py", "field/outbox.py", "field/service.py",
+    "field/session.py", "field/sending.py", "fleet/uploads.py", "service/api_field.py",
 )
 
 

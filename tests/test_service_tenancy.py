@@ -13,7 +13,9 @@ import pytest
 from hemlas.fleet.store import FleetStore
 from hemlas.service.app import create_app, endpoints
 
-from service_helpers import (A_CUSTOMERS, A_LOCKS, B_CUSTOMERS, B_LOCKS, PASSWORD, PROVIDER_A,
+from hemlas.firmware import wire
+
+from service_helpers import (A_CUSTOMERS, A_LOCKS, B_CUSTOMERS, B_LOCKS, NOW, PASSWORD, PROVIDER_A,
                              logged_in, populate)
 
 API = "/api/v1"
@@ -21,6 +23,7 @@ API = "/api/v1"
 # "logout" (a body of one's own), "own" (the caller's own account), "list" (a listing or a
 # search: query parameters are tried with A's values), "by-id" (path parameters: A's ids),
 # "body" (a request body naming A's customers: BODIES says how).
+# "upload" (a field upload of every kind, valid but for naming A's lock: as none, nothing kept).
 ROUTES = {
     ("GET", f"{API}/health"): "public",
     ("GET", f"{API}/openapi.json"): "public",
@@ -42,6 +45,8 @@ ROUTES = {
     ("POST", f"{API}/customers/{{number}}/erasure"): "by-id",
     ("GET", f"{API}/retention"): "list",
     ("POST", f"{API}/retention"): "list",
+    ("GET", f"{API}/keys"): "list",
+    ("PUT", f"{API}/locks/{{lock_id}}/uploads/{{upload_id}}"): "upload",
 }
 # A body naming a customer, by path: the intruders' own carer, A's customer or none.
 BODIES = {
@@ -56,12 +61,26 @@ A_IDS = [*A_CUSTOMERS, *A_LOCKS]
 # staff have no business with it either: it would say A serves someone they asked about).
 A_STRINGS = [*A_IDS, *(s for pair in A_CUSTOMERS.values() for s in pair), PROVIDER_A]
 NO_SUCH_ID = "9999999"
+# One upload of each kind a field device sends (service/api_field.py), valid in every field.
+UPLOADS = [
+    {"kind": "log-page", "lock_next_seq": 3, "records": [
+        {"seq": n, "time": NOW + n, "type": wire.EVENT_UNLOCKED, "fields": [900, 4100, 1, 1]}
+        for n in (1, 2)]},
+    {"kind": "battery-reading", "at": NOW, "idle_mv": 4300, "loaded_mv": 4100,
+     "state": wire.BATTERY_OK},
+    {"kind": "swap", "person": "Bo Berg", "started_at": NOW, "status": "abandoned",
+     "reason": "tried on another provider's lock"},
+]
 
 
 @pytest.fixture
 def store(store_url):
     with FleetStore(store_url) as s:
         populate(s)
+        # Keys issued to B's carer by name on a lock of A's and one of B's: fetching keys
+        # must hand out only B's (a name is not a provider).
+        for lock_id in ("HL-NORR01", "HL-SODER1"):
+            s.issue_key(lock_id, "Bo Berg", wire.ROLE_STAFF, NOW, 2**32 - 1)
         yield s
 
 
@@ -70,7 +89,10 @@ def _snapshot(store):
     return ([c for c in store.customers() if c.customer_number in A_CUSTOMERS],
             [lock for lock in store.locks() if lock.lock_id in A_LOCKS],
             [k for k in store.keys() if k.lock_id in A_LOCKS],
-            {lock_id: store.battery_readings(lock_id) for lock_id in A_LOCKS})
+            {lock_id: store.battery_readings(lock_id) for lock_id in A_LOCKS},
+            {lock_id: [(e.log_epoch, e.seq) for e in store.lock_events(lock_id)] for lock_id in A_LOCKS},
+            {lock_id: store.swaps(lock_id) for lock_id in A_LOCKS},
+            {lock_id: store.sync_cursor(lock_id) for lock_id in A_LOCKS})
 
 
 def _query_params(app, method, path):
@@ -122,6 +144,16 @@ def _tries(app, client, method, path, kind):
             assert answer.text.replace(value, "ID") == nonexistent.text.replace(NO_SUCH_ID, "ID"), \
                 "another provider's customer answers unlike one that does not exist"
             yield f"{path} naming {value}", answer, value
+    elif kind == "upload":
+        for value in A_LOCKS:
+            for body in UPLOADS:
+                url = path.replace("{lock_id}", value).replace("{upload_id}", "U" * 32)
+                nonexistent = client.request(method, url.replace(value, NO_SUCH_ID), json=body)
+                answer = client.request(method, url, json=body)
+                assert answer.status_code == nonexistent.status_code == 404, (url, answer.text)
+                assert answer.text.replace(value, "ID") == nonexistent.text.replace(NO_SUCH_ID, "ID"), \
+                    "another provider's lock answers unlike one that does not exist"
+                yield f"{url} {body['kind']}", answer, value
     else:
         raise AssertionError(f"no way to try {kind!r}")
 
@@ -154,6 +186,11 @@ def test_every_endpoint_as_another_providers_coordinator_and_carer(store, record
     intruder = logged_in(store, "coord-b")  # and B's sees its own
     assert {c["customer_number"] for c in intruder.get(f"{API}/customers").json()} == set(B_CUSTOMERS)
     assert {w["lock_id"] for w in intruder.get(f"{API}/warnings").json()} == set(B_LOCKS)
+    carer_b = logged_in(store, "carer-b", device="B's phone")  # and B's own uploads and keys go
+    assert {k["lock_id"] for k in carer_b.get(f"{API}/keys").json()} == set(B_LOCKS)
+    for body in UPLOADS[:2]:
+        assert carer_b.put(f"{API}/locks/HL-SODER1/uploads/{'B' * 32}{body['kind']}",
+                           json=body).status_code == 200
     print(f"tenancy: {len(ROUTES)} endpoints x {len(INTRUDERS)} roles = {pairs} pairs tried, "
           f"{attempts} requests")
     record_property("endpoints", len(ROUTES))

@@ -146,6 +146,13 @@ COMMANDS = {
             "hil:add_arguments"),
     "serve": ("serve:do_serve", N_("run the fleet service (API under /api/v1) over the fleet store"),
               "serve:add_arguments"),
+    "login": ("login:do_login", N_("enrol this device with the fleet service: field commands then "
+                                   "fetch keys from it and send it what they learn"),
+              "login:add_login_arguments"),
+    "logout": ("login:do_logout", N_("end this device's login to the fleet service (its token is "
+                                     "revoked, its fetched keys removed)"), "login:add_logout_arguments"),
+    "outbox": ("outbox:do_outbox", N_("what waits to be sent to the fleet service; `outbox send` "
+                                      "sends it"), "outbox:add_arguments"),
     "battery-swap": ("swap:do_battery_swap", N_("the routine's battery swap: check, confirm, "
                                                 "register, verify with locks and unlocks"),
                      "swap:add_arguments"),

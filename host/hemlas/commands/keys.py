@@ -12,6 +12,7 @@ from ..errors import HemlasError, LockError
 from ..firmware import wire
 from ..fleet.store import FleetStore
 from ..keyfile import KeyFile, StaffKey
+from ..i18n import _
 from .formats import iso, table, when
 from .output import CommandError, emit
 
@@ -159,5 +160,11 @@ def add_arguments(sub) -> None:
     push = sub.add_parser("push", help="push pending revocations to a lock")
     push.add_argument("lock")
     push.set_defaults(handler=do_keys_push)
-    for cmd in (issue, listing, revoke, push):
+    fetch = sub.add_parser("fetch", help=_("fetch this device's keys from the fleet service "
+                                           "(after hemlas login), for the hours ahead"))
+    from .login import add_fetch_arguments  # the field client's side (no fleet store in it)
+
+    add_fetch_arguments(fetch)
+    fetch.set_defaults(handler="login:do_keys_fetch")
+    for cmd in (issue, listing, revoke, push, fetch):
         cmd.add_argument("--json", action="store_true", help="machine-readable output")

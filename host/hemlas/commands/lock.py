@@ -15,8 +15,8 @@ from .. import client
 from ..client import LockClient
 from ..codes import (EVENT_FIELD_CODES, STATUS_TEXT, BatteryState, EventType as _EventNames, LockState,
                      Status, event_fields, event_name)
-from ..errors import (BatteryCriticalError, LockDisconnectedError, LockError, LockNotFoundError,
-                      LockTimeoutError, NoKeyError)
+from ..errors import (BatteryCriticalError, HemlasError, LockDisconnectedError, LockError,
+                      LockNotFoundError, LockTimeoutError, NoKeyError)
 from ..firmware import wire
 from ..fleet.errors import FleetError, UnknownLockError
 from ..fleet.where import missing_store
@@ -27,6 +27,7 @@ from .output import (BATTERY_TEXT, CommandError, battery_warning, cannot_lock_gu
                      discharged_guidance, emit, failure_message, state_name)
 
 if TYPE_CHECKING:  # the store and the sync load SQLAlchemy: only when a store is there (issue 14)
+    from ..field.session import FieldSession
     from ..fleet.store import FleetStore
     from ..sync import SyncResult
 
@@ -121,13 +122,30 @@ def _unusable_keys(store: FleetStore | None, lock_id: str) -> frozenset[int]:
         return frozenset()
 
 
+def _field_session() -> FieldSession | None:
+    """The fleet service's session when this device is logged in (`hemlas login`): what a
+    connection learns goes to its outbox, not to a local store. None: the local mode."""
+    from ..field.session import FieldSession
+
+    try:
+        return FieldSession.active()
+    except HemlasError as err:  # a damaged login file or outbox: the lock still opens
+        print(_("hemlas: {error}; this connection's battery reading and events are not kept")
+              .format(error=err), file=sys.stderr)
+        return None
+
+
 async def _with_lock(lock_id: str, action, role: int = wire.ROLE_STAFF, source: str = "connection",
-                     sync: bool = True) -> Answer:
+                     sync: bool = True, field: FieldSession | None = None) -> Answer:
     """Run action on the lock; then, on the same connection, read and store its battery (the
     coordinators' battery overview is built from these; the answer says LOW or CRITICAL) and
     sync its event log (the visit record) into the fleet store. Keys the fleet store has
-    superseded or revoked are never chosen."""
-    store = _open_store()
+    superseded or revoked are never chosen.
+
+    On a device logged in to the service (``field``, else looked up) the reading and the log's
+    new pages go to the outbox instead, and are sent once the lock is let go of."""
+    field = field or _field_session()
+    store = _open_store() if field is None else None
     try:
         lock = LockClient(lock_id, role=role, exclude_keys=_unusable_keys(store, lock_id),
                           on_search=_searching)
@@ -146,7 +164,7 @@ async def _with_lock(lock_id: str, action, role: int = wire.ROLE_STAFF, source: 
                         reading = await lock.battery()
                     except LockError as err:
                         log.info("no battery reading from %s on this connection: %s", lock_id, err)
-                await _keep(lock, store, reading, source, sync)
+                await _keep(lock, store, reading, source, sync, field)
             return Answer(result, reading, lock.key.key_id if lock.key else None,
                           tuple(lock.refused_keys))
         finally:
@@ -154,6 +172,9 @@ async def _with_lock(lock_id: str, action, role: int = wire.ROLE_STAFF, source: 
     finally:
         if store is not None:
             store.close()
+        if field is not None:
+            field.send_quietly()
+            field.close()
 
 
 def _customer_hint(store: FleetStore | None, text: str) -> str | None:
@@ -198,10 +219,14 @@ def _said(answer: Answer, lines: list[str], data: dict) -> tuple[str, dict]:
 
 
 async def _keep(lock: LockClient, store: FleetStore | None, reading: BatteryReading | None,
-                source: str, sync: bool) -> None:
-    """Keep what this connection learnt in the fleet store (opened once for the connection):
-    the battery reading, and the event log's new records. A store that cannot be opened or
-    written is said, and never turns the lock's answer into a failure."""
+                source: str, sync: bool, field: FieldSession | None = None) -> None:
+    """Keep what this connection learnt in the fleet store (opened once for the connection),
+    or in the outbox when logged in: the battery reading, and the event log's new records. A
+    store that cannot be opened or written is said, and never turns the lock's answer into a
+    failure."""
+    if field is not None:
+        await field.keep_quietly(lock, reading, source, sync)
+        return
     if store is None:
         return
     if reading is not None:
@@ -319,8 +344,29 @@ def do_battery(args) -> None:
     emit(args, text, data)
 
 
+def _field_sync(args, lock_id: str, field: FieldSession) -> None:
+    """`hemlas sync` on a logged-in device: the log's new pages into the outbox, then sent."""
+    answer = _run(_with_lock(lock_id, field.queue_log, sync=False, field=field))
+    queued, sent = answer.result, field.last_sent
+    waiting = None if sent is None else sent.waiting
+    line = _("{lock_id}: {events} new event(s) read into the outbox; {sent} upload(s) sent to the "
+             "service, {waiting} waiting").format(lock_id=lock_id, events=queued.events,
+                                                  sent=0 if sent is None else sent.sent,
+                                                  waiting="?" if waiting is None else waiting)
+    if queued.restarted:
+        line += _("; its log had started again (a new log epoch)")
+    text, data = _said(answer, [line], {"lock_id": lock_id, "events": queued.events,
+                                        "pages": queued.pages, "restarted": queued.restarted,
+                                        "sent": None if sent is None else sent.sent,
+                                        "waiting": waiting})
+    emit(args, text, data)
+
+
 def do_sync(args) -> None:
     lock_id = lock_id_arg(args.lock)
+    field = _field_session()
+    if field is not None:
+        return _field_sync(args, lock_id, field)
 
     async def action(lock):
         from ..fleet.store import FleetStore

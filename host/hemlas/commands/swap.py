@@ -79,12 +79,36 @@ def do_battery_swap(args) -> None:
             raise
         finally:
             hooks.end_progress()
+    upload_swap(outcome)
     emit(args, render(outcome), outcome_json(outcome))
     if outcome.verdict in ("failed", "refused", "discharged"):
         # The document above is the whole answer: main() adds only the stderr line.
         raise CommandError(outcome.message.splitlines()[0] if outcome.verdict != "discharged"
                            else _("lock {lock_id}: do not swap the battery (see above)")
                            .format(lock_id=outcome.lock_id), answered=True)
+
+
+def upload_swap(outcome: SwapOutcome) -> None:
+    """On a device logged in to the fleet service, the finished swap into the outbox, then
+    sent (said in one line if it must wait); nothing in the local mode."""
+    from ..field.session import FieldSession
+
+    swap = outcome.swap
+    if swap is None or swap.status == "pending":
+        return
+    try:
+        field = FieldSession.active()
+    except HemlasError as err:
+        print(_("hemlas: the swap is not sent to the fleet service: {error}").format(error=err),
+              file=sys.stderr)
+        return
+    if field is None:
+        return
+    try:
+        field.queue_swap(swap)
+        field.send_quietly()
+    finally:
+        field.close()
 
 
 def choose_lock(store: FleetStore, customer_number: str | None, lock_id: str | None,

@@ -947,3 +947,29 @@ class PlanImport:
     cancelled: int
     unchanged: int
     revoked_key_ids: tuple[int, ...]
+
+
+# ---- field uploads (0009) -------------------------------------------------------------------
+
+UPLOAD_ID_LENGTH = 64
+UPLOAD_KINDS = ("log-page", "battery-reading", "swap")
+
+
+class AppliedUpload(Base):
+    """A field client's upload the service has applied, by the idempotency id the client made
+    for it (fleet/uploads.py). Written in the transaction that applies the upload, so a repeat
+    (the answer lost, the client killed before it noted the answer) finds it and is answered
+    the same, applied once. Keyed by account too: one account's id says nothing to another's."""
+
+    __tablename__ = "applied_uploads"
+    __table_args__ = (
+        CheckConstraint("kind IN ('log-page', 'battery-reading', 'swap')", name="kind"),
+    )
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.account_id"), primary_key=True)
+    upload_id: Mapped[str] = mapped_column(String(UPLOAD_ID_LENGTH), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    lock_id: Mapped[str] = mapped_column(ForeignKey("locks.lock_id"), index=True)
+    body_sha256: Mapped[str] = mapped_column(String(64))  # the same id with another body: refused
+    answer: Mapped[dict] = mapped_column(JSON)  # what the first apply answered, answered again
+    applied_at: Mapped[int] = mapped_column(BigInteger)

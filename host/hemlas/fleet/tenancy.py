@@ -110,6 +110,19 @@ def visible_lock_ids(session: Session, caller: Caller) -> set[str]:
     return set(session.scalars(query))
 
 
+def visible_lock_provider(session: Session, caller: Caller, lock_id: str) -> str | None:
+    """The provider of a lock the caller sees (None: in stock, or no provider), for rules
+    that act on one lock (fleet/uploads.py). Reads nothing personal, so records no read.
+
+    Raises:
+        UnknownLockError: no such lock, or another provider's (word for word the same).
+    """
+    row = session.execute(_locks_query(caller).where(Lock.lock_id == lock_id)).first()
+    if row is None:
+        raise UnknownLockError(lock_id)
+    return row[2]
+
+
 def locks(session: Session, caller: Caller) -> list[LockView]:
     """The locks with the caller's provider's customers now (every lock for the
     all-provider roles), by id."""

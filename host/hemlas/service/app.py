@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from .. import __version__
 from ..fleet.store import FleetStore
 from ..i18n import from_accept_language, reset_language, set_language
-from . import api_audit, api_auth, api_fleet, api_plan, api_privacy, problems
+from . import api_audit, api_auth, api_field, api_fleet, api_plan, api_privacy, problems
 
 API_PREFIX = "/api/v1"
 # Every request this version takes is a small JSON document (a login is under 500 bytes): a
@@ -104,7 +104,7 @@ def create_app(store: FleetStore) -> FastAPI:
     app.state.store = store
     problems.install(app)
     for router in (api_auth.router, api_fleet.router, api_audit.router, api_plan.router,
-                   api_privacy.router):
+                   api_privacy.router, api_field.router):
         app.include_router(router, prefix=API_PREFIX)
     app.add_middleware(BodyLimit)
     app.add_middleware(Language)  # outermost of the two: a refused body is said in it too

@@ -25,6 +25,7 @@ from ..fleet.planned_visits import UnknownPlannedVisitError
 from ..fleet.ratelimit import RateLimitedError
 from ..fleet.roles import ForbiddenError
 from ..fleet.sessions import TokenError, UnknownDeviceError
+from ..fleet.uploads import SwapPendingElsewhereError, UploadIdReusedError
 from ..i18n import N_, Texts, from_accept_language, using
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ STATUS = (
     (UnknownCustomerError, 404), (UnknownLockError, 404), (UnknownAccountError, 404),
     (UnknownDeviceError, 404), (UnknownProviderError, 404), (UnknownPlannedVisitError, 404),
     (AccountExistsError, 409), (ProviderExistsError, 409), (ErasureRefusedError, 409),
+    (UploadIdReusedError, 409), (SwapPendingElsewhereError, 409),
     (WeakPasswordError, 422),
     (RateLimitedError, 429),
     (StoreMissingError, 503), (NotAFleetStoreError, 503),
