@@ -35,6 +35,15 @@ CONVERTED = (
     "fleet/subject_access_text.py", "commands/privacy.py", "service/api_privacy.py",
     "commands/login.py", "commands/outbox.py", "field/outbox.py", "field/service.py",
     "field/session.py", "field/sending.py", "fleet/uploads.py", "service/api_field.py",
+    "commands/visits.py", "commands/keys.py", "commands/compensation.py", "commands/report.py",
+    "commands/formats.py", "fleet/batteries.py", "fleet/doors.py", "commands/fleet.py",
+    "commands/flash.py", "commands/hil.py", "commands/sim.py", "commands/sim_console.py",
+    "flashing.py", "serialconsole.py", "keyfile.py", "provisioning.py", "client.py", "results.py",
+    "handle_cache.py", "boards.py", "advertising.py", "settings.py",
+    "fleet/_common.py", "fleet/swaps.py", "fleet/nfc.py", "fleet/lifecycle.py", "fleet/corrections.py",
+    "fleet/hour_corrections.py", "fleet/hour_import.py", "fleet/hours.py", "fleet/manual_visits.py",
+    "fleet/person_keys.py", "fleet/visit_pairing.py", "fleet/store.py", "fleet/accounts.py",
+    "fleet/login.py", "fleet/sessions.py", "fleet/ratelimit.py", "fleet/audit.py", "fleet/tenancy.py",
 )
 
 
@@ -97,7 +106,7 @@ def _inline_texts(path: Path) -> list[str]:
     tree = ast.parse(path.read_text(), str(path))
     marked: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("_", "ngettext", "N_"):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("_", "ngettext", "N_", "pgettext"):
             marked.update(id(n) for arg in node.args for n in ast.walk(arg))
     found = []
     for node in ast.walk(tree):

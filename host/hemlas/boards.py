@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import BoardError
+from .i18n import _
 
 
 def boards_dir() -> Path:
@@ -25,7 +26,8 @@ def firmware_dir() -> Path:
     if override:
         path = Path(override)
         if not (path / "main.py").is_file():
-            raise BoardError(f"{FIRMWARE_DIR_ENV}={override} holds no firmware (no main.py)")
+            raise BoardError(_("{variable}={path} holds no firmware (no main.py)")
+                             .format(variable=FIRMWARE_DIR_ENV, path=override))
         return path
     return Path(str(resources.files("hemlas.firmware")))
 
@@ -37,7 +39,8 @@ def board_names() -> list[str]:
 def board_path(name: str) -> Path:
     path = boards_dir() / f"{name.replace('-', '_')}.py"
     if not path.is_file():
-        raise BoardError(f"no board file for {name!r}; boards: {', '.join(board_names())}")
+        raise BoardError(_("no board file for {name!r}; boards: {boards}")
+                         .format(name=name, boards=", ".join(board_names())))
     return path
 
 
@@ -52,5 +55,6 @@ def load_board(name: str) -> dict:
             try:
                 return ast.literal_eval(node.value)
             except ValueError as err:
-                raise BoardError(f"{path}: BOARD is not a plain literal: {err}") from err
-    raise BoardError(f"{path}: no BOARD assignment")
+                raise BoardError(_("{path}: BOARD is not a plain literal: {error}")
+                                 .format(path=path, error=err)) from err
+    raise BoardError(_("{path}: no BOARD assignment").format(path=path))

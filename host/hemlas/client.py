@@ -30,6 +30,7 @@ from .errors import (AuthError, BatteryCriticalError, BatteryDepletedError, Keys
                      UnverifiedRefusalError)
 from .firmware import wire
 from .handle_cache import GattLayout, HandleCache, per_boot
+from .i18n import _
 from .keyfile import KeyFile, StaffKey
 from .radio import config
 
@@ -130,7 +131,7 @@ async def find_advertising(lock_id: str, timeout: float = SCAN_TIMEOUT_S,
         search = asyncio.ensure_future(BleakScanner.find_device_by_filter(
             is_it, timeout=timeout, **config.scanner_kwargs()))
         if on_search is not None:
-            done, _ = await asyncio.wait({search}, timeout=min(SEARCH_NOTICE_AFTER_S, timeout))
+            done, _pending = await asyncio.wait({search}, timeout=min(SEARCH_NOTICE_AFTER_S, timeout))
             if not done:
                 on_search(lock_id, timeout)
         device = await search
@@ -159,9 +160,9 @@ _NO_RADIO_ERRORS = (BleakBluetoothNotAvailableError, FileNotFoundError, Connecti
 def _radio_detail(err: Exception) -> str:
     virtual = config.virtual_radio_socket()
     if virtual and isinstance(err, OSError):
-        return f"nothing answers on the virtual radio's socket {virtual}"
+        return _("nothing answers on the virtual radio's socket {path}").format(path=virtual)
     if isinstance(err, FileNotFoundError):
-        return "no BlueZ D-Bus socket"
+        return _("no BlueZ D-Bus socket")
     if err.args and isinstance(err.args[0], str):
         return err.args[0]  # bleak's BleakBluetoothNotAvailableError carries (message, reason)
     return str(err) or type(err).__name__
@@ -274,7 +275,8 @@ class LockClient:
                     continue
                 attempt += 1
                 if attempt >= CONNECT_ATTEMPTS:
-                    raise LockDisconnectedError(self.lock_id, f"could not connect: {last_error}") from last_error
+                    raise LockDisconnectedError(self.lock_id, _("could not connect: {error}")
+                                                .format(error=last_error)) from last_error
                 await asyncio.sleep(CONNECT_RETRY_DELAYS_S[min(attempt, len(CONNECT_RETRY_DELAYS_S)) - 1])
                 device = None
                 continue
@@ -423,16 +425,16 @@ class LockClient:
             # Refused: the lock had no session to tag it with, so anyone could have said it.
             # A key refusal lets the key file's next key be tried; nothing else is believed.
             if body[0] in NEXT_KEY_STATUSES:
-                raise UnverifiedRefusalError(self.lock_id, body[0], STATUS_TEXT.get(body[0], f"status {body[0]}"))
+                raise UnverifiedRefusalError(self.lock_id, body[0], _status_text(body[0]))
             self._raise_unverified(body[0])
         try:
             status, session_id, lock_nonce, lock_time = struct.unpack(
                 wire.RESPONSE_FORMATS[wire.OP_HELLO], body)
         except struct.error as err:
-            raise LockAuthenticityError(self.lock_id, "malformed HELLO answer") from err
+            raise LockAuthenticityError(self.lock_id, _("malformed HELLO answer")) from err
         session_key = wire.derive_session_key(key.key, session_id, client_nonce, lock_nonce)
         if status != Status.OK or not wire.check_tag(session_key, wire.TAG_CLEAR, answer):
-            raise LockAuthenticityError(self.lock_id, "its answer to HELLO carries no valid tag")
+            raise LockAuthenticityError(self.lock_id, _("its answer to HELLO carries no valid tag"))
         self._session_id, self._session_key, self.lock_time = session_id, session_key, lock_time
         self._cipher_key = wire.derive_cipher_key(session_key)
         self._counter = 0
@@ -455,7 +457,7 @@ class LockClient:
         """
         async with self._request_lock:
             if self._session_key is None:
-                raise LockDisconnectedError(self.lock_id, "no session")
+                raise LockDisconnectedError(self.lock_id, _("no session"))
             self._counter += 1
             counter = self._counter
             frame = wire.seal(self._session_key, self._cipher_key, wire.TAG_REQUEST, opcode,
@@ -469,9 +471,9 @@ class LockClient:
                 # unverified answer says is its claim, never the lock's statement.
                 if len(body) == 1:
                     self._raise_unverified(body[0])
-                raise LockAuthenticityError(self.lock_id, "an answer without the session's tag")
+                raise LockAuthenticityError(self.lock_id, _("an answer without the session's tag"))
             elif len(body) != 1:
-                raise LockAuthenticityError(self.lock_id, "a refusal of more than a status")
+                raise LockAuthenticityError(self.lock_id, _("a refusal of more than a status"))
             if len(body) == 1:
                 self._raise_status(body[0])
             return body
@@ -480,7 +482,7 @@ class LockClient:
         """Write a frame's fragments and return the whole response frame to it."""
         client = self._client
         if client is None or not client.is_connected:
-            raise LockDisconnectedError(self.lock_id, "not connected")
+            raise LockDisconnectedError(self.lock_id, _("not connected"))
         # Until the lock has answered on this link, writes wait for the ATT write response:
         # a handle that is not the lock's control (a stale cache) is refused then and there.
         # After that the handles are proven, and the response would tell nothing more: the
@@ -505,29 +507,31 @@ class LockClient:
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
-                raise LockTimeoutError(self.lock_id, f"request {opcode:#04x}", self._request_timeout)
+                raise LockTimeoutError(self.lock_id, _("request {opcode}").format(opcode=f"{opcode:#04x}"),
+                                       self._request_timeout)
             get = asyncio.ensure_future(self._responses.get())
             gone = asyncio.ensure_future(self._disconnected.wait())
-            done, _ = await asyncio.wait({get, gone}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            done, _pending = await asyncio.wait({get, gone}, timeout=remaining,
+                                                return_when=asyncio.FIRST_COMPLETED)
             if get not in done:
                 get.cancel()
                 gone.cancel()
                 if gone in done:
-                    raise LockDisconnectedError(self.lock_id, "the link dropped before the answer")
+                    raise LockDisconnectedError(self.lock_id, _("the link dropped before the answer"))
                 continue
             gone.cancel()
             frame = get.result()
             try:
                 r_opcode, _session, r_counter, _body, _tag = wire.decode_frame(frame)
             except ValueError as err:
-                raise ProtocolError(self.lock_id, err.args[0], "unreadable response") from err
+                raise ProtocolError(self.lock_id, err.args[0], _("unreadable response")) from err
             if r_opcode == wire.OP_ERROR | wire.RESPONSE_BIT or (
                     r_counter == counter and r_opcode == opcode | wire.RESPONSE_BIT):
                 return frame
             # an answer to an earlier request that timed out: not ours
 
     def _raise_unverified(self, status: int) -> None:
-        raise UnverifiedAnswerError(self.lock_id, status, STATUS_TEXT.get(status, f"status {status}"))
+        raise UnverifiedAnswerError(self.lock_id, status, _status_text(status))
 
     def _raise_status(self, status: int) -> None:
         error = _STATUS_ERRORS.get(status, ProtocolError)
@@ -539,7 +543,7 @@ class LockClient:
         try:
             fields = struct.unpack_from(fmt, body)
         except struct.error as err:
-            raise ProtocolError(self.lock_id, Status.MALFORMED, "short response") from err
+            raise ProtocolError(self.lock_id, Status.MALFORMED, _("short response")) from err
         return fields
 
     def _checked(self, fields: tuple) -> tuple:
@@ -554,7 +558,7 @@ class LockClient:
         try:
             fields = struct.unpack_from(without_door, body)
         except struct.error as err:
-            raise ProtocolError(self.lock_id, Status.MALFORMED, "short response") from err
+            raise ProtocolError(self.lock_id, Status.MALFORMED, _("short response")) from err
         state, battery, busy, next_seq = self._checked(fields)
         size = struct.calcsize(without_door)
         door = body[size] if len(body) > size else wire.DOOR_UNKNOWN
@@ -646,13 +650,13 @@ class LockClient:
             self._raise_status(status)
         records: list[EventRecord] = []
         offset = head
-        for _ in range(count):
+        for _record in range(count):
             size = wire.record_size(body, offset)
             if not size:
-                raise ProtocolError(self.lock_id, Status.MALFORMED, "corrupt event record")
+                raise ProtocolError(self.lock_id, Status.MALFORMED, _("corrupt event record"))
             record = EventRecord(*wire.decode_record(body, offset))
             if record.seq < from_seq or record.seq >= next_seq or (records and record.seq <= records[-1].seq):
-                raise ProtocolError(self.lock_id, Status.MALFORMED, "event records out of sequence")
+                raise ProtocolError(self.lock_id, Status.MALFORMED, _("event records out of sequence"))
             records.append(record)
             offset += size
         return next_seq, records
@@ -663,6 +667,11 @@ __all__ = ["LockClient", "scan", "find_lock", "LockError", "FoundLock", "LockSta
 
 
 _DOOR_NAMES = {wire.DOOR_CLOSED: "closed", wire.DOOR_OPEN: "open", wire.DOOR_LEFT_OPEN: "left open"}
+
+
+def _status_text(status: int) -> str:
+    """A lock status as a person reads it; "status 99" for one this client does not know."""
+    return STATUS_TEXT.get(status, _("status {code}").format(code=status))
 
 
 def wire_role_name(role: int) -> str:

@@ -25,6 +25,7 @@ from serial import SerialException
 from . import client, provisioning
 from .boards import board_path, load_board
 from .errors import HemlasError, LockNotFoundError, RadioUnavailableError
+from .i18n import _
 from .serialconsole import SerialConsole, SerialConsoleError
 from .sim import build
 
@@ -122,7 +123,8 @@ def flash(port: str, board_name: str, store, *, lock_id: str | None = None, repr
 
             transport.fs_writefile(name, data, chunk_size=_CHUNK, progress_callback=on_chunk)
             if transport.fs_hashfile(name, "sha256") != hashlib.sha256(data).digest():
-                raise FlashError(f"{name} did not verify on the unit (its SHA-256 differs): run the command again")
+                raise FlashError(_("{name} did not verify on the unit (its SHA-256 differs): run "
+                                   "the command again").format(name=name))
             done += len(data)
             report.files.append(name)
         report.bytes = total
@@ -130,11 +132,13 @@ def flash(port: str, board_name: str, store, *, lock_id: str | None = None, repr
         report.ready = _provision_and_confirm(SerialConsole(port, opened=transport.serial), store,
                                               board_name, report, plan, ready_timeout)
     except TransportExecError as err:
-        raise FlashError(f"the unit failed a command while flashing: {err.error_output.strip()}; "
-                         "nothing was recorded: run the command again") from err
+        raise FlashError(_("the unit failed a command while flashing: {output}; nothing was "
+                           "recorded: run the command again")
+                         .format(output=err.error_output.strip())) from err
     except (TransportError, SerialException, OSError) as err:
-        raise FlashError(f"the connection to {port} was lost while flashing ({err}); "
-                         "nothing was recorded: reconnect the unit and run the command again") from err
+        raise FlashError(_("the connection to {port} was lost while flashing ({error}); nothing was "
+                           "recorded: reconnect the unit and run the command again")
+                         .format(port=port, error=err)) from err
     finally:
         _close(transport)
     report.lock_id = report.ready.get("lock_id", report.lock_id)
@@ -152,17 +156,19 @@ def _confirm_advertising(lock_id: str, ble: bool | None, timeout: float, adv_key
     """The unit heard advertising its lock id over the radio. It is flashed and provisioned by
     now (the store has it, rightly): a failure here is a unit that does not reach the air."""
     if ble is False:
-        return {"by": "serial", "why": "BLE confirmation not asked for"}
+        return {"by": "serial", "why": _("BLE confirmation not asked for")}
     try:
         _device, found = asyncio.run(client.find_advertising(lock_id, timeout, adv_keys=adv_keys))
     except RadioUnavailableError as err:
         if ble:
-            raise FlashError(f"{lock_id} is flashed and provisioned and answers over serial, but {err}") from err
+            raise FlashError(_("{lock_id} is flashed and provisioned and answers over serial, but "
+                               "{error}").format(lock_id=lock_id, error=err)) from err
         return {"by": "serial", "why": str(err)}
     except LockNotFoundError as err:
-        raise FlashError(f"{lock_id} is flashed and provisioned and answers over serial, but was not heard "
-                         f"advertising within {timeout:.0f} s: check its antenna and supply, then run "
-                         "`hemlas hil` on it") from err
+        raise FlashError(_("{lock_id} is flashed and provisioned and answers over serial, but was "
+                           "not heard advertising within {seconds} s: check its antenna and "
+                           "supply, then run `hemlas hil` on it")
+                         .format(lock_id=lock_id, seconds=f"{timeout:.0f}")) from err
     return {"by": "ble", "address": found.address, "rssi": found.rssi}
 
 
@@ -176,7 +182,8 @@ def reset_unit(port: str, timeout: float = 30.0, board_name: str | None = None,
         _hard_reset(transport)
         return SerialConsole(port, opened=transport.serial).wait_ready(timeout)
     except (TransportError, SerialException, OSError) as err:
-        raise FlashError(f"could not reset the unit on {port}: {err}") from err
+        raise FlashError(_("could not reset the unit on {port}: {error}")
+                         .format(port=port, error=err)) from err
     finally:
         _close(transport)
 
@@ -203,9 +210,10 @@ def _stop_watchdog(transport: SerialTransport, port: str) -> None:
     try:
         _catch(transport, port, None, None)
     except FlashError as err:
-        raise FlashError(f"the unit on {port} did not come back to its REPL after the reset that stops "
-                         "its watchdog (its main.py is removed, so it boots to the REPL): check its "
-                         "supply and cable, and run the command again") from err
+        raise FlashError(_("the unit on {port} did not come back to its REPL after the reset that "
+                           "stops its watchdog (its main.py is removed, so it boots to the REPL): "
+                           "check its supply and cable, and run the command again")
+                         .format(port=port)) from err
     transport.enter_raw_repl(soft_reset=False)  # a fresh heap already: the reset just happened
 
 
@@ -215,7 +223,7 @@ def _open(port: str) -> SerialTransport:
         # but whose USB-serial bridge (or pty) stays, instead of reporting a pulled cable.
         return SerialTransport(port, baudrate=115200, timeout=_READ_TIMEOUT_S)
     except (TransportError, SerialException, OSError) as err:
-        raise FlashError(f"cannot open {port}: {err}") from err
+        raise FlashError(_("cannot open {port}: {error}").format(port=port, error=err)) from err
 
 
 def _close(transport: SerialTransport) -> None:
@@ -249,13 +257,14 @@ def _catch(transport: SerialTransport, port: str, board_name: str | None,
                 time.sleep(0.005)
         now = time.monotonic()
         if waiting and said and now > said:
-            waiting(f"waiting for the unit on {port} to wake: it sleeps up to {sleep_s:.0f} s between "
-                    "its awake windows (its button, or a reset, wakes it now)")
+            waiting(_("waiting for the unit on {port} to wake: it sleeps up to {seconds} s between "
+                      "its awake windows (its button, or a reset, wakes it now)")
+                    .format(port=port, seconds=f"{sleep_s:.0f}"))
             said = 0.0
         if now > deadline:
-            raise FlashError(f"the unit on {port} did not answer within {patience_s:.0f} s: "
-                             "press its button (it may be asleep), check its supply and cable, and "
-                             "run the command again")
+            raise FlashError(_("the unit on {port} did not answer within {seconds} s: press its "
+                               "button (it may be asleep), check its supply and cable, and run the "
+                               "command again").format(port=port, seconds=f"{patience_s:.0f}"))
 
 
 def _sleep_s(board_name: str | None) -> float:
@@ -277,8 +286,10 @@ def _check_micropython(transport: SerialTransport, files) -> tuple[str, int]:
         "getattr(__import__('sys').implementation, '_mpy', 0)])", parse=False))
     ours = next(data for fname, data in files if fname.endswith(".mpy"))[1]
     if name != "micropython" or (mpy & 0xFF) != ours:
-        raise FlashError(f"the unit runs {name} {version} (.mpy v{mpy & 0xFF}); this firmware is built "
-                         f"as .mpy v{ours}: flash a matching MicroPython with esptool first (docs/flashing.md)")
+        raise FlashError(_("the unit runs {name} {version} (.mpy v{theirs}); this firmware is built "
+                           "as .mpy v{ours}: flash a matching MicroPython with esptool first "
+                           "(docs/flashing.md)").format(name=name, version=version,
+                                                        theirs=mpy & 0xFF, ours=ours))
     return f"{name} {version}", mpy
 
 
@@ -301,12 +312,13 @@ def _plan(store, current_id: str | None, provisioned: bool, lock_id: str | None,
     if not provisioned:
         return "new"
     if lock_id and lock_id != current_id:
-        raise FlashError(f"the unit is already provisioned as {current_id}: give --reprovision to make it "
-                         f"{lock_id} (every key issued for {current_id} stops working)")
+        raise FlashError(_("the unit is already provisioned as {current}: give --reprovision to "
+                           "make it {lock_id} (every key issued for {current} stops working)")
+                         .format(current=current_id, lock_id=lock_id))
     if current_id is None or not any(lock.lock_id == current_id for lock in store.locks()):
-        raise FlashError(f"the unit is provisioned as {current_id or 'an unknown lock'}, which this fleet "
-                         "store does not know, so its keys cannot be issued here: give --reprovision "
-                         "to give it a new secret")
+        raise FlashError(_("the unit is provisioned as {current}, which this fleet store does not "
+                           "know, so its keys cannot be issued here: give --reprovision to give it "
+                           "a new secret").format(current=current_id or _("an unknown lock")))
     return "kept"
 
 
@@ -317,16 +329,21 @@ def _check_record(store, lock_id: str | None, board_name: str, plan: str, board_
     if record is None:
         return
     if record.board != board_name and not board_change:
-        raise FlashError(f"the fleet store records {lock_id} as a {record.board} unit, not {board_name}: "
-                         f"flash it with --board {record.board}, or give --board-change if its hardware "
-                         "really changed (the wrong board file drives the wrong pins)")
+        raise FlashError(_("the fleet store records {lock_id} as a {board} unit, not {given}: flash "
+                           "it with --board {board}, or give --board-change if its hardware really "
+                           "changed (the wrong board file drives the wrong pins)")
+                         .format(lock_id=lock_id, board=record.board, given=board_name))
     if plan == "reprovisioned" and record.customer_number is not None:
         customer = store.customer(record.customer_number)
-        question = (f"{lock_id} is mounted at customer {customer.customer_number} ({customer.name}"
-                    f"{', ' + customer.address if customer.address else ''}): re-provisioning stops every "
-                    "key for it, the carers' too")
+        question = (_("{lock_id} is mounted at customer {number} ({name}, {address}): "
+                      "re-provisioning stops every key for it, the carers' too") if customer.address
+                    else _("{lock_id} is mounted at customer {number} ({name}): re-provisioning "
+                           "stops every key for it, the carers' too")).format(
+            lock_id=lock_id, number=customer.customer_number, name=customer.name,
+            address=customer.address)
         if confirm is None or not confirm(question):
-            raise FlashError(f"{question}; not re-provisioned: confirm at a terminal, or give --yes")
+            raise FlashError(_("{question}; not re-provisioned: confirm at a terminal, or give --yes")
+                             .format(question=question))
 
 
 def _provision_and_confirm(console: SerialConsole, store, board_name: str, report: FlashReport, plan: str,
@@ -338,7 +355,9 @@ def _provision_and_confirm(console: SerialConsole, store, board_name: str, repor
                                    report.lock_id or None, reprovision=plan == "reprovisioned")
             ready = console.wait_ready(timeout)  # it restarts with its identity
         if not ready.get("provisioned"):
-            raise FlashError(f"the unit {ready.get('lock_id')} came up without its secret")
+            raise FlashError(_("the unit {lock_id} came up without its secret")
+                             .format(lock_id=ready.get("lock_id")))
         return ready
     except SerialConsoleError as err:
-        raise FlashError(f"{err}; the files are on the unit: run the command again to finish") from err
+        raise FlashError(_("{error}; the files are on the unit: run the command again to finish")
+                         .format(error=err)) from err

@@ -141,6 +141,13 @@ def _(message: str) -> str:
     return message if catalogue is None else catalogue.gettext(message)
 
 
+def pgettext(context: str, message: str) -> str:
+    """The text in the current language, where one English word has two Swedish ones (a table's
+    "lock" column is "lås", the action "lock" is "låsning"): the context tells them apart."""
+    catalogue = _catalogue(language())
+    return message if catalogue is None else catalogue.pgettext(context, message)
+
+
 def ngettext(singular: str, plural: str, n: int) -> str:
     """The text for n in the current language (Swedish and English: one, or not one)."""
     catalogue = _catalogue(language())

@@ -19,7 +19,7 @@ from .i18n import DOMAIN, LANGUAGES, LOCALE_DIR, SOURCE_LANGUAGE
 
 PACKAGE_DIR = Path(__file__).parent
 # _ and ngettext translate; N_ marks a text defined before the language is known.
-KEYWORDS = {"_": None, "ngettext": (1, 2), "N_": None}
+KEYWORDS = {"_": None, "ngettext": (1, 2), "N_": None, "pgettext": ((1, "c"), 2)}
 # Not host code: the virtual board's MicroPython modules (run by the firmware process).
 SKIP_DIRS = ("sim",)
 PO_WIDTH = 100  # the project's line length: fewer wrapped lines to read

@@ -28,6 +28,7 @@ import platformdirs
 
 from .errors import HemlasError
 from .firmware import wire
+from .i18n import _
 
 if TYPE_CHECKING:  # the field client need not load the fleet store (and SQLAlchemy)
     from .fleet import IssuedKey
@@ -47,7 +48,7 @@ class KeyFileError(HemlasError):
     """The key file cannot be read or written."""
 
     def __init__(self, path: Path, problem: str):
-        super().__init__(f"key file {path}: {problem}")
+        super().__init__(_("key file {path}: {problem}").format(path=path, problem=problem))
         self.path = path
 
 
@@ -69,17 +70,17 @@ class StaffKey:
 
     def __post_init__(self) -> None:
         if not isinstance(self.lock_id, str) or not self.lock_id:
-            raise ValueError("lock_id must be a non-empty string")
+            raise ValueError(_("lock_id must be a non-empty string"))
         for name in ("key_id", "role", "not_before", "not_after"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer")
+                raise ValueError(_("{name} must be a non-negative integer").format(name=name))
         if not self.not_before < self.not_after:
-            raise ValueError("not_before must be earlier than not_after")
+            raise ValueError(_("not_before must be earlier than not_after"))
         if not isinstance(self.key, bytes) or len(self.key) != KEY_SIZE:
-            raise ValueError(f"a key is {KEY_SIZE} bytes")
+            raise ValueError(_("a key is {size} bytes").format(size=KEY_SIZE))
         if not isinstance(self.adv_key, bytes) or len(self.adv_key) != ADV_KEY_SIZE:
-            raise ValueError(f"an advertising key is {ADV_KEY_SIZE} bytes")
+            raise ValueError(_("an advertising key is {size} bytes").format(size=ADV_KEY_SIZE))
 
     @classmethod
     def from_issued(cls, issued: IssuedKey) -> StaffKey:
@@ -208,28 +209,30 @@ class KeyFile:
                 if os.name == "posix" and mode & 0o077:
                     # Its keys open customers' doors: refused rather than used (the README's
                     # "owner-only"), and not silently repaired: someone may have copied it.
-                    raise KeyFileError(self.path, f"readable by group or others (mode "
-                                                  f"{mode & 0o777:04o}): anyone on this device "
-                                                  f"could copy keys that open customers' doors; "
-                                                  f"make it owner-only: chmod 600 {self.path}")
+                    raise KeyFileError(self.path, _(
+                        "readable by group or others (mode {mode}): anyone on this device could "
+                        "copy keys that open customers' doors; make it owner-only: chmod 600 "
+                        "{path}").format(mode=f"{mode & 0o777:04o}", path=self.path))
                 text = f.read()
         except FileNotFoundError:
             return []
         except OSError as err:
-            raise KeyFileError(self.path, f"cannot read it: {err.strerror or err}") from err
+            raise KeyFileError(self.path, _("cannot read it: {reason}")
+                               .format(reason=err.strerror or err)) from err
         try:
             data = json.loads(text)
             if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
                 if isinstance(data, dict) and data.get("version") == 1:
-                    raise ValueError("version 1, from before the locks' protocol 3: its keys "
-                                     "cannot find or open a lock")
-                raise ValueError(f"not a version {FORMAT_VERSION} key file")
+                    raise ValueError(_("version 1, from before the locks' protocol 3: its keys "
+                                       "cannot find or open a lock"))
+                raise ValueError(_("not a version {version} key file").format(version=FORMAT_VERSION))
             if not isinstance(data.get("keys"), list):
-                raise ValueError("no list of keys")
+                raise ValueError(_("no list of keys"))
             return [_from_json(entry) for entry in data["keys"]]
         except (ValueError, KeyError, TypeError) as err:
             # ValueError covers JSONDecodeError and bad hex; the message never quotes a key.
-            raise KeyFileError(self.path, f"corrupt ({err}); have the keys issued again") from err
+            raise KeyFileError(self.path, _("corrupt ({error}); have the keys issued again")
+                               .format(error=err)) from err
 
     def _save(self, keys: list[StaffKey]) -> None:
         data = {"version": FORMAT_VERSION,
@@ -241,7 +244,8 @@ class KeyFile:
             # even for a moment; os.replace then swaps it in whole.
             fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{self.path.name}.", suffix=".tmp")
         except OSError as err:
-            raise KeyFileError(self.path, f"cannot write it: {err.strerror or err}") from err
+            raise KeyFileError(self.path, _("cannot write it: {reason}")
+                               .format(reason=err.strerror or err)) from err
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(data, f, indent=1)
@@ -251,7 +255,8 @@ class KeyFile:
         except BaseException as err:
             Path(temp).unlink(missing_ok=True)
             if isinstance(err, OSError):
-                raise KeyFileError(self.path, f"cannot write it: {err.strerror or err}") from err
+                raise KeyFileError(self.path, _("cannot write it: {reason}")
+                                   .format(reason=err.strerror or err)) from err
             raise
         _sync_directory(directory)
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from .errors import HemlasError
 from .firmware import wire
+from .i18n import _
 from .keyfile import KeyFile
 
 
@@ -46,7 +47,8 @@ def provision(console: Callable[[str], dict], store, board: str, firmware_versio
     # valid yet, and over the air only a session (a valid key) may move it.
     answer = console(f"{verb} {lock_id} {secret.hex()} {int(time.time())}")
     if answer.get("error") or answer.get("lock_id") != lock_id:
-        raise ProvisioningError(f"lock refused provisioning: {answer.get('error', answer)}")
+        raise ProvisioningError(_("lock refused provisioning: {error}")
+                                .format(error=answer.get("error", answer)))
     store.add_lock(lock_id, board, firmware_version, secret, replace=reprovision)
     if reprovision:  # this device's key file forgets the keys the new secret superseded
         KeyFile().supersede(lock_id)

@@ -12,6 +12,7 @@ import time
 import serial
 
 from .errors import HemlasError
+from .i18n import _
 
 _READY_TIMEOUT_S = 30.0
 _COMMAND_TIMEOUT_S = 30.0
@@ -33,7 +34,8 @@ class SerialConsole:
             self._serial = opened or serial.Serial(port, baudrate, timeout=0.1, exclusive=True)
             self._serial.timeout = 0.1
         except (serial.SerialException, OSError) as err:
-            raise SerialConsoleError(f"cannot open {port}: {err}") from err
+            raise SerialConsoleError(_("cannot open {port}: {error}")
+                                     .format(port=port, error=err)) from err
         self.output: list[str] = []
         self._buffer = b""
 
@@ -53,7 +55,8 @@ class SerialConsole:
                 try:
                     chunk = self._serial.read(256)
                 except (serial.SerialException, OSError) as err:
-                    raise SerialConsoleError(f"{self.port} went away: {err}") from err
+                    raise SerialConsoleError(_("{port} went away: {error}")
+                                             .format(port=self.port, error=err)) from err
                 self._buffer += chunk
                 continue
             line, _, self._buffer = self._buffer.partition(b"\n")
@@ -77,7 +80,8 @@ class SerialConsole:
         for answer in self._answers(time.monotonic() + timeout):
             if "ready" in answer:
                 return answer
-        raise SerialConsoleError(f"the lock on {self.port} did not come up within {timeout:.0f} s",
+        raise SerialConsoleError(_("the lock on {port} did not come up within {seconds} s")
+                                 .format(port=self.port, seconds=f"{timeout:.0f}"),
                                  "\n".join(self.output[-10:]))
 
     def ready_or_status(self, timeout: float = _READY_TIMEOUT_S) -> dict:
@@ -94,8 +98,10 @@ class SerialConsole:
         try:
             self._serial.write(line.encode() + b"\n")
         except (serial.SerialException, OSError) as err:
-            raise SerialConsoleError(f"{self.port} went away: {err}") from err
+            raise SerialConsoleError(_("{port} went away: {error}")
+                                     .format(port=self.port, error=err)) from err
         for answer in self._answers(time.monotonic() + timeout):
             if answer.get("cmd") == name:
                 return answer
-        raise SerialConsoleError(f"no answer to {name!r} from {self.port}", "\n".join(self.output[-10:]))
+        raise SerialConsoleError(_("no answer to {command!r} from {port}")
+                                 .format(command=name, port=self.port), "\n".join(self.output[-10:]))

@@ -45,7 +45,8 @@ def load() -> dict:
             return {}
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as err:
-        _warn(f"cannot read settings {path} ({err}); using the defaults. Fix or remove the file")
+        _warn(_("cannot read settings {path} ({error}); using the defaults. Fix or remove the "
+                "file").format(path=path, error=err))
         return {}
 
 
@@ -54,8 +55,8 @@ def service_desk() -> ServiceDesk:
     values of the wrong type are warned about and the defaults used."""
     desk = load().get("service_desk", {})
     if not isinstance(desk, dict):
-        _warn(f"settings {config_path()}: service_desk must be a table ([service_desk]); "
-              "using the defaults")
+        _warn(_("settings {path}: service_desk must be a table ([service_desk]); using the "
+                "defaults").format(path=config_path()))
         desk = {}
     name = os.environ.get("HEMLAS_SERVICE_DESK") or _text(desk, "name") or _(DEFAULT_SERVICE_DESK)
     phone = os.environ.get("HEMLAS_SERVICE_DESK_PHONE") or _text(desk, "phone")
@@ -70,8 +71,8 @@ def _text(table: dict, key: str) -> str | None:
     value = table.get(key)
     if value is None or isinstance(value, str):
         return value or None
-    _warn(f"settings {config_path()}: service_desk.{key} must be text in quotes, not "
-          f"{type(value).__name__}; ignored")
+    _warn(_("settings {path}: service_desk.{key} must be text in quotes, not {type}; ignored")
+          .format(path=config_path(), key=key, type=type(value).__name__))
     return None
 
 
@@ -79,4 +80,4 @@ def _warn(message: str) -> None:
     """One line on stderr, once per process for each message."""
     if message not in _warned:
         _warned.add(message)
-        print(f"hemlas: warning: {message}", file=sys.stderr)
+        print(_("hemlas: warning: {warning}").format(warning=message), file=sys.stderr)

@@ -8,24 +8,32 @@ import sys
 from ..boards import board_names
 from ..fleet.store import FleetStore
 from ..flashing import FlashError, flash
+from ..i18n import N_, Texts, _
 from .output import CommandError, emit
 
 _BAR = 30
+_PROVISIONING = Texts({
+    "new": N_("provisioned as a new lock"), "kept": N_("kept its identity and secret"),
+    "reprovisioned": N_("given a new secret: every key issued for it before no longer works")})
 
 
 def add_arguments(cmd) -> None:
-    cmd.add_argument("--port", required=True, help="the unit's serial port (e.g. /dev/ttyUSB0, or what `hemlas sim` prints)")
-    cmd.add_argument("--board", required=True, choices=board_names())
-    cmd.add_argument("--lock-id", help="the id to give a new unit (default: a random HL-XXXXXX)")
+    cmd.add_argument("--port", required=True, help=_("the unit's serial port (e.g. /dev/ttyUSB0, "
+                                                     "or what `hemlas sim` prints)"))
+    cmd.add_argument("--board", required=True, choices=board_names(),
+                     help=_("the unit's board file (hemlas boards lists them)"))
+    cmd.add_argument("--lock-id", help=_("the id to give a new unit (default: a random HL-XXXXXX)"))
     cmd.add_argument("--reprovision", action="store_true",
-                     help="give a provisioned unit a new secret (every key issued for it stops working)")
+                     help=_("give a provisioned unit a new secret (every key issued for it stops "
+                            "working)"))
     cmd.add_argument("--board-change", action="store_true",
-                     help="the unit's hardware changed: flash a board file other than the one the fleet store records")
+                     help=_("the unit's hardware changed: flash a board file other than the one "
+                            "the fleet store records"))
     cmd.add_argument("--yes", action="store_true",
-                     help="re-provision a lock mounted at a customer without asking")
+                     help=_("re-provision a lock mounted at a customer without asking"))
     cmd.add_argument("--ble", action=argparse.BooleanOptionalAction, default=None,
-                     help="confirm the unit advertises over BLE (default: where a radio is available; "
-                          "--no-ble: over serial only)")
+                     help=_("confirm the unit advertises over BLE (default: where a radio is "
+                            "available; --no-ble: over serial only)"))
 
 
 def _progress(name: str, done: int, total: int) -> None:
@@ -45,7 +53,9 @@ def _confirm(args):
 
     def ask(question: str) -> bool:
         try:
-            return input(f"{question}. Re-provision it? [y/N] ").strip().lower() in ("y", "yes", "j", "ja")
+            # Translators: the answers taken are y, yes, j and ja in either language.
+            answer = input(_("{question}. Re-provision it? [y/N] ").format(question=question))
+            return answer.strip().lower() in ("y", "yes", "j", "ja")
         except EOFError:
             return False
 
@@ -53,7 +63,7 @@ def _confirm(args):
 
 
 def _say_waiting(message: str) -> None:
-    print(f"hemlas: {message}", file=sys.stderr, flush=True)
+    print(_("hemlas: {message}").format(message=message), file=sys.stderr, flush=True)
 
 
 def do_flash(args) -> None:
@@ -64,14 +74,19 @@ def do_flash(args) -> None:
                            board_change=args.board_change, confirm=_confirm(args), waiting=_say_waiting)
         except FlashError as err:
             raise CommandError(str(err)) from err
-    what = {"new": "provisioned as a new lock", "kept": "kept its identity and secret",
-            "reprovisioned": "given a new secret: every key issued for it before no longer works"}
     seen = report.confirmed
-    heard = (f"advertising as {seen['address']} (RSSI {seen['rssi']} dBm)" if seen["by"] == "ble"
-             else f"confirmed over serial only: {seen['why']}")
-    emit(args, f"{report.lock_id}: {len(report.files)} files ({report.bytes} bytes) flashed and verified on "
-               f"{args.port} in {report.seconds:.1f} s; {what[report.provisioning]}; firmware "
-               f"{report.firmware_version} on {report.micropython}, up and {heard}",
+    heard = (_("advertising as {address} (RSSI {rssi} dBm)").format(address=seen["address"],
+                                                                   rssi=seen["rssi"])
+             if seen["by"] == "ble" else
+             _("confirmed over serial only: {why}").format(why=seen["why"]))
+    emit(args, _("{lock_id}: {files} files ({bytes} bytes) flashed and verified on {port} in "
+                 "{seconds} s; {provisioning}; firmware {firmware} on {micropython}, up and "
+                 "{heard}").format(lock_id=report.lock_id, files=len(report.files),
+                                   bytes=report.bytes, port=args.port,
+                                   seconds=f"{report.seconds:.1f}",
+                                   provisioning=_PROVISIONING[report.provisioning],
+                                   firmware=report.firmware_version,
+                                   micropython=report.micropython, heard=heard),
          {"lock_id": report.lock_id, "board": report.board, "firmware": report.firmware_version,
           "micropython": report.micropython, "provisioning": report.provisioning, "files": report.files,
           "bytes": report.bytes, "seconds": round(report.seconds, 2), "confirmed": seen})

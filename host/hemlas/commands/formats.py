@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import IntEnum
 
+from ..i18n import _
 from .output import CommandError, emit
 
 CSV_DELIMITERS = {"comma": ",", "semicolon": ";"}
@@ -86,14 +87,17 @@ def write_private(path: str, content: str, encoding: str = "utf-8") -> None:
         with open(fd, "w", encoding=encoding, newline="") as out:
             out.write(content)
     except OSError as err:
-        raise CommandError(f"cannot write {path}: {err.strerror or err}") from err
+        raise CommandError(_("cannot write {path}: {reason}")
+                           .format(path=path, reason=err.strerror or err)) from err
 
 
-def add_csv_arguments(cmd, what: str = "the listing") -> None:
-    """--csv FILE and --csv-delimiter, alike on every command that writes CSV."""
-    cmd.add_argument("--csv", metavar="FILE", help=f"also write {what} as CSV (UTF-8, opens in Excel)")
+def add_csv_arguments(cmd, help_text: str | None = None) -> None:
+    """--csv FILE and --csv-delimiter, alike on every command that writes CSV (help_text: the
+    --csv option's own, translated, when it writes more than "the listing")."""
+    cmd.add_argument("--csv", metavar="FILE", help=help_text or _(
+        "also write the listing as CSV (UTF-8, opens in Excel)"))
     cmd.add_argument("--csv-delimiter", choices=sorted(CSV_DELIMITERS), default="comma",
-                     help="the CSV field separator: semicolon for a spreadsheet set to Swedish")
+                     help=_("the CSV field separator: semicolon for a spreadsheet set to Swedish"))
 
 
 def csv_delimiter(args) -> str:
@@ -106,5 +110,5 @@ def emit_listing(args, human: str, rows: list[dict], fields: Sequence[str],
     (csv_rows, when a cell must differ from JSON: a list as one cell, say)."""
     if getattr(args, "csv", None):
         write_csv(args.csv, fields, rows if csv_rows is None else csv_rows, csv_delimiter(args))
-        human += f"\nwritten: {args.csv}"
+        human += "\n" + _("written: {path}").format(path=args.csv)
     emit(args, human, rows)

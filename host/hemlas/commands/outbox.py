@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..field.outbox import REFUSED, Outbox, default_path
 from ..field.session import FieldSession
-from ..i18n import N_, Texts, _
+from ..i18n import N_, Texts, _, pgettext
 from .formats import iso, table, when
 from .output import CommandError, emit
 
@@ -31,7 +31,7 @@ def do_outbox(args) -> None:
     rows = [(u.seq, u.upload_id[:8], u.lock_id, _(KIND_TEXT.get(u.kind, u.kind)),
              when(u.created_at), _(STATE_TEXT.get(u.state, u.state)), u.attempts,
              u.last_error or "") for u in uploads]
-    human = table((_("#"), _("upload"), _("lock"), _("what"), _("when"), _("state"),
+    human = table((_("#"), _("upload"), pgettext("column", "lock"), _("what"), _("when"), _("state"),
                    _("tries"), _("last answer")), rows, empty=_("the outbox is empty"))
     emit(args, human, data)
 

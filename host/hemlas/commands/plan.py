@@ -13,7 +13,7 @@ from ..fleet import alarm_access, plan_csv, plan_keys, plan_listing, planned_vis
 from ..fleet.accounts import get_account
 from ..fleet.roles import local_caller
 from ..fleet.store import FleetStore
-from ..i18n import N_, Texts, _, ngettext
+from ..i18n import N_, Texts, _, ngettext, pgettext
 from ..keyfile import KeyFile, StaffKey
 from .formats import CSV_DELIMITERS, csv_delimiter, iso, iso_times, table, when, write_private
 from .output import CommandError, emit
@@ -142,7 +142,7 @@ def do_plan_keys(args) -> None:
     keyfile = KeyFile(args.key_file)
     for answer in found.keys:
         keyfile.add(StaffKey.from_issued(answer.issued))
-    lines = [table([_("visit"), _("customer"), _("lock"), _("key"), _("valid from"),
+    lines = [table([_("visit"), _("customer"), pgettext("column", "lock"), _("key"), _("valid from"),
                     _("valid until"), _("alarm")],
                    [[a.visit_id, a.customer_number, a.issued.record.lock_id, a.issued.record.key_id,
                      when(a.issued.record.not_before), when(a.issued.record.not_after),

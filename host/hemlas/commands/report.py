@@ -14,12 +14,13 @@ import time
 from dataclasses import asdict
 from datetime import datetime
 
-from ..fleet.batteries import DEFAULT_STALE_AFTER_S
-from ..fleet.doors import DEFAULT_FORCED_WITHIN_S, DoorWarning
+from ..fleet.batteries import CRITICAL, DEFAULT_STALE_AFTER_S, LOW, STALE
+from ..fleet.doors import DEFAULT_FORCED_WITHIN_S, FORCED, LEFT_OPEN, DoorWarning
 from ..fleet.models import (BatteryReadingRecord, BatteryWarning, CompensationHourLine,
                             CompensationMount, CompensationReport)
 from ..fleet.store import FleetStore
 from ..codes import BatteryState
+from ..i18n import N_, Texts, _, language, pgettext
 from . import formats
 from .formats import named, table, when
 from .output import CommandError, emit
@@ -29,6 +30,9 @@ TREND_MAX_READINGS = 2000  # enough for daily readings over the window, bounded 
 _CSV_FIELDS = ["level", "lock_id", "customer_number", "customer_name", "battery", "battery_code",
                "loaded_mv", "idle_mv", "percent", "days_left", "reading_at", "last_swap_at",
                "reason"]
+# A warning's level as a person reads it (--json, --csv and the page's CSS keep the coded one).
+_LEVEL = Texts({CRITICAL: N_("CRITICAL"), LOW: N_("LOW"), STALE: N_("stale"),
+                FORCED: N_("FORCED ENTRY"), LEFT_OPEN: N_("LEFT OPEN")})
 
 
 def _row(warning: BatteryWarning) -> dict:
@@ -40,7 +44,7 @@ def _row(warning: BatteryWarning) -> dict:
 
 def do_report_batteries(args) -> None:
     if args.stale_days <= 0:
-        raise CommandError("--stale-days must be positive")
+        raise CommandError(_("--stale-days must be positive"))
     now = int(time.time())
     with FleetStore() as store:
         warnings = store.battery_warnings(now=now, stale_after_s=int(args.stale_days * 86400))
@@ -59,16 +63,17 @@ def do_report_batteries(args) -> None:
     if args.html:
         formats.write_private(args.html, _html(warnings, trends, now, args.stale_days))
         written.append(args.html)
-    human = _table(warnings) + "".join(f"\nwritten: {path}" for path in written)
+    human = _table(warnings) + "".join("\n" + _("written: {path}").format(path=path)
+                                       for path in written)
     emit(args, human, rows)
 
 
 def _table(warnings: list[BatteryWarning]) -> str:
     if not warnings:
-        return "all batteries OK: every lock reported recently, none LOW or CRITICAL"
-    return table(["level", "lock", "customer", "mV", "%", "days", "last reading", "last swap",
-                  "what to do"],
-                 [[w.level, w.lock_id,
+        return _("all batteries OK: every lock reported recently, none LOW or CRITICAL")
+    return table([_("level"), pgettext("column", "lock"), _("customer"), _("mV"), "%", _("days"), _("last reading"),
+                  _("last swap"), _("what to do")],
+                 [[_LEVEL.get(w.level, w.level), w.lock_id,
                    " ".join(x for x in (w.customer_number, w.customer_name) if x) or None,
                    w.loaded_mv, w.percent, w.days_left, when(w.reading_at), when(w.last_swap_at),
                    w.reason] for w in warnings])
@@ -77,17 +82,20 @@ def _table(warnings: list[BatteryWarning]) -> str:
 def do_report_doors(args) -> None:
     """The locks whose door needs attention (docs/knock.md): forced entries, doors left open."""
     if args.forced_days <= 0:
-        raise CommandError("--forced-days must be positive")
+        raise CommandError(_("--forced-days must be positive"))
     with FleetStore() as store:
         warnings = store.door_warnings(forced_within_s=int(args.forced_days * 86400))
     rows = [formats.iso_times(asdict(w), "at") for w in warnings]
     if args.csv:
         formats.write_csv(args.csv, list(DoorWarning.__dataclass_fields__), rows, formats.csv_delimiter(args))
-    human = ("no door warnings: no forced entry, no door left open" if not warnings else
-             table(["level", "lock", "customer", "when", "what to do"],
-                   [[w.level, w.lock_id, " ".join(x for x in (w.customer_number, w.customer_name) if x) or None,
+    human = (_("no door warnings: no forced entry, no door left open") if not warnings else
+             table([_("level"), pgettext("column", "lock"), _("customer"), _("when"), _("what to do")],
+                   [[_LEVEL.get(w.level, w.level), w.lock_id,
+                     " ".join(x for x in (w.customer_number, w.customer_name) if x) or None,
                      when(w.at), w.reason] for w in warnings]))
-    emit(args, human + (f"\nwritten: {args.csv}" if args.csv else ""), rows)
+    if args.csv:
+        human += "\n" + _("written: {path}").format(path=args.csv)
+    emit(args, human, rows)
 
 
 def _dash(value: int | None) -> str:
@@ -104,20 +112,22 @@ section{margin-top:2em}svg{max-width:100%;height:auto}"""
 
 def _html(warnings: list[BatteryWarning], trends: dict, now: int, stale_days: float) -> str:
     e = html.escape
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             "<title>hemlås battery report</title>", f"<style>{_STYLE}</style></head><body>",
-             "<h1>Battery report</h1>",
-             f"<p>{e(when(now))}: locks whose battery is CRITICAL or LOW, or not read for "
-             f"{e(f'{stale_days:g}')} days.</p>"]
+    # The page is in the user's language, and says so (screen readers, hyphenation).
+    parts = ["<!DOCTYPE html>", f'<html lang="{e(language())}"><head><meta charset="utf-8">',
+             "<title>" + e(_("hemlås battery report")) + "</title>",
+             f"<style>{_STYLE}</style></head><body>",
+             "<h1>" + e(_("Battery report")) + "</h1>",
+             "<p>" + e(_("{now}: locks whose battery is CRITICAL or LOW, or not read for {days} "
+                         "days.").format(now=when(now), days=f"{stale_days:g}")) + "</p>"]
     if not warnings:
-        parts.append("<p><strong>All batteries OK.</strong></p></body></html>")
+        parts.append("<p><strong>" + e(_("All batteries OK.")) + "</strong></p></body></html>")
         return "\n".join(parts)
-    parts.append("<table><tr><th>level</th><th>lock</th><th>customer</th><th>loaded mV</th>"
-                 "<th>%</th><th>days left</th><th>last reading</th><th>last swap</th>"
-                 "<th>what to do</th></tr>")
+    headers = [_("level"), pgettext("column", "lock"), _("customer"), _("loaded mV"), "%", _("days left"),
+               _("last reading"), _("last swap"), _("what to do")]
+    parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr>")
     for w in warnings:
         customer = " ".join(x for x in (w.customer_number, w.customer_name) if x) or "-"
-        cells = [w.level, w.lock_id, customer, _dash(w.loaded_mv), _dash(w.percent),
+        cells = [_LEVEL.get(w.level, w.level), w.lock_id, customer, _dash(w.loaded_mv), _dash(w.percent),
                  _dash(w.days_left), when(w.reading_at), when(w.last_swap_at), w.reason]
         parts.append(f'<tr class="{e(w.level)}">'
                      + "".join(f"<td>{e(c)}</td>" for c in cells[:1])
@@ -128,7 +138,8 @@ def _html(warnings: list[BatteryWarning], trends: dict, now: int, stale_days: fl
         readings, swaps = trends.get(w.lock_id, ([], []))
         parts.append(f'<section id="lock-{e(w.lock_id)}"><h2>{e(w.lock_id)}: {e(w.reason)}</h2>')
         parts.append(_trend_svg(w.lock_id, readings, swaps) if readings
-                     else f"<p>No readings in the last {TREND_DAYS} days.</p>")
+                     else "<p>" + e(_("No readings in the last {days} days.")
+                                    .format(days=TREND_DAYS)) + "</p>")
         parts.append("</section>")
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -147,8 +158,8 @@ def _trend_svg(lock_id: str, readings: list[BatteryReadingRecord], swaps: list[i
         fig = Figure(figsize=(8, 3), layout="constrained")
         ax = fig.add_subplot()
         ax.plot(times, [r.loaded_mv for r in readings], marker=".", color="tab:red",
-                label="loaded mV")
-        ax.set_ylabel("loaded mV", color="tab:red")
+                label=_("loaded mV"))
+        ax.set_ylabel(_("loaded mV"), color="tab:red")
         first = readings[0].at
         for swapped_at in swaps:
             if swapped_at >= first:
@@ -156,13 +167,13 @@ def _trend_svg(lock_id: str, readings: list[BatteryReadingRecord], swaps: list[i
         with_percent = [(t, r.percent) for t, r in zip(times, readings) if r.percent is not None]
         if with_percent:
             ax2 = ax.twinx()
-            ax2.plot(*zip(*with_percent), marker=".", color="tab:blue", label="charge %")
+            ax2.plot(*zip(*with_percent), marker=".", color="tab:blue", label=_("charge %"))
             ax2.set_ylim(0, 100)
-            ax2.set_ylabel("charge %", color="tab:blue")
+            ax2.set_ylabel(_("charge %"), color="tab:blue")
         locator = AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-        ax.set_title(f"{lock_id}: battery (dashed: swaps)")
+        ax.set_title(_("{lock_id}: battery (dashed: swaps)").format(lock_id=lock_id))
         out = io.StringIO()
         fig.savefig(out, format="svg")
     svg = out.getvalue()
@@ -185,7 +196,7 @@ def do_report_compensation(args) -> None:
     if args.csv:
         formats.write_csv(args.csv, _COMPENSATION_FIELDS, mounts + hours,
                           formats.csv_delimiter(args))
-        human += f"\nwritten: {args.csv}"
+        human += "\n" + _("written: {path}").format(path=args.csv)
     emit(args, human, {
         "provider": report.provider, "month": report.month, "locks_mounted": len(mounts),
         "hours_registered": len(hours), "balanced": report.balanced, "mounts": mounts,
@@ -213,51 +224,66 @@ def _hour_row(h: CompensationHourLine) -> dict:
 
 def _compensation_table(report: CompensationReport) -> str:
     matched = len(report.mounts) - len(report.unmatched_mounts)
-    lines = [f"Compensation \"Uppstart smarta lås\": {report.provider}, {report.month}",
-             f"locks mounted: {len(report.mounts)}   hours registered: {len(report.hours)}   "
-             f"matched: {matched}"]
+    lines = [_("Compensation \"Uppstart smarta lås\": {provider}, {month}").format(
+                 provider=report.provider, month=report.month),
+             _("locks mounted: {mounts}   hours registered: {hours}   matched: {matched}").format(
+                 mounts=len(report.mounts), hours=len(report.hours), matched=matched)]
     if report.balanced:
-        lines.append("no mismatches: one registered hour for every lock mounted")
+        lines.append(_("no mismatches: one registered hour for every lock mounted"))
     else:
-        lines.append(f"mismatches: {len(report.unmatched_mounts) + len(report.unmatched_hours)}")
+        lines.append(_("mismatches: {n}").format(
+            n=len(report.unmatched_mounts) + len(report.unmatched_hours)))
         for m in report.unmatched_mounts:
-            lines.append(f"  MOUNTED, NO HOUR   {when(m.at)}  lock {m.lock_id}  "
-                         f"{_customer(m.customer_number, m.customer_name)}, {m.address or '-'}")
+            lines.append(_("  MOUNTED, NO HOUR   {at}  lock {lock_id}  {customer}, {address}").format(
+                at=when(m.at), lock_id=m.lock_id,
+                customer=_customer(m.customer_number, m.customer_name), address=m.address or "-"))
         for h in report.unmatched_hours:
-            lines.append(f"  HOUR, NO MOUNT     {h.hour.day}        hour #{h.hour.hour_id}  "
-                         f"{_customer(h.hour.customer_number, h.customer_name)}: {h.reason}")
+            lines.append(_("  HOUR, NO MOUNT     {day}        hour #{hour_id}  {customer}: {reason}")
+                         .format(day=h.hour.day, hour_id=h.hour.hour_id,
+                                 customer=_customer(h.hour.customer_number, h.customer_name),
+                                 reason=h.reason))
     if report.mounts:
-        lines.append("mounts:")
-        lines += [f"  {when(m.at)}  lock {m.lock_id:12} "
-                  f"{_customer(m.customer_number, m.customer_name)}  "
-                  + (f"hour #{m.hour_id}" if m.hour_id else "NO HOUR") for m in report.mounts]
+        lines.append(_("mounts:"))
+        for m in report.mounts:
+            hour = (_("hour #{hour_id}").format(hour_id=m.hour_id) if m.hour_id
+                    else _("NO HOUR"))
+            lines.append(_("  {at}  lock {lock_id} {customer}  {hour}").format(
+                at=when(m.at), lock_id=f"{m.lock_id:12}",
+                customer=_customer(m.customer_number, m.customer_name), hour=hour))
     return "\n".join(lines)
 
 
 def _customer(number: str, name: str | None) -> str:
-    return f"customer {number}" + (f" {name}" if name else "")
+    if name:
+        return _("customer {number} {name}").format(number=number, name=name)
+    return _("customer {number}").format(number=number)
 
 
 def add_arguments(sub) -> None:
     """The `report` subcommands, for the CLI's parser."""
-    batteries = sub.add_parser("batteries", help="locks whose battery needs attention")
+    batteries = sub.add_parser("batteries", help=_("locks whose battery needs attention"))
     batteries.add_argument("--stale-days", type=float, default=DEFAULT_STALE_AFTER_S / 86400,
-                           metavar="N", help="a lock not read for N days is listed (default 7)")
-    batteries.add_argument("--html", metavar="FILE", help="also write an HTML report with trends")
-    formats.add_csv_arguments(batteries, "the list")
-    batteries.add_argument("--json", action="store_true", help="machine-readable output")
+                           metavar="N", help=_("a lock not read for N days is listed (default 7)"))
+    batteries.add_argument("--html", metavar="FILE",
+                           help=_("also write an HTML report with trends"))
+    formats.add_csv_arguments(batteries, _("also write the list as CSV (UTF-8, opens in Excel)"))
+    batteries.add_argument("--json", action="store_true", help=_("machine-readable output"))
     batteries.set_defaults(handler=do_report_batteries)
-    doors = sub.add_parser("doors", help="locks whose door needs attention: forced entry, left open")
-    doors.add_argument("--forced-days", type=float, default=DEFAULT_FORCED_WITHIN_S / 86400, metavar="N",
-                       help="forced entries of the last N days are listed (default 7)")
-    formats.add_csv_arguments(doors, "the list")
-    doors.add_argument("--json", action="store_true", help="machine-readable output")
+    doors = sub.add_parser("doors", help=_("locks whose door needs attention: forced entry, "
+                                           "left open"))
+    doors.add_argument("--forced-days", type=float, default=DEFAULT_FORCED_WITHIN_S / 86400,
+                       metavar="N", help=_("forced entries of the last N days are listed "
+                                           "(default 7)"))
+    formats.add_csv_arguments(doors, _("also write the list as CSV (UTF-8, opens in Excel)"))
+    doors.add_argument("--json", action="store_true", help=_("machine-readable output"))
     doors.set_defaults(handler=do_report_doors)
-    compensation = sub.add_parser("compensation", help="a provider's month: locks mounted beside "
-                                                       "the \"Uppstart smarta lås\" hours "
-                                                       "registered, with every mismatch")
-    compensation.add_argument("--provider", required=True)
-    compensation.add_argument("--month", required=True, help="YYYY-MM")
-    formats.add_csv_arguments(compensation, "every line")
-    compensation.add_argument("--json", action="store_true", help="machine-readable output")
+    compensation = sub.add_parser("compensation", help=_(
+        "a provider's month: locks mounted beside the \"Uppstart smarta lås\" hours registered, "
+        "with every mismatch"))
+    compensation.add_argument("--provider", required=True,
+                              help=_("the provider, as customers name it"))
+    compensation.add_argument("--month", required=True, help=_("the month (YYYY-MM)"))
+    formats.add_csv_arguments(compensation, _("also write every line as CSV (UTF-8, opens in "
+                                              "Excel)"))
+    compensation.add_argument("--json", action="store_true", help=_("machine-readable output"))
     compensation.set_defaults(handler=do_report_compensation)

@@ -17,7 +17,7 @@ from ..firmware import wire
 from ..radio.config import ENV_VAR
 from . import sim_console
 from .formats import iso, named
-from ..i18n import N_, _
+from ..i18n import N_, Texts, _, language
 from ..settings import service_desk
 from .output import BATTERY_TEXT, discharged_guidance, state_name
 
@@ -32,6 +32,8 @@ def _describe_selftest(blinks: int) -> str:
 
 
 LED_NAMES = {"green": N_("green"), "red": N_("red")}
+# The warnings' levels as a person reads them (the service's JSON keeps the coded ones).
+_LEVEL = Texts({"CRITICAL": N_("CRITICAL"), "LOW": N_("LOW"), "stale": N_("stale")})
 
 
 async def watch_selftest(vb, press: float, out=print) -> list:
@@ -216,10 +218,14 @@ def _service_step(steps: _Steps) -> None:
                 time.sleep(0.02)
             port = server.servers[0].sockets[0].getsockname()[1]
             base = f"http://127.0.0.1:{port}{API_PREFIX}"
-            with httpx.Client(base_url=base, timeout=10) as http:
+            # The service answers in the language asked for: this command's.
+            with httpx.Client(base_url=base, timeout=10,
+                              headers={"Accept-Language": language()}) as http:
                 http.post("/login", json={"login": "demo-admin", "password": password}).raise_for_status()
                 warnings = http.get("/warnings").json()
-            lines = [f"  {w['lock_id']}: {w['level']} ({w['reason']})" for w in warnings] or [_("  none")]
+            lines = [_("  {lock_id}: {level} ({reason})").format(
+                lock_id=w["lock_id"], level=_LEVEL.get(w["level"], w["level"]), reason=w["reason"])
+                for w in warnings] or [_("  none")]
             steps.say("service", _("service: the fleet service (hemlas serve) listened on {url}/ (OpenAPI: "
                                    "{url}/openapi.json);\n  the lock administrator's warnings:").format(url=base)
                       + "\n" + "\n".join(lines), url=base, warnings=warnings)
@@ -250,13 +256,16 @@ def do_sim(args) -> None:
         print(json.dumps({"radio": radio.spec, "store": store.url.render_as_string(hide_password=True), "locks": [
             {"n": i + 1, "lock_id": vb.lock_id, "address": vb.address, "board": vb.board_name,
              "port": vb.serial_port, "flash": str(vb.flash_dir)} for i, vb in enumerate(boards)]}))
-        print(f"Clients: export {ENV_VAR}={radio.spec}")
+        print(_("Clients: export {variable}={spec}").format(variable=ENV_VAR, spec=radio.spec))
         for i, vb in enumerate(boards):
-            print(f"Lock {i + 1} ({vb.lock_id}) serial port: {vb.serial_port}  "
-                  f"(mpremote connect {vb.serial_port}; hemlas flash --port {vb.serial_port} --board {vb.board_name})")
-        print("Console: type help for the commands, quit to end."
-              + (" Start a line with a lock's number (1 to %d)." % len(boards) if len(boards) > 1 else ""),
-              flush=True)
+            print(_("Lock {n} ({lock_id}) serial port: {port}  (mpremote connect {port}; hemlas "
+                    "flash --port {port} --board {board})").format(
+                n=i + 1, lock_id=vb.lock_id, port=vb.serial_port, board=vb.board_name))
+        if len(boards) > 1:
+            print(_("Console: type help for the commands, quit to end. Start a line with a lock's "
+                    "number (1 to {n}).").format(n=len(boards)), flush=True)
+        else:
+            print(_("Console: type help for the commands, quit to end."), flush=True)
         sim_console.run(boards, sys.stdin, raw=args.json, out=lambda text: print(text, flush=True))
     except KeyboardInterrupt:
         pass

@@ -16,23 +16,24 @@ from collections.abc import Callable, Iterable
 
 from ..codes import STATUS_TEXT, BatteryState, EventType, LockState, Status
 from ..errors import HemlasError
+from ..i18n import N_, _
 from . import formats
 
 # The firmware's serial console commands (firmware/console.py), one line each.
 FIRMWARE_COMMANDS = {
-    "status": ("status", "the bolt, battery, next log number, board, firmware, clock"),
-    "lock": ("lock", "run the bolt to locked"),
-    "unlock": ("unlock", "run the bolt to unlocked"),
-    "battery": ("battery", "measure the battery (idle and under load) and its state"),
-    "selftest": ("selftest", "the button self-test's battery check, from the console"),
-    "log": ("log [FROM [N]]", "the event log from record FROM, up to 16 records an answer"),
-    "mem": ("mem", "the firmware's heap: allocated and free bytes"),
-    "swap": ("swap", "register a new battery (the bench's swap registration)"),
-    "power": ("power [stay|auto]", "stay awake for bench work, or follow the power policy"),
-    "trace": ("trace [FROM]", "the hardware trace (pins, motor) from event FROM"),
-    "provision": ("provision LOCK_ID SECRET_HEX", "bench only, as hemlas flash does it: the "
-                  "fleet store's secret no longer matches"),
-    "reprovision": ("reprovision LOCK_ID SECRET_HEX", "the same, for a provisioned lock"),
+    "status": ("status", N_("the bolt, battery, next log number, board, firmware, clock")),
+    "lock": ("lock", N_("run the bolt to locked")),
+    "unlock": ("unlock", N_("run the bolt to unlocked")),
+    "battery": ("battery", N_("measure the battery (idle and under load) and its state")),
+    "selftest": ("selftest", N_("the button self-test's battery check, from the console")),
+    "log": ("log [FROM [N]]", N_("the event log from record FROM, up to 16 records an answer")),
+    "mem": ("mem", N_("the firmware's heap: allocated and free bytes")),
+    "swap": ("swap", N_("register a new battery (the bench's swap registration)")),
+    "power": ("power [stay|auto]", N_("stay awake for bench work, or follow the power policy")),
+    "trace": ("trace [FROM]", N_("the hardware trace (pins, motor) from event FROM")),
+    "provision": ("provision LOCK_ID SECRET_HEX", N_("bench only, as hemlas flash does it: the "
+                  "fleet store's secret no longer matches")),
+    "reprovision": ("reprovision LOCK_ID SECRET_HEX", N_("the same, for a provisioned lock")),
 }
 
 _STATES = ("fresh", "low", "discharged")
@@ -105,36 +106,37 @@ def _close(vb, rest):
 # Hands on the board: name -> (usage, what it does, action). "battery" with an argument is the
 # board's (the cell's charge); without one it is the firmware's measurement.
 BOARD_ACTIONS: dict[str, tuple[str, str, Callable]] = {
-    "press": ("press", "press the lock unit's push button (starts the self-test)", _press),
-    "battery": ("battery fresh|low|discharged", "set the cell's charge", _battery_charge),
-    "replace": ("replace fresh|low|discharged", "a battery swap: power off, another cell in, "
-                "power on", _replace),
-    "jam": ("jam [AT]", "jam the bolt at AT of its travel (0..1, default 0.5)", _jam),
-    "unjam": ("unjam", "clear the jam", _unjam),
-    "bolt": ("bolt POSITION", "move the bolt by hand (0 unlocked .. 1 locked)", _bolt),
-    "cut": ("cut", "cut the power", _cut),
-    "on": ("on", "power on again", _on),
-    "leds": ("leds", "the LED changes so far (seconds, LED, on/off)", _leds),
-    "knock": ("knock [RAPS [MG]]", "knock on the door (3 raps, 600 mg at the knock sensor)", _knock),
-    "kick": ("kick [MG]", "a hard blow on the door (4000 mg): forced entry", _kick),
-    "open": ("open", "swing the door open (45 degrees in 1.5 s)", _open),
-    "close": ("close", "swing the door shut (1 s, then the impact on the frame)", _close),
+    "press": ("press", N_("press the lock unit's push button (starts the self-test)"), _press),
+    "battery": ("battery fresh|low|discharged", N_("set the cell's charge"), _battery_charge),
+    "replace": ("replace fresh|low|discharged", N_("a battery swap: power off, another cell in, "
+                "power on"), _replace),
+    "jam": ("jam [AT]", N_("jam the bolt at AT of its travel (0..1, default 0.5)"), _jam),
+    "unjam": ("unjam", N_("clear the jam"), _unjam),
+    "bolt": ("bolt POSITION", N_("move the bolt by hand (0 unlocked .. 1 locked)"), _bolt),
+    "cut": ("cut", N_("cut the power"), _cut),
+    "on": ("on", N_("power on again"), _on),
+    "leds": ("leds", N_("the LED changes so far (seconds, LED, on/off)"), _leds),
+    "knock": ("knock [RAPS [MG]]", N_("knock on the door (3 raps, 600 mg at the knock sensor)"), _knock),
+    "kick": ("kick [MG]", N_("a hard blow on the door (4000 mg): forced entry"), _kick),
+    "open": ("open", N_("swing the door open (45 degrees in 1.5 s)"), _open),
+    "close": ("close", N_("swing the door shut (1 s, then the impact on the frame)"), _close),
 }
 
 
 def help_text(locks: int) -> str:
     width = max(len(u) for u, _ in FIRMWARE_COMMANDS.values()) + 2
-    lines = ["Firmware (serial console) commands:"]
-    lines += [f"  {usage:{width}}{text}" for usage, text in FIRMWARE_COMMANDS.values()]
-    lines.append("Hands on the board:")
-    lines += [f"  {usage:{width}}{text}" for usage, text, _ in BOARD_ACTIONS.values()]
-    lines.append("Console:")
-    lines.append(f"  {'help':{width}}this list")
-    lines.append(f"  {'quit':{width}}stop the locks and end")
+    lines = [_("Firmware (serial console) commands:")]
+    lines += [f"  {usage:{width}}{_(text)}" for usage, text in FIRMWARE_COMMANDS.values()]
+    lines.append(_("Hands on the board:"))
+    lines += [f"  {usage:{width}}{_(text)}" for usage, text, _action in BOARD_ACTIONS.values()]
+    lines.append(_("Console:"))
+    lines.append(f"  {'help':{width}}" + _("this list"))
+    lines.append(f"  {'quit':{width}}" + _("stop the locks and end"))
     if locks > 1:
-        lines.append(f"With {locks} locks: start a line with the lock's number (\"2 status\"); "
-                     f"a number alone (\"2\") makes that lock the one unnumbered lines go to "
-                     f"(lock 1 at the start). Every answer says which lock it came from.")
+        lines.append(_("With {locks} locks: start a line with the lock's number (\"2 status\"); a "
+                       "number alone (\"2\") makes that lock the one unnumbered lines go to (lock "
+                       "1 at the start). Every answer says which lock it came from.")
+                     .format(locks=locks))
     return "\n".join(lines)
 
 
@@ -162,23 +164,26 @@ def run(boards, lines: Iterable[str], raw: bool = False, out: Callable[[str], No
         if words[0].isdigit():
             n = int(words[0])
             if not 1 <= n <= len(boards):
-                _error(out, raw, f"no lock {n}: the locks are numbered 1 to {len(boards)}")
+                _error(out, raw, _("no lock {n}: the locks are numbered 1 to {count}")
+                       .format(n=n, count=len(boards)))
                 continue
             index, words = n - 1, words[1:]
             if not words:
                 current = index
                 _say(out, raw, {"current": n, "lock_id": boards[index].lock_id},
-                     f"unnumbered lines now go to lock {n} ({boards[index].lock_id})")
+                     _("unnumbered lines now go to lock {n} ({lock_id})")
+                     .format(n=n, lock_id=boards[index].lock_id))
                 continue
         vb = boards[index]
         try:
             answer = act(vb, words)
         except (HemlasError, ValueError, IndexError) as err:
-            message = "an argument is missing" if isinstance(err, IndexError) else str(err)
+            message = _("an argument is missing") if isinstance(err, IndexError) else str(err)
             answer = {"cmd": words[0], "error": message}
             if _usage(words[0]):
                 answer["usage"] = _usage(words[0])
-        label = f"→ lock {index + 1} ({vb.lock_id})" if len(boards) > 1 else ""
+        label = (_("→ lock {n} ({lock_id})").format(n=index + 1, lock_id=vb.lock_id)
+                 if len(boards) > 1 else "")
         if raw:
             out(json.dumps({**answer, "n": index + 1, "lock_id": answer.get("lock_id", vb.lock_id)}))
         else:
@@ -186,8 +191,8 @@ def run(boards, lines: Iterable[str], raw: bool = False, out: Callable[[str], No
 
 
 def _help_doc() -> dict:
-    return {"firmware": {k: {"usage": u, "help": t} for k, (u, t) in FIRMWARE_COMMANDS.items()},
-            "board": {k: {"usage": u, "help": t} for k, (u, t, _) in BOARD_ACTIONS.items()}}
+    return {"firmware": {k: {"usage": u, "help": _(t)} for k, (u, t) in FIRMWARE_COMMANDS.items()},
+            "board": {k: {"usage": u, "help": _(t)} for k, (u, t, _a) in BOARD_ACTIONS.items()}}
 
 
 def _usage(op: str) -> str | None:
@@ -197,7 +202,7 @@ def _usage(op: str) -> str | None:
 
 
 def _error(out, raw: bool, message: str) -> None:
-    _say(out, raw, {"error": message}, f"error: {message}")
+    _say(out, raw, {"error": message}, _("error: {message}").format(message=message))
 
 
 def _say(out, raw: bool, doc: dict, human: str) -> None:
@@ -208,19 +213,26 @@ def readable(op: str, answer: dict) -> str:
     """An answer as a technician reads it: its command, then "key: value" lines."""
     cmd = answer.get("cmd") or op
     if "error" in answer:
-        hint = " (help lists the commands)" if answer["error"] == "unknown command" else ""
-        usage = f"; usage: {answer['usage']}" if answer.get("usage") else ""
-        return f"{cmd}: error: {answer['error']}{hint}{usage}"
+        # "unknown command" is the firmware's own word (firmware/console.py): matched, not shown.
+        if answer["error"] == "unknown command":
+            said = _("{cmd}: error: {error} (help lists the commands)").format(
+                cmd=cmd, error=_("unknown command"))
+        else:
+            said = _("{cmd}: error: {error}").format(cmd=cmd, error=answer["error"])
+        if answer.get("usage"):
+            said = _("{said}; usage: {usage}").format(said=said, usage=answer["usage"])
+        return said
     lines = [f"{cmd}:"]
     for key, value in answer.items():
         if key == "cmd":
             continue
         if key == "records" and isinstance(value, list):
-            lines.append(f"  records: {len(value)}")
+            lines.append(_("  records: {n}").format(n=len(value)))
             lines += [f"    {_record(r)}" for r in value]
         elif key == "leds" and isinstance(value, list):
-            lines.append(f"  leds: {len(value)} change(s)")
-            lines += [f"    {t:6.2f} s  {led:5} {'ON' if on else 'off'}" for t, led, on in value]
+            lines.append(_("  leds: {n} change(s)").format(n=len(value)))
+            lines += [f"    {t:6.2f} s  {led:5} " + (_("ON") if on else _("off"))
+                      for t, led, on in value]
         else:
             lines.append(f"  {key}: {_value(key, value)}")
     return "\n".join(lines)
@@ -232,7 +244,7 @@ _TIMES = ("clock", "last_swap")
 
 def _value(key: str, value) -> str:
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if value is None:
         return "-"
     if key in _NAMED and isinstance(value, int):
@@ -243,7 +255,7 @@ def _value(key: str, value) -> str:
         except (ValueError, KeyError):
             return str(value)
     if key in _TIMES and isinstance(value, int):
-        return formats.iso(value) if value else "never"
+        return formats.iso(value) if value else _("never")
     if isinstance(value, dict):
         return ", ".join(f"{k} {_value(k, v)}" for k, v in value.items())
     return str(value)
@@ -254,5 +266,5 @@ def _record(r) -> str:
     try:
         name = EventType(kind).name.lower()
     except ValueError:
-        name = f"event {kind}"
+        name = _("event {kind}").format(kind=kind)
     return f"#{seq:<4} {formats.iso(at)}  {name:16} {fields}"

@@ -11,7 +11,9 @@ from __future__ import annotations
 import time
 
 from ..fleet.store import FleetStore
+from ..fleet.visit_pairing import CORRECTED, WITHDRAWN
 from ..fleet.visits import MANUAL, Visit
+from ..i18n import N_, Texts, _
 from . import formats
 from .keys import parse_time
 from .output import CommandError, emit
@@ -20,32 +22,35 @@ _DAY = 86400
 _CSV_COLUMNS = ["customer_number", "person", "in", "out", "at", "kind", "battery_swap", "source",
                 "lock_id", "key_id", "visit_id", "corrects", "status", "note", "corrected_by",
                 "corrected_at", "correction_reason", "replacement_id"]
-_HEADERS = ("in", "out", "person", "kind", "record", "note")
-_USAGE = ("usage: hemlas visits CUSTOMER [--from T] [--to T] [--all] | "
-          "hemlas visits register-manual CUSTOMER --at T --by PERSON --note \"...\" | "
-          "hemlas visits correct VISIT_ID --by NAME --reason \"...\" [--at T] [--out T] "
-          "[--note \"...\"] [--person PERSON] | "
-          "hemlas visits withdraw VISIT_ID --by NAME --reason \"...\"")
+_HEADERS = (N_("in"), N_("out"), N_("person"), N_("kind"), N_("record"), N_("note"))
+_USAGE = N_("usage: hemlas visits CUSTOMER [--from T] [--to T] [--all] | "
+            "hemlas visits register-manual CUSTOMER --at T --by PERSON --note \"...\" | "
+            "hemlas visits correct VISIT_ID --by NAME --reason \"...\" [--at T] [--out T] "
+            "[--note \"...\"] [--person PERSON] | "
+            "hemlas visits withdraw VISIT_ID --by NAME --reason \"...\"")
+# A manual visit's state as a person reads it (--json and --csv keep the stored value).
+_STATUS = Texts({WITHDRAWN: N_("WITHDRAWN"), CORRECTED: N_("CORRECTED")})
 
 
 def add_arguments(cmd) -> None:
     cmd.add_argument("words", nargs="+",
                      metavar="CUSTOMER | register-manual CUSTOMER | correct VISIT_ID | withdraw VISIT_ID",
-                     help="list a customer's visits; register one by hand (the lock failed); "
-                          "correct or withdraw a manual visit")
-    cmd.add_argument("--from", dest="start", help="list from this time (ISO; default: 7 days ago)")
-    cmd.add_argument("--to", dest="end", help="list up to this time (ISO; default: now)")
+                     help=_("list a customer's visits; register one by hand (the lock failed); "
+                            "correct or withdraw a manual visit"))
+    cmd.add_argument("--from", dest="start", help=_("list from this time (ISO; default: 7 days ago)"))
+    cmd.add_argument("--to", dest="end", help=_("list up to this time (ISO; default: now)"))
     cmd.add_argument("--all", action="store_true",
-                     help="list also manual visits withdrawn or corrected, marked")
+                     help=_("list also manual visits withdrawn or corrected, marked"))
     formats.add_csv_arguments(cmd)
-    cmd.add_argument("--at", help="register-manual, correct: when the visit began (ISO time)")
-    cmd.add_argument("--out", dest="out_at", help="register-manual, correct: when it ended (ISO time)")
-    cmd.add_argument("--note", help="register-manual: why the visit is registered by hand "
-                                    "(required); correct: the right note")
-    cmd.add_argument("--by", dest="person", help="register-manual: who made the visit; "
-                                                 "correct, withdraw: who corrects it")
-    cmd.add_argument("--person", dest="new_person", help="correct: who made the visit")
-    cmd.add_argument("--reason", help="correct, withdraw: why (kept with the correction)")
+    cmd.add_argument("--at", help=_("register-manual, correct: when the visit began (ISO time)"))
+    cmd.add_argument("--out", dest="out_at",
+                     help=_("register-manual, correct: when it ended (ISO time)"))
+    cmd.add_argument("--note", help=_("register-manual: why the visit is registered by hand "
+                                      "(required); correct: the right note"))
+    cmd.add_argument("--by", dest="person", help=_("register-manual: who made the visit; "
+                                                   "correct, withdraw: who corrects it"))
+    cmd.add_argument("--person", dest="new_person", help=_("correct: who made the visit"))
+    cmd.add_argument("--reason", help=_("correct, withdraw: why (kept with the correction)"))
 
 
 def do_visits(args) -> None:
@@ -57,104 +62,126 @@ def do_visits(args) -> None:
     elif len(args.words) == 1:
         _list(args)
     else:
-        raise CommandError(_USAGE)
+        raise CommandError(_(_USAGE))
 
 
 def _list(args) -> None:
     if args.at or args.note or args.person or args.out_at or args.reason or args.new_person:
-        raise CommandError("--at, --out, --note, --by, --person and --reason are for registering "
-                           "or correcting a visit: hemlas visits register-manual|correct ...")
+        raise CommandError(_("--at, --out, --note, --by, --person and --reason are for "
+                             "registering or correcting a visit: hemlas visits "
+                             "register-manual|correct ..."))
     now = int(time.time())
     end = parse_time(args.end, now + 1)  # up to and including this second
     start = parse_time(args.start, end - 7 * _DAY)
     if start >= end:
-        raise CommandError("--from must be before --to")
+        raise CommandError(_("--from must be before --to"))
     with FleetStore() as store:
         visits = store.visits(args.words[0], start, end, include_all=args.all)
     rows = [_row(v) for v in visits]
-    human = (f"visits of customer {args.words[0]}, {formats.when(start)} to {formats.when(end)}: "
-             f"{sum(v.status == 'current' for v in visits)}")
-    body = formats.table(_HEADERS, ([_in(v), formats.when(v.out_at), v.person, _kind(v), _record(v),
+    human = _("visits of customer {number}, {start} to {end}: {n}").format(
+        number=args.words[0], start=formats.when(start), end=formats.when(end),
+        n=sum(v.status == 'current' for v in visits))
+    body = formats.table([_(h) for h in _HEADERS], ([_in(v), formats.when(v.out_at), v.person, _kind(v), _record(v),
                                      v.note] for v in visits))
     human += "\n" + body if body else ""
     if args.csv:  # owner-only: it names customers
         formats.write_csv(args.csv, _CSV_COLUMNS, rows, formats.csv_delimiter(args))
-        human += f"\nwritten: {args.csv}"
+        human += "\n" + _("written: {path}").format(path=args.csv)
     emit(args, human, rows)
 
 
 def _register_manual(args) -> None:
     _only_for_listing(args)
     if args.reason or args.new_person:
-        raise CommandError("--reason and --person are for correcting a visit: register-manual "
-                           "takes --by (who made the visit)")
+        raise CommandError(_("--reason and --person are for correcting a visit: register-manual "
+                             "takes --by (who made the visit)"))
     if len(args.words) != 2:
-        raise CommandError("usage: hemlas visits register-manual CUSTOMER --at T --by PERSON --note \"...\"")
+        raise CommandError(_("usage: hemlas visits register-manual CUSTOMER --at T --by PERSON "
+                             "--note \"...\""))
     if not args.at or not args.person:
-        raise CommandError("a manual visit needs --at (when) and --by (who), and a --note saying why")
+        raise CommandError(_("a manual visit needs --at (when) and --by (who), and a --note "
+                             "saying why"))
     at = parse_time(args.at, 0)
     out_at = parse_time(args.out_at, 0) if args.out_at else None
     with FleetStore() as store:
         visit = store.register_manual_visit(args.words[1], args.person, at, args.note or "", out_at)
-    emit(args, f"manual visit #{visit.visit_id} registered for customer {visit.customer_number}: "
-               f"{visit.person}, {formats.when(visit.in_at)}; note: {visit.note}", _row(visit))
+    emit(args, _("manual visit #{visit_id} registered for customer {number}: {person}, {at}; "
+                 "note: {note}").format(visit_id=visit.visit_id, number=visit.customer_number,
+                                        person=visit.person, at=formats.when(visit.in_at),
+                                        note=visit.note), _row(visit))
 
 
 def _correct(args, action: str) -> None:
     _only_for_listing(args)
     if len(args.words) != 2:
-        raise CommandError(_USAGE)
+        raise CommandError(_(_USAGE))
     try:
         visit_id = int(args.words[1].lstrip("#"))
     except ValueError:
-        raise CommandError(f"a manual visit is named by its number (e.g. 12 or #12), not "
-                           f"{args.words[1]!r}: hemlas visits CUSTOMER --all lists them") from None
+        raise CommandError(_("a manual visit is named by its number (e.g. 12 or #12), not "
+                             "{value!r}: hemlas visits CUSTOMER --all lists them")
+                           .format(value=args.words[1])) from None
     if not args.person:
-        raise CommandError(f"hemlas visits {action} needs --by (who {action}s it) and --reason")
+        raise CommandError(_("hemlas visits withdraw needs --by (who withdraws it) and --reason")
+                           if action == "withdraw" else
+                           _("hemlas visits correct needs --by (who corrects it) and --reason"))
     with FleetStore() as store:
         if action == "withdraw":
             if args.at or args.out_at or args.note or args.new_person:
-                raise CommandError("a withdrawal takes only --by and --reason: to change the "
-                                   "visit's values, hemlas visits correct")
+                raise CommandError(_("a withdrawal takes only --by and --reason: to change the "
+                                     "visit's values, hemlas visits correct"))
             visit = store.withdraw_manual_visit(visit_id, args.person, args.reason or "")
-            emit(args, f"manual visit #{visit_id} withdrawn by {visit.correction.by}: "
-                       f"{visit.correction.reason}; it is kept, listed with --all", _row(visit))
+            emit(args, _("manual visit #{visit_id} withdrawn by {by}: {reason}; it is kept, "
+                         "listed with --all").format(visit_id=visit_id, by=visit.correction.by,
+                                                     reason=visit.correction.reason), _row(visit))
             return
         changes = {name: value for name, value in (
             ("at", parse_time(args.at, 0) if args.at else None),
             ("out_at", parse_time(args.out_at, 0) if args.out_at else None),
             ("note", args.note), ("person", args.new_person)) if value is not None}
         visit = store.correct_manual_visit(visit_id, args.person, args.reason or "", **changes)
-    emit(args, f"manual visit #{visit_id} corrected by {args.person.strip()}: manual visit "
-               f"#{visit.visit_id} replaces it ({visit.person}, {formats.when(visit.in_at)} to "
-               f"{formats.when(visit.out_at)}; note: {visit.note})", _row(visit))
+    emit(args, _("manual visit #{visit_id} corrected by {by}: manual visit #{replacement} "
+                 "replaces it ({person}, {start} to {end}; note: {note})").format(
+        visit_id=visit_id, by=args.person.strip(), replacement=visit.visit_id,
+        person=visit.person, start=formats.when(visit.in_at), end=formats.when(visit.out_at),
+        note=visit.note), _row(visit))
 
 
 def _only_for_listing(args) -> None:
     if args.start or args.end or args.csv or args.all:
-        raise CommandError("--from, --to, --all and --csv are for listing visits: hemlas visits CUSTOMER ...")
+        raise CommandError(_("--from, --to, --all and --csv are for listing visits: hemlas "
+                             "visits CUSTOMER ..."))
 
 
 def _in(v: Visit) -> str:
     """The visit's "in"; if it did not begin with an unlock, "?" and when its first event was."""
-    return formats.when(v.in_at) if v.in_at is not None else f"? (first event {formats.when(v.at)})"
+    if v.in_at is not None:
+        return formats.when(v.in_at)
+    return _("? (first event {at})").format(at=formats.when(v.at))
 
 
 def _kind(v: Visit) -> str:
     if v.source == MANUAL:
-        return "MANUAL" if v.status == "current" else f"MANUAL, {v.status.upper()}"
-    return "BATTERY SWAP" if v.battery_swap else "visit"
+        if v.status in _STATUS:
+            return _("MANUAL, {status}").format(status=_STATUS[v.status])
+        return _("MANUAL")
+    return _("BATTERY SWAP") if v.battery_swap else _("visit")
 
 
 def _record(v: Visit) -> str:
     if v.source != MANUAL:
-        return f"lock {v.lock_id}, key #{v.key_id}"
-    text = f"manual #{v.visit_id}" + (f", corrects #{v.corrects}" if v.corrects else "")
-    if v.correction is not None:
-        c = v.correction
-        text += (f", {'withdrawn' if c.action == 'withdraw' else f'replaced by #{c.replacement_id}'}"
-                 f" by {c.by} {formats.when(c.recorded_at)}: {c.reason}")
-    return text
+        return _("lock {lock_id}, key #{key_id}").format(lock_id=v.lock_id, key_id=v.key_id)
+    text = (_("manual #{visit_id}, corrects #{corrects}") if v.corrects
+            else _("manual #{visit_id}")).format(visit_id=v.visit_id, corrects=v.corrects)
+    c = v.correction
+    if c is None:
+        return text
+    if c.action == "withdraw":
+        done = _("{record}, withdrawn by {by} {at}: {reason}")
+    else:
+        done = _("{record}, replaced by #{replacement} by {by} {at}: {reason}")
+    return done.format(record=text, replacement=c.replacement_id, by=c.by,
+                       at=formats.when(c.recorded_at), reason=c.reason)
 
 
 def _row(v: Visit) -> dict:

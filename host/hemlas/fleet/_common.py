@@ -11,6 +11,7 @@ import time
 from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 
+from ..i18n import _
 from .errors import FleetError, NotAFleetStoreError, StoreMissingError, UnknownLockError  # noqa: F401
 from .models import IssuedKeyRow, Lock, LockAssignment, LockRecord
 
@@ -23,10 +24,11 @@ def _now(now: int | None) -> int:
 
 def _check_text(what: str, value: str, max_length: int) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise FleetError(f"{what} must not be empty")
+        raise FleetError(_("{what} must not be empty").format(what=what))
     value = value.strip()
     if len(value) > max_length:
-        raise FleetError(f"{what} is longer than {max_length} characters")
+        raise FleetError(_("{what} is longer than {limit} characters")
+                         .format(what=what, limit=max_length))
     return value
 
 
@@ -39,14 +41,16 @@ def _check_optional_text(what: str, value: str | None, max_length: int) -> str |
 
 def _check_time(what: str, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _UINT32_MAX:
-        raise FleetError(f"{what} must be a unix time in 0..{_UINT32_MAX}, not {value!r}")
+        raise FleetError(_("{what} must be a unix time in 0..{limit}, not {value!r}")
+                         .format(what=what, limit=_UINT32_MAX, value=value))
 
 
 def _check_int(what: str, value: int | None, low: int, high: int, *, optional: bool = False) -> None:
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise FleetError(f"{what} must be an integer in {low}..{high}, not {value!r}")
+        raise FleetError(_("{what} must be an integer in {low}..{high}, not {value!r}")
+                         .format(what=what, low=low, high=high, value=value))
 
 
 def _get_lock(session: Session, lock_id: str, for_update: bool = False) -> Lock:

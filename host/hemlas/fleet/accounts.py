@@ -20,6 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..i18n import _
 from . import audit
 from ._common import FleetError, _check_text, _now
 from .customers import check_provider
@@ -41,8 +42,8 @@ class UnknownProviderError(FleetError):
     rule = "unknown-provider"
 
     def __init__(self, name: str):
-        super().__init__(f"provider {name!r} is not known to the service: add it with "
-                         f"hemlas providers add {name!r}")
+        super().__init__(_("provider {name!r} is not known to the service: add it with hemlas "
+                            "providers add {name!r}").format(name=name))
         self.name = name
 
 
@@ -50,14 +51,15 @@ class ProviderExistsError(FleetError):
     rule = "provider-exists"
 
     def __init__(self, name: str):
-        super().__init__(f"provider {name!r} already exists")
+        super().__init__(_("provider {name!r} already exists").format(name=name))
 
 
 class UnknownAccountError(FleetError):
     rule = "unknown-account"
 
     def __init__(self, login: str):
-        super().__init__(f"there is no account {login!r} (hemlas accounts list shows them)")
+        super().__init__(_("there is no account {login!r} (hemlas accounts list shows them)")
+                          .format(login=login))
         self.login = login
 
 
@@ -72,14 +74,14 @@ class WeakPasswordError(FleetError):
     rule = "password-policy"
 
     def __init__(self):
-        super().__init__(f"a password has {PASSWORD_MIN} to {PASSWORD_MAX} characters "
-                         f"(a passphrase of a few words is easiest)")
+        super().__init__(_("a password has {low} to {high} characters (a passphrase of a few "
+                            "words is easiest)").format(low=PASSWORD_MIN, high=PASSWORD_MAX))
 
 
 def normalise_login(login: str) -> str:
     if not isinstance(login, str) or not _LOGIN.fullmatch(login.strip().casefold()):
-        raise FleetError("a login name is 2 to 64 characters: letters a-z, digits, '.', '_' "
-                         "or '-', starting with a letter or digit")
+        raise FleetError(_("a login name is 2 to 64 characters: letters a-z, digits, '.', '_' "
+                            "or '-', starting with a letter or digit"))
     return login.strip().casefold()
 
 
@@ -134,20 +136,23 @@ def add_account(session: Session, caller: Caller, login: str, display_name: str,
     login = normalise_login(login)
     display_name = " ".join(_check_text("display name", display_name, PERSON_LENGTH).split())
     if role not in ACCOUNT_ROLES:
-        raise FleetError(f"role must be one of {', '.join(ACCOUNT_ROLES)}, not {role!r}")
+        raise FleetError(_("role must be one of {roles}, not {role!r}")
+                          .format(roles=", ".join(ACCOUNT_ROLES), role=role))
     if (role in PROVIDER_ROLES) != (provider is not None):
-        raise FleetError(f"a {ROLE_TEXT[role]} account "
-                         + ("needs --provider" if role in PROVIDER_ROLES else
-                            "belongs to no provider: leave --provider out"))
+        raise FleetError((_("a {role} account needs --provider") if role in PROVIDER_ROLES else
+                          _("a {role} account belongs to no provider: leave --provider out"))
+                         .format(role=ROLE_TEXT[role]))
     check_password(password)
     provider_row = provider_named(session, provider) if provider is not None else None
     if session.scalar(select(Account.account_id).where(Account.login == login)) is not None:
-        raise AccountExistsError(f"account {login!r} already exists")
+        raise AccountExistsError(_("account {login!r} already exists").format(login=login))
     if session.scalar(select(Account.login).where(Account.person_key == person_key(display_name))):
         raise AccountExistsError(
-            f"another account is already named {display_name!r}: staff keys are issued to a "
-            f"person's name, so each account's name is unique (add what tells them apart, "
-            f"e.g. {display_name + ' (' + (provider or 'kommunen') + ')'!r})")
+            _("another account is already named {display_name!r}: staff keys are issued to a "
+               "person's name, so each account's name is unique (add what tells them apart, e.g. "
+               "{value!r})")
+             .format(display_name=display_name,
+                     value=display_name + ' (' + (provider or 'kommunen') + ')'))
     now = _now(now)
     row = Account(login=login, display_name=display_name, person_key=person_key(display_name),
                   role=role, provider_id=provider_row.provider_id if provider_row else None,

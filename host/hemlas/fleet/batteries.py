@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..firmware import wire
+from ..i18n import N_, Texts, _, ngettext
 from ._common import (FleetError, _check_int, _check_text, _check_time, _get_lock, _now)
 from .models import (SOURCE_LENGTH, BatteryReading, BatteryReadingRecord, BatterySwap,
                      BatteryWarning, Customer, Lock, LockAssignment)
@@ -26,8 +27,9 @@ _INT32_MAX = 0x7FFFFFFF
 # The report's groups, most urgent first, and what each tells the reader to do.
 CRITICAL, LOW, STALE = "CRITICAL", "LOW", "stale"
 _URGENCY = {CRITICAL: 0, LOW: 1, STALE: 2}
-_REASON = {CRITICAL: "CRITICAL: fully discharged — do not swap; service desk",
-           LOW: "LOW: swap the battery"}
+# The reasons are for the reader, in their language when the report is made (never stored).
+_REASON = Texts({CRITICAL: N_("CRITICAL: fully discharged — do not swap; service desk"),
+                 LOW: N_("LOW: swap the battery")})
 
 
 class BatteryMixin:
@@ -61,7 +63,8 @@ class BatteryMixin:
         _check_int("idle_mv", idle_mv, 0, _MV_MAX)
         _check_int("loaded_mv", loaded_mv, 0, _MV_MAX)
         if isinstance(state, bool) or state not in BATTERY_STATES:
-            raise FleetError(f"battery state must be one of {BATTERY_STATES}, not {state!r}")
+            raise FleetError(_("battery state must be one of {states}, not {value!r}")
+                             .format(states=BATTERY_STATES, value=state))
         _check_int("percent", percent, 0, 100, optional=True)
         _check_int("days_left", days_left, 0, _INT32_MAX, optional=True)
         _check_int("charge_used_mah", charge_used_mah, 0, _INT32_MAX, optional=True)
@@ -149,10 +152,12 @@ def _classify(reading: BatteryReadingRecord | None, swapped_at: int | None, now:
             return LOW, _REASON[LOW]
     times = [t for t in (reading.at if reading else None, swapped_at) if t is not None]
     if not times:
-        return STALE, "stale: no battery reading yet"
+        return STALE, _("stale: no battery reading yet")
     seen = max(times)
     if now - seen > stale_after_s:
-        return STALE, f"stale: no reading for {(now - seen) // 86400} days"
+        days = (now - seen) // 86400
+        return STALE, ngettext("stale: no reading for {n} day", "stale: no reading for {n} days",
+                               days).format(n=days)
     return None, ""
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..i18n import _
 from ._common import FleetError, _check_text
 from .models import NOTE_LENGTH, CompensationHourCorrection, ManualVisitCorrection
 from .visit_pairing import CORRECTED, CURRENT, WITHDRAWN, Correction
@@ -17,7 +18,7 @@ CorrectionRow = ManualVisitCorrection | CompensationHourCorrection
 def correction_reason(reason: str) -> str:
     """The reason a correction must give (the record says why), checked."""
     if not isinstance(reason, str) or not reason.strip():
-        raise FleetError("a correction needs a reason saying why: give --reason \"...\"")
+        raise FleetError(_('a correction needs a reason saying why: give --reason "..."'))
     return _check_text("reason", reason, NOTE_LENGTH)
 
 
@@ -29,8 +30,8 @@ def record_correction(session: Session, correction: CorrectionRow, what: str,
     try:
         session.flush()
     except IntegrityError:
-        raise error(f"{what} was corrected or withdrawn by someone else meanwhile: "
-                    "list it again (--all)") from None
+        raise error(_("{what} was corrected or withdrawn by someone else meanwhile: list it "
+                      "again (--all)").format(what=what)) from None
 
 
 def correction_state(correction: CorrectionRow | None) -> tuple[str, Correction | None]:

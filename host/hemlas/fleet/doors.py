@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..firmware import wire
+from ..i18n import _
 from ._common import _now
 from .models import Customer, LockAssignment, LockEvent
 
@@ -68,16 +69,17 @@ class DoorMixin:
             if kind == wire.EVENT_FORCED:
                 if now - at <= forced_within_s:
                     peak = fields[0] if fields else None
-                    warnings.append(DoorWarning(lock_id, FORCED, f"forced entry: a blow of {peak} mg "
-                                                "on the locked door; check the door and the customer",
-                                                *customer, at, peak, None))
+                    reason = _("forced entry: a blow of {peak} mg on the locked door; check the "
+                               "door and the customer").format(peak=peak)
+                    warnings.append(DoorWarning(lock_id, FORCED, reason, *customer, at, peak, None))
             else:
                 newest_door[lock_id] = (at, kind, fields)  # in log order: the last one wins
         for lock_id, (at, kind, fields) in newest_door.items():
             if kind == wire.EVENT_DOOR_LEFT_OPEN:
                 open_s = fields[0] if fields else None
-                warnings.append(DoorWarning(lock_id, LEFT_OPEN, f"door left open ({(open_s or 0) // 60} min "
-                                            "after the visit): shut it", *customers.get(lock_id, (None, None)),
-                                            at, None, open_s))
+                reason = _("door left open ({minutes} min after the visit): shut it").format(
+                    minutes=(open_s or 0) // 60)
+                warnings.append(DoorWarning(lock_id, LEFT_OPEN, reason,
+                                            *customers.get(lock_id, (None, None)), at, None, open_s))
         warnings.sort(key=lambda w: (_URGENCY[w.level], -w.at if w.level == FORCED else w.at, w.lock_id))
         return warnings

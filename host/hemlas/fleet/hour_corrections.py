@@ -18,6 +18,7 @@ from contextlib import AbstractContextManager
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
+from ..i18n import _
 from ._common import _check_text, _now
 from .corrections import correction_reason, record_correction
 from .hours import CompensationError, HourEntry, _check_hour, _hour_row, hour_record
@@ -28,8 +29,9 @@ _UNSET = object()  # a correction leaves this value as it was
 
 class UnknownHourError(CompensationError):
     def __init__(self, hour_id):
-        super().__init__(f"there is no registered hour #{hour_id}: hemlas compensation list "
-                         "--provider P --all lists each hour's number")
+        super().__init__(_("there is no registered hour #{hour_id}: hemlas compensation list "
+                            "--provider P --all lists each hour's number")
+                          .format(hour_id=hour_id))
 
 
 class HourCorrectionMixin:
@@ -52,7 +54,8 @@ class HourCorrectionMixin:
             old = _current_row(session, hour_id)
             correction = CompensationHourCorrection(hour_id=hour_id, action="withdraw", by=by,
                                                     reason=reason, recorded_at=now)
-            record_correction(session, correction, f"hour #{hour_id}", CompensationError)
+            record_correction(session, correction, _("hour #{hour_id}").format(hour_id=hour_id),
+                              CompensationError)
             return hour_record(old, correction)
 
     def correct_hour(self, hour_id: int, by: str, reason: str, *, customer_number=_UNSET,
@@ -74,15 +77,17 @@ class HourCorrectionMixin:
                                old.day if day is _UNSET else day,
                                old.lock_id if lock_id is _UNSET else lock_id, now)
             if hour == (old.provider, old.customer_number, old.day.isoformat(), old.lock_id):
-                raise CompensationError(f"the correction changes nothing in hour #{hour_id}: give "
-                                        "the values that were wrong (--customer, --date, --lock)")
+                raise CompensationError(_("the correction changes nothing in hour #{hour_id}: "
+                                           "give the values that were wrong (--customer, --date, "
+                                           "--lock)").format(hour_id=hour_id))
             key = hashlib.sha256(f"correction\0{old.row_key}".encode()).hexdigest()
             new = _hour_row(hour, key, by, now, "cli", f"correction of hour #{hour_id}")
             session.add(new)
             session.flush()
             record_correction(session, CompensationHourCorrection(
                 hour_id=hour_id, action="correct", replacement_id=new.hour_id, by=by,
-                reason=reason, recorded_at=now), f"hour #{hour_id}", CompensationError)
+                reason=reason, recorded_at=now), _("hour #{hour_id}").format(hour_id=hour_id),
+                CompensationError)
             return hour_record(new, corrects=hour_id)
 
     @staticmethod
@@ -103,11 +108,15 @@ def _current_row(session: Session, hour_id: int) -> CompensationHour:
     if done is not None:
         at = time.strftime("%Y-%m-%d %H:%M", time.localtime(done.recorded_at))
         if done.action == "withdraw":
-            raise CompensationError(f"hour #{hour_id} was already withdrawn by {done.by} at {at} "
-                                    f"({done.reason}); register it again if it was right")
-        raise CompensationError(f"hour #{hour_id} was already corrected by {done.by} at {at} "
-                                f"({done.reason}): correct or withdraw its replacement, hour "
-                                f"#{done.replacement_id}")
+            raise CompensationError(_("hour #{hour_id} was already withdrawn by {by} at {at} "
+                                       "({reason}); register it again if it was right")
+                                     .format(hour_id=hour_id, by=done.by, at=at,
+                                             reason=done.reason))
+        raise CompensationError(_("hour #{hour_id} was already corrected by {by} at {at} "
+                                   "({reason}): correct or withdraw its replacement, hour "
+                                   "#{replacement_id}")
+                                 .format(hour_id=hour_id, by=done.by, at=at, reason=done.reason,
+                                         replacement_id=done.replacement_id))
     return row
 
 

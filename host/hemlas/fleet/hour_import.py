@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..i18n import _
 from ._common import FleetError, _check_text, _now
 from .customers import check_provider
 from .hours import CompensationError, _check_hour, _hour_row, _row_key, hour_record
@@ -34,11 +35,13 @@ class HourImportError(CompensationError):
     """A CSV file with bad lines: nothing was imported. ``errors`` is [(line, message)]."""
 
     def __init__(self, source: str, errors: list[tuple[int, str]]):
-        shown = [f"  line {line}: {message}" for line, message in errors[:_MAX_LISTED_ERRORS]]
+        shown = [_("  line {line}: {message}").format(line=line, message=message)
+                 for line, message in errors[:_MAX_LISTED_ERRORS]]
         if len(errors) > _MAX_LISTED_ERRORS:
-            shown.append(f"  ... and {len(errors) - _MAX_LISTED_ERRORS} more")
-        super().__init__(f"{source}: {len(errors)} bad line(s), nothing imported; correct them "
-                         f"and import the file again:\n" + "\n".join(shown))
+            shown.append(_("  ... and {n} more").format(n=len(errors) - _MAX_LISTED_ERRORS))
+        super().__init__(_("{source}: {errors} bad line(s), nothing imported; correct them and "
+                            "import the file again:\n")
+                          .format(source=source, errors=len(errors)) + "\n".join(shown))
         self.errors = errors
 
 
@@ -108,14 +111,14 @@ def _parse_csv(text: str, provider: str, now: int):
         columns = {field: header.index(name) for field, names in _HEADERS.items()
                    for name in names if name in header}
         if "customer" not in columns or "date" not in columns:
-            return [], [(1, f"the header needs a customer and a date column, not "
-                            f"{delimiter.join(header) or 'an empty line'}")]
+            return [], [(1, _("the header needs a customer and a date column, not {header}")
+                            .format(header=delimiter.join(header) or _("an empty line")))]
         for row in reader:
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) > len(header):
-                errors.append((reader.line_num, f"{len(row)} fields, the header has "
-                                                f"{len(header)}"))
+                errors.append((reader.line_num, _("{n} fields, the header has {header}")
+                               .format(n=len(row), header=len(header))))
                 continue
             cell = {field: (row[i].strip() if i < len(row) else "")
                     for field, i in columns.items()}
@@ -124,18 +127,20 @@ def _parse_csv(text: str, provider: str, now: int):
             except FleetError as err:
                 errors.append((reader.line_num, str(err)))
     except csv.Error as err:
-        errors.append((reader.line_num, f"not CSV: {err}"))
+        errors.append((reader.line_num, _("not CSV: {error}").format(error=err)))
     return lines, errors
 
 
 def _check_line(cell: dict, provider: str, now: int) -> tuple[str, str, str, str | None]:
     if cell.get("hours", "1") not in _ONE_HOUR:
-        raise CompensationError(f"hours is {cell['hours']!r}: the routine allows one hour per "
-                                f"mounted lock; a customer with two locks gets two lines")
+        raise CompensationError(_("hours is {hours!r}: the routine allows one hour per mounted "
+                                   "lock; a customer with two locks gets two lines")
+                                 .format(hours=cell['hours']))
     named = cell.get("provider")
     if named and check_provider(named) != provider:
-        raise CompensationError(f"provider is {named!r}, not {provider!r}: import one "
-                                f"provider's hours at a time")
+        raise CompensationError(_("provider is {named!r}, not {provider!r}: import one "
+                                   "provider's hours at a time")
+                                 .format(named=named, provider=provider))
     return _check_hour(provider, cell["customer"], cell["date"], cell.get("lock") or None, now)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import exists
 
+from ..i18n import _
 from ._common import FleetError, _check_optional_text
 from .corrections import correction_state
 from .customers import check_customer_number, check_provider
@@ -51,11 +52,14 @@ def month_bounds(month: str) -> tuple[datetime.date, datetime.date, int, int]:
     """A "YYYY-MM" month as (first day, first day after) and as local unix times."""
     found = _MONTH.fullmatch(month.strip()) if isinstance(month, str) else None
     if found is None or not 1 <= int(found[2]) <= 12:
-        raise CompensationError(f"a month is written YYYY-MM (e.g. 2026-11), not {month!r}")
+        raise CompensationError(_("a month is written YYYY-MM (e.g. 2026-11), not {month!r}")
+                                 .format(month=month))
     year, number = int(found[1]), int(found[2])
     if not FIRST_YEAR <= year <= LAST_YEAR:
-        raise CompensationError(f"no month {month.strip()!r} here: a month's year is in "
-                                f"{FIRST_YEAR}..{LAST_YEAR}")
+        raise CompensationError(_("no month {month!r} here: a month's year is in "
+                                   "{first}..{last}")
+                                 .format(month=month.strip(), first=FIRST_YEAR,
+                                         last=LAST_YEAR))
     first = datetime.date(year, number, 1)
     after = datetime.date(year + number // 12, number % 12 + 1, 1)
     start = int(datetime.datetime.combine(first, datetime.time()).timestamp())
@@ -70,15 +74,17 @@ def _check_hour(provider: str, customer_number: str, day: datetime.date | str,
         try:
             day = datetime.date.fromisoformat(day.strip())
         except ValueError:
-            raise FleetError(f"a date is written YYYY-MM-DD, not {day!r}") from None
+            raise FleetError(_("a date is written YYYY-MM-DD, not {day!r}").format(day=day)) from None
     if not isinstance(day, datetime.date) or isinstance(day, datetime.datetime):
-        raise FleetError(f"a date is written YYYY-MM-DD, not {day!r}")
+        raise FleetError(_("a date is written YYYY-MM-DD, not {day!r}").format(day=day))
     if not FIRST_YEAR <= day.year <= LAST_YEAR:
-        raise CompensationError(f"no hour is registered for {day.isoformat()}: a date's year is "
-                                f"in {FIRST_YEAR}..{LAST_YEAR}")
+        raise CompensationError(_("no hour is registered for {day}: a date's year is in "
+                                   "{first}..{last}")
+                                 .format(day=day.isoformat(), first=FIRST_YEAR,
+                                         last=LAST_YEAR))
     if day > datetime.date.fromtimestamp(now):
-        raise CompensationError(f"{day} is in the future: an hour is registered for a lock "
-                                f"already mounted")
+        raise CompensationError(_("{day} is in the future: an hour is registered for a lock "
+                                   "already mounted").format(day=day))
     return (check_provider(provider), check_customer_number(customer_number), day.isoformat(),
             _check_optional_text("lock id", lock_id, LOCK_ID_LENGTH))
 

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..firmware import wire
+from ..i18n import _
 from ._common import (FleetError, _check_optional_text, _check_text, _get_lock, _lock_record,
                       _now, _pending_revocations_query)
 from .customers import LockAssignedError, _get_customer
@@ -52,9 +53,10 @@ class LifecycleError(FleetError):
 
 class LockNotMountedError(LifecycleError):
     def __init__(self, lock_id: str, step: str):
-        super().__init__(lock_id, f"lock {lock_id} is not mounted at any customer: only a "
-                                  f"mounted lock can be {step}; mount it first: hemlas locks "
-                                  f"mount {lock_id} CUSTOMER --by PERSON")
+        super().__init__(lock_id, _("lock {lock_id} is not mounted at any customer: only a "
+                                     "mounted lock can be {step}; mount it first: hemlas locks "
+                                     "mount {lock_id} CUSTOMER --by PERSON")
+                                   .format(lock_id=lock_id, step=step))
 
 
 class KeyCustodyError(LifecycleError):
@@ -67,13 +69,13 @@ class RevocationsPendingError(LifecycleError):
 
     def __init__(self, lock_id: str, key_ids: tuple[int, ...]):
         listed = ", ".join(map(str, key_ids))
-        super().__init__(lock_id, f"lock {lock_id} has not yet been told of {len(key_ids)} "
-                                  f"revoked key(s) ({listed}): until it is, those keys (the "
-                                  f"previous customer's carers', say) open the door it is "
-                                  f"mounted on; push the revocations first: hemlas keys push "
-                                  f"{lock_id} (or re-provision it at the bench, which kills "
-                                  f"every old key: hemlas flash --port PORT --board BOARD "
-                                  f"--reprovision)")
+        super().__init__(lock_id, _("lock {lock_id} has not yet been told of {key_ids} revoked "
+                                     "key(s) ({listed}): until it is, those keys (the previous "
+                                     "customer's carers', say) open the door it is mounted on; "
+                                     "push the revocations first: hemlas keys push {lock_id} (or "
+                                     "re-provision it at the bench, which kills every old key: "
+                                     "hemlas flash --port PORT --board BOARD --reprovision)")
+                                   .format(lock_id=lock_id, key_ids=len(key_ids), listed=listed))
         self.key_ids = key_ids
 
 
@@ -151,11 +153,13 @@ class LifecycleMixin:
             state = _state(session, lock_id)
             customer = _get_customer(session, customer_number, for_update=True)
             if state.mounted and state.placement.customer_number == customer.customer_number:
-                raise LifecycleError(lock_id, f"lock {lock_id} is already mounted at customer "
-                                              f"{customer.customer_number} ({state.address}): "
-                                              f"when the customer moves, the lock goes along: "
-                                              f"hemlas locks move {lock_id} --address NEW --by "
-                                              f"PERSON")
+                raise LifecycleError(lock_id, _("lock {lock_id} is already mounted at customer "
+                                                 "{customer_number} ({address}): when the "
+                                                 "customer moves, the lock goes along: hemlas "
+                                                 "locks move {lock_id} --address NEW --by PERSON")
+                                               .format(lock_id=lock_id,
+                                                       customer_number=customer.customer_number,
+                                                       address=state.address))
             if state.mounted:
                 raise LockAssignedError(lock_id, state.placement.customer_number, state.address)
             _check_key_returned(lock_id, state)
@@ -163,16 +167,18 @@ class LifecycleMixin:
             if pending:
                 raise RevocationsPendingError(lock_id, pending)
             check_no_active_tag(session, customer.customer_number, at)
-            _check_order(lock_id, state, at, "mount")
+            _check_order(lock_id, state, at, _("mount"))
             address = address or customer.address
             if address is None:
-                raise FleetError(f"customer {customer.customer_number} has no address on record: "
-                                 f"say where the lock is mounted with --address")
+                raise FleetError(_("customer {customer_number} has no address on record: say "
+                                    "where the lock is mounted with --address")
+                                  .format(customer_number=customer.customer_number))
             if customer.provider is None:
-                raise FleetError(f"customer {customer.customer_number} has no provider: a mount "
-                                 f"is paid to the provider serving the customer (one hour "
-                                 f"\"Uppstart smarta lås\"); set it first: hemlas customers "
-                                 f"set-provider {customer.customer_number} PROVIDER")
+                raise FleetError(_("customer {customer_number} has no provider: a mount is paid "
+                                    'to the provider serving the customer (one hour "Uppstart '
+                                    'smarta lås"); set it first: hemlas customers set-provider '
+                                    "{customer_number} PROVIDER")
+                                  .format(customer_number=customer.customer_number))
             customer.address = address
             return _open(session, lock_id, customer, address, person, at, note, _now(now))
 
@@ -192,18 +198,19 @@ class LifecycleMixin:
         with self._transaction() as session:
             state = _state(session, lock_id)
             if not state.mounted:
-                raise LockNotMountedError(lock_id, "moved")
+                raise LockNotMountedError(lock_id, _("moved"))
             out = state.find("key_signed_out")
             if out is not None:
-                raise KeyCustodyError(lock_id, f"lock {lock_id} is being dismantled (the key was "
-                                               f"signed out by {out.person} at "
-                                               f"{local_time(out.at)}): a lock on its way out is "
-                                               f"not moved; dismantle it: hemlas locks dismantle "
-                                               f"{lock_id} --by {out.person}")
+                raise KeyCustodyError(lock_id, _("lock {lock_id} is being dismantled (the key "
+                                                  "was signed out by {person} at {at}): a lock "
+                                                  "on its way out is not moved; dismantle it: "
+                                                  "hemlas locks dismantle {lock_id} --by {person}")
+                                                .format(lock_id=lock_id, person=out.person,
+                                                        at=local_time(out.at)))
             if address == state.address:
-                raise FleetError(f"lock {lock_id} is already at {address}: a move needs the new "
-                                 f"address")
-            _check_order(lock_id, state, at, "move")
+                raise FleetError(_("lock {lock_id} is already at {address}: a move needs the "
+                                    "new address").format(lock_id=lock_id, address=address))
+            _check_order(lock_id, state, at, _("move"))
             customer = _get_customer(session, state.placement.customer_number, for_update=True)
             customer.address = address
             return _add(session, state, "move", customer, address, person, at, note, _now(now))
@@ -223,14 +230,18 @@ class LifecycleMixin:
         with self._transaction() as session:
             state = _state(session, lock_id)
             if not state.mounted:
-                raise LockNotMountedError(lock_id, "dismantled (the key is signed out for that)")
+                raise LockNotMountedError(lock_id, _("dismantled (the key is signed out for "
+                                                      "that)"))
             out = state.find("key_signed_out")
             if out is not None:
-                raise KeyCustodyError(lock_id, f"customer {out.customer_number}'s key for lock "
-                                               f"{lock_id} is already signed out (by {out.person} "
-                                               f"at {local_time(out.at)}); next: hemlas locks "
-                                               f"dismantle {lock_id} --by {out.person}")
-            _check_order(lock_id, state, at, "key sign-out")
+                raise KeyCustodyError(lock_id, _("customer {customer_number}'s key for lock "
+                                                  "{lock_id} is already signed out (by {person} "
+                                                  "at {at}); next: hemlas locks dismantle "
+                                                  "{lock_id} --by {person}")
+                                                .format(customer_number=out.customer_number,
+                                                        lock_id=lock_id, person=out.person,
+                                                        at=local_time(out.at)))
+            _check_order(lock_id, state, at, _("key sign-out"))
             customer = _get_customer(session, state.placement.customer_number)
             return _add(session, state, "key_signed_out", customer, state.address, person, at,
                         note, _now(now))
@@ -254,15 +265,17 @@ class LifecycleMixin:
         with self._transaction() as session:
             state = _state(session, lock_id)
             if not state.mounted:
-                raise LockNotMountedError(lock_id, "dismantled")
+                raise LockNotMountedError(lock_id, _("dismantled"))
             customer = _get_customer(session, state.placement.customer_number)
             if state.find("key_signed_out") is None:
-                raise KeyCustodyError(lock_id, f"lock {lock_id} cannot be dismantled yet: the "
-                                               f"lock fitter first signs customer "
-                                               f"{customer.customer_number}'s key out from the "
-                                               f"provider: hemlas locks key-out {lock_id} --by "
-                                               f"FITTER")
-            _check_order(lock_id, state, at, "dismantle")
+                raise KeyCustodyError(lock_id, _("lock {lock_id} cannot be dismantled yet: the "
+                                                  "lock fitter first signs customer "
+                                                  "{customer_number}'s key out from the "
+                                                  "provider: hemlas locks key-out {lock_id} --by "
+                                                  "FITTER")
+                                                .format(lock_id=lock_id,
+                                                        customer_number=customer.customer_number))
+            _check_order(lock_id, state, at, _("dismantle"))
             state.placement.ended_at = at
             record = _add(session, state, "dismantle", customer, state.address, person, at, note,
                           now)
@@ -283,16 +296,19 @@ class LifecycleMixin:
             state = _state(session, lock_id)
             out = state.find("key_signed_out")
             if state.mounted and out is not None:
-                raise KeyCustodyError(lock_id, f"lock {lock_id} is not dismantled yet: the key "
-                                               f"goes back after dismantling: hemlas locks "
-                                               f"dismantle {lock_id} --by {out.person}")
+                raise KeyCustodyError(lock_id, _("lock {lock_id} is not dismantled yet: the key "
+                                                  "goes back after dismantling: hemlas locks "
+                                                  "dismantle {lock_id} --by {person}")
+                                                .format(lock_id=lock_id, person=out.person))
             returned = state.find("key_returned")
             if out is None or returned is not None:
-                done = (f" (returned by {returned.person} at {local_time(returned.at)})"
+                done = (_(" (returned by {person} at {at})")
+                         .format(person=returned.person, at=local_time(returned.at))
                         if returned is not None else "")
-                raise KeyCustodyError(lock_id, f"no key is signed out for lock {lock_id}{done}: "
-                                               f"nothing to return")
-            _check_order(lock_id, state, at, "key return")
+                raise KeyCustodyError(lock_id, _("no key is signed out for lock "
+                                                  "{lock_id}{done}: nothing to return")
+                                                .format(lock_id=lock_id, done=done))
+            _check_order(lock_id, state, at, _("key return"))
             customer = _get_customer(session, out.customer_number)
             return _add(session, state, "key_returned", customer, state.address, person, at,
                         note, _now(now))
@@ -341,7 +357,7 @@ class LifecycleMixin:
                                             state.address)
             else:
                 check_no_active_tag(session, customer.customer_number, now)
-                _check_order(lock_id, state, now, "assignment")
+                _check_order(lock_id, state, now, _("assignment"))
                 _open(session, lock_id, customer, customer.address, person, now, None, now)
             return _lock_record(_get_lock(session, lock_id), customer.customer_number)
 
@@ -358,7 +374,7 @@ class LifecycleMixin:
         with self._transaction() as session:
             state = _state(session, lock_id)
             if state.mounted:
-                _check_order(lock_id, state, now, "unassignment")
+                _check_order(lock_id, state, now, _("unassignment"))
                 state.placement.ended_at = now
                 customer = _get_customer(session, state.placement.customer_number)
                 _add(session, state, "unassign", customer, state.address, person, now, None, now)
@@ -411,22 +427,26 @@ def _status(lock_id: str, rows: list[LockLifecycle], open_placements: set[int]) 
 
 def _check_order(lock_id: str, state: _State, at: int, step: str) -> None:
     if state.last_at is not None and at < state.last_at:
-        raise LifecycleError(lock_id, f"the {step} at {local_time(at)} would come before lock "
-                                      f"{lock_id}'s last record ({local_time(state.last_at)}): "
-                                      f"a lock's records follow each other in time; give a time "
-                                      f"at or after that (hemlas locks history {lock_id})")
+        raise LifecycleError(lock_id, _("the {step} at {at} would come before lock {lock_id}'s "
+                                         "last record ({last_at}): a lock's records follow each "
+                                         "other in time; give a time at or after that (hemlas "
+                                         "locks history {lock_id})")
+                                       .format(step=step, at=local_time(at), lock_id=lock_id,
+                                               last_at=local_time(state.last_at)))
 
 
 def _check_key_returned(lock_id: str, state: _State) -> None:
     """A lock goes back into stock only once the key from its dismantling is returned."""
     out = state.find("key_signed_out")
     if out is not None and state.find("key_returned") is None:
-        raise KeyCustodyError(lock_id, f"customer {out.customer_number}'s key from dismantling "
-                                       f"lock {lock_id} (signed out by {out.person} at "
-                                       f"{local_time(out.at)}) has not been returned: the lock "
-                                       f"is back in stock once the key is back with the "
-                                       f"provider; record it first: hemlas locks key-return "
-                                       f"{lock_id} --by {out.person}")
+        raise KeyCustodyError(lock_id, _("customer {customer_number}'s key from dismantling "
+                                          "lock {lock_id} (signed out by {person} at {at}) has "
+                                          "not been returned: the lock is back in stock once the "
+                                          "key is back with the provider; record it first: "
+                                          "hemlas locks key-return {lock_id} --by {person}")
+                                        .format(customer_number=out.customer_number,
+                                                lock_id=lock_id, person=out.person,
+                                                at=local_time(out.at)))
 
 
 def _open(session: Session, lock_id: str, customer: Customer, address: str | None, person: str,
@@ -438,8 +458,9 @@ def _open(session: Session, lock_id: str, customer: Customer, address: str | Non
     try:
         session.flush()  # the placement's id, for the record
     except IntegrityError as err:  # the partial unique index: another request won the race
-        raise LifecycleError(lock_id, f"lock {lock_id} was placed by another request at the "
-                                      f"same moment; see: hemlas locks history {lock_id}") from err
+        raise LifecycleError(lock_id, _("lock {lock_id} was placed by another request at the "
+                                         "same moment; see: hemlas locks history {lock_id}")
+                                       .format(lock_id=lock_id)) from err
     return _add(session, _State(placement, [], at), "mount", customer, address, person, at, note,
                 now)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher
 
+from ..i18n import _
 from . import audit, ratelimit, sessions
 from ._common import FleetError, _now
 from .accounts import DEFAULT_HASHER, PASSWORD_MAX, account_record, verify_password
@@ -27,7 +28,7 @@ class LoginFailedError(FleetError):
     rule = "login-failed"
 
     def __init__(self):
-        super().__init__("wrong login name or password")
+        super().__init__(_("wrong login name or password"))
 
 
 class AccountDisabledError(FleetError):
@@ -36,7 +37,8 @@ class AccountDisabledError(FleetError):
     rule = "account-disabled"
 
     def __init__(self, login: str):
-        super().__init__(f"account {login!r} is disabled: ask your lock administrator")
+        super().__init__(_("account {login!r} is disabled: ask your lock administrator")
+                          .format(login=login))
 
 
 def login(store, login_name: str, password: str, *, address: str | None = None,

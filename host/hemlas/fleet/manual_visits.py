@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
+from ..i18n import _
 from ._common import FleetError, _check_text, _check_time, _now
 from .corrections import correction_reason, correction_state, record_correction
 from .customers import _get_customer
@@ -28,8 +29,8 @@ _UNSET = object()  # a correction leaves this value as it was
 
 class UnknownVisitError(FleetError):
     def __init__(self, visit_id: int):
-        super().__init__(f"there is no manual visit #{visit_id}: `hemlas visits CUSTOMER --all` "
-                         "lists each visit's number")
+        super().__init__(_("there is no manual visit #{visit_id}: `hemlas visits CUSTOMER "
+                            "--all` lists each visit's number").format(visit_id=visit_id))
 
 
 class ManualVisitMixin:
@@ -74,12 +75,14 @@ class ManualVisitMixin:
                       old.out_at if out_at is _UNSET else out_at, old.note if note is _UNSET else note]
             new = _checked(*values, now)
             if new == (old.person, old.at, old.out_at, old.note):
-                raise FleetError(f"the correction changes nothing in manual visit #{visit_id}: "
-                                 "give the values that were wrong (--at, --out, --note, --person)")
+                raise FleetError(_("the correction changes nothing in manual visit #{visit_id}: "
+                                    "give the values that were wrong (--at, --out, --note, "
+                                    "--person)").format(visit_id=visit_id))
             replacement = _add_manual(session, old.customer_number, *new, now)
             record_correction(session, ManualVisitCorrection(
                 visit_id=visit_id, action="correct", replacement_id=replacement.visit_id, by=by,
-                reason=reason, recorded_at=now), f"manual visit #{visit_id}")
+                reason=reason, recorded_at=now),
+                _("manual visit #{visit_id}").format(visit_id=visit_id))
             return _visit(replacement, corrects=visit_id)
 
     def withdraw_manual_visit(self, visit_id: int, by: str, reason: str,
@@ -94,7 +97,8 @@ class ManualVisitMixin:
             old = _current_row(session, visit_id)
             correction = ManualVisitCorrection(visit_id=visit_id, action="withdraw", by=by,
                                                reason=reason, recorded_at=now)
-            record_correction(session, correction, f"manual visit #{visit_id}")
+            record_correction(session, correction,
+                              _("manual visit #{visit_id}").format(visit_id=visit_id))
             return _visit(old, correction=correction)
 
     def _manual_visits(self, session: Session, number: str, start: int, end: int,
@@ -115,19 +119,20 @@ class ManualVisitMixin:
 
 def _checked(person, at, out_at, note, now: int) -> tuple[str, int, int | None, str]:
     if not isinstance(note, str) or not note.strip():
-        raise FleetError("a manual visit needs a note saying why it was registered by hand "
-                         "(the routine): give --note \"...\"")
+        raise FleetError(_("a manual visit needs a note saying why it was registered by hand "
+                            '(the routine): give --note "..."'))
     note = _check_text("note", note, NOTE_LENGTH)
     person = _check_text("person", person, PERSON_LENGTH)
     _check_time("visit time", at)
     if at > now + FUTURE_SLACK_S:
-        raise FleetError("a manual visit cannot be registered ahead of time: its time is in the future")
+        raise FleetError(_("a manual visit cannot be registered ahead of time: its time is in "
+                            "the future"))
     if out_at is not None:
         _check_time("visit end", out_at)
         if out_at < at:
-            raise FleetError("a visit cannot end before it begins")
+            raise FleetError(_("a visit cannot end before it begins"))
         if out_at > now + FUTURE_SLACK_S:
-            raise FleetError("a visit's end cannot be in the future")
+            raise FleetError(_("a visit's end cannot be in the future"))
     return person, at, out_at, note
 
 
@@ -137,8 +142,8 @@ def _add_manual(session: Session, number: str, person: str, at: int, out_at: int
         LockAssignment.customer_number == number, LockAssignment.assigned_at <= at,
         or_(LockAssignment.ended_at.is_(None), LockAssignment.ended_at > at)).limit(1))
     if had_lock is None:
-        raise FleetError(f"customer {number} had no lock at that time: a manual visit records "
-                         "a visit where the customer's lock failed")
+        raise FleetError(_("customer {number} had no lock at that time: a manual visit records "
+                            "a visit where the customer's lock failed").format(number=number))
     same = session.scalar(
         select(ManualVisit.visit_id)
         .outerjoin(ManualVisitCorrection, ManualVisitCorrection.visit_id == ManualVisit.visit_id)
@@ -147,9 +152,10 @@ def _add_manual(session: Session, number: str, person: str, at: int, out_at: int
                ManualVisit.out_at.is_(None) if out_at is None else ManualVisit.out_at == out_at,
                ManualVisitCorrection.correction_id.is_(None)).limit(1))
     if same is not None:
-        raise FleetError(f"this visit is already registered: manual visit #{same} (same customer, "
-                         "person, times and note); nothing was added. A wrong one is corrected: "
-                         f"hemlas visits correct {same} --by NAME --reason \"...\"")
+        raise FleetError(_("this visit is already registered: manual visit #{same} (same "
+                            "customer, person, times and note); nothing was added. A wrong one "
+                            'is corrected: hemlas visits correct {same} --by NAME --reason "..."')
+                          .format(same=same))
     row = ManualVisit(customer_number=number, person=person, at=at, out_at=out_at, note=note,
                       registered_at=now)
     session.add(row)
@@ -170,12 +176,16 @@ def _current_row(session: Session, visit_id: int) -> ManualVisit:
 
 def _already(visit_id: int, done: ManualVisitCorrection) -> FleetError:
     if done.action == "withdraw":
-        return FleetError(f"manual visit #{visit_id} was already withdrawn by {done.by} at "
-                          f"{when(done.recorded_at)} ({done.reason}); register the visit again "
-                          "if it did happen")
-    return FleetError(f"manual visit #{visit_id} was already corrected by {done.by} at "
-                      f"{when(done.recorded_at)} ({done.reason}): correct or withdraw its "
-                      f"replacement, #{done.replacement_id}")
+        return FleetError(_("manual visit #{visit_id} was already withdrawn by {by} at "
+                             "{recorded_at} ({reason}); register the visit again if it did happen")
+                           .format(visit_id=visit_id, by=done.by,
+                                   recorded_at=when(done.recorded_at), reason=done.reason))
+    return FleetError(_("manual visit #{visit_id} was already corrected by {by} at "
+                         "{recorded_at} ({reason}): correct or withdraw its replacement, "
+                         "#{replacement_id}")
+                       .format(visit_id=visit_id, by=done.by,
+                               recorded_at=when(done.recorded_at), reason=done.reason,
+                               replacement_id=done.replacement_id))
 
 
 def when(t: int) -> str:

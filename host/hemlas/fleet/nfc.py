@@ -22,6 +22,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..i18n import _
 from ._common import FleetError, _check_text, _check_time, _now
 from .customers import _get_customer
 from .models import NFC_TAG_LENGTH, PERSON_LENGTH, LockAssignment, NfcTag, NfcTagRecord
@@ -33,14 +34,15 @@ class NfcTagActiveError(FleetError):
 
     def __init__(self, customer_number: str, tag: str, until: int | None = None):
         if until is None:
-            message = (f"customer {customer_number} has an active NFC tag ({tag}): a lock is "
-                       f"mounted only after the customer's NFC tag is deactivated; deactivate "
-                       f"it first: hemlas customers nfc-deactivate {customer_number} --by PERSON "
-                       f"(then the tag may be taken down)")
+            message = _("customer {number} has an active NFC tag ({tag}): a lock is mounted only "
+                        "after the customer's NFC tag is deactivated; deactivate it first: hemlas "
+                        "customers nfc-deactivate {number} --by PERSON (then the tag may be taken "
+                        "down)").format(number=customer_number, tag=tag)
         else:
-            message = (f"customer {customer_number}'s NFC tag ({tag}) was active until "
-                       f"{local_time(until)}: a lock is mounted only after the tag is "
-                       f"deactivated, so the mount cannot be dated earlier than that")
+            message = _("customer {number}'s NFC tag ({tag}) was active until {until}: a lock is "
+                        "mounted only after the tag is deactivated, so the mount cannot be dated "
+                        "earlier than that").format(number=customer_number, tag=tag,
+                                                    until=local_time(until))
         super().__init__(message)
         self.customer_number = customer_number
         self.tag = tag
@@ -52,13 +54,14 @@ class CustomerHasLockError(FleetError):
 
     def __init__(self, customer_number: str, lock_id: str, until: int | None = None):
         if until is None:
-            message = (f"customer {customer_number} has lock {lock_id} mounted: a customer with "
-                       f"a smart lock gets no NFC tag (the lock registers visit time)")
+            message = _("customer {number} has lock {lock_id} mounted: a customer with a smart "
+                        "lock gets no NFC tag (the lock registers visit time)").format(
+                number=customer_number, lock_id=lock_id)
         else:
-            message = (f"customer {customer_number} had lock {lock_id} mounted until "
-                       f"{local_time(until)}: a customer with a smart lock gets no NFC tag (the "
-                       f"lock registers visit time), so the tag cannot be dated earlier than "
-                       f"that")
+            message = _("customer {number} had lock {lock_id} mounted until {until}: a customer "
+                        "with a smart lock gets no NFC tag (the lock registers visit time), so the "
+                        "tag cannot be dated earlier than that").format(
+                number=customer_number, lock_id=lock_id, until=local_time(until))
         super().__init__(message)
         self.customer_number = customer_number
         self.lock_id = lock_id
@@ -101,24 +104,25 @@ class NfcMixin:
                 raise CustomerHasLockError(number, lock_id, until=ended_at)
             active = _active_tag(session, number)
             if active is not None:
-                raise NfcTagError(f"customer {number} already has an active NFC tag "
-                                  f"({active.tag}): one at a time; deactivate it first: hemlas "
-                                  f"customers nfc-deactivate {number} --by PERSON")
+                raise NfcTagError(_("customer {number} already has an active NFC tag ({tag}): "
+                                    "one at a time; deactivate it first: hemlas customers "
+                                    "nfc-deactivate {number} --by PERSON")
+                                  .format(number=number, tag=active.tag))
             elsewhere = session.scalar(select(NfcTag).where(NfcTag.tag == tag,
                                                             NfcTag.deactivated_at.is_(None)))
             if elsewhere is not None:
-                raise NfcTagError(f"NFC tag {tag} is active at customer "
-                                  f"{elsewhere.customer_number}: deactivate it there first: "
-                                  f"hemlas customers nfc-deactivate {elsewhere.customer_number} "
-                                  f"--by PERSON")
+                raise NfcTagError(_("NFC tag {tag} is active at customer {number}: deactivate "
+                                    "it there first: hemlas customers nfc-deactivate {number} "
+                                    "--by PERSON").format(tag=tag,
+                                                          number=elsewhere.customer_number))
             row = NfcTag(customer_number=number, tag=tag, registered_at=at, registered_by=person)
             session.add(row)
             try:
                 session.flush()
             except IntegrityError as err:  # a concurrent registration won the unique index
-                raise NfcTagError(f"customer {number} or tag {tag} got an active NFC tag at "
-                                  f"the same moment; list them: hemlas customers nfc-list "
-                                  f"{number}") from err
+                raise NfcTagError(_("customer {number} or tag {tag} got an active NFC tag at the "
+                                    "same moment; list them: hemlas customers nfc-list {number}")
+                                  .format(number=number, tag=tag)) from err
             return _tag_record(row)
 
     def deactivate_nfc_tag(self, customer_number: str, person: str, at: int | None = None,
@@ -137,13 +141,13 @@ class NfcMixin:
             number = _get_customer(session, customer_number, for_update=True).customer_number
             row = _active_tag(session, number, for_update=True)
             if row is None:
-                raise NfcTagError(f"customer {number} has no active NFC tag: nothing to "
-                                  f"deactivate (list the tags: hemlas customers nfc-list "
-                                  f"{number})")
+                raise NfcTagError(_("customer {number} has no active NFC tag: nothing to "
+                                    "deactivate (list the tags: hemlas customers nfc-list "
+                                    "{number})").format(number=number))
             if at < row.registered_at:
-                raise NfcTagError(f"NFC tag {row.tag} was registered at "
-                                  f"{local_time(row.registered_at)}: it cannot be deactivated "
-                                  f"before that")
+                raise NfcTagError(_("NFC tag {tag} was registered at {at}: it cannot be "
+                                    "deactivated before that")
+                                  .format(tag=row.tag, at=local_time(row.registered_at)))
             row.deactivated_at, row.deactivated_by = at, person
             return _tag_record(row)
 
@@ -213,8 +217,8 @@ def past_time(what: str, at: int | None, now: int | None) -> int:
     now = _now(now)
     at = now if at is None else at
     if isinstance(at, int) and not isinstance(at, bool) and at > now:
-        raise FleetError(f"{local_time(at)} is in the future: a record says what has "
-                         f"happened; give the time it happened (--at), or none for now")
+        raise FleetError(_("{at} is in the future: a record says what has happened; give the "
+                           "time it happened (--at), or none for now").format(at=local_time(at)))
     _check_time(what, at)
     return at
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterable
 
+from ..i18n import _
 from ..keyfile import StaffKey
 from ._common import FleetError
 from .models import KeyRecord
@@ -21,8 +22,9 @@ class NoPersonKeyError(FleetError):
     """The person holds no valid key for the lock on this device."""
 
     def __init__(self, lock_id: str, person: str, why: str):
-        super().__init__(f"lock {lock_id}: {why}; issue one with: hemlas keys issue {lock_id} "
-                         f"--person {shlex.quote(person)}")
+        super().__init__(_("lock {lock_id}: {why}; issue one with: hemlas keys issue {lock_id} "
+                            "--person {person}")
+                          .format(lock_id=lock_id, why=why, person=shlex.quote(person)))
         self.lock_id, self.person = lock_id, person
 
 
@@ -51,18 +53,21 @@ def person_key(records: Iterable[KeyRecord], device_keys: Iterable[StaffKey], lo
     """
     theirs = {r.key_id: r for r in records if r.lock_id == lock_id and _same_person(r.person, person)}
     if not theirs:
-        raise NoPersonKeyError(lock_id, person, f"no key for it was issued to {person}")
+        raise NoPersonKeyError(lock_id, person, _("no key for it was issued to {person}")
+                                                 .format(person=person))
     here = [k for k in device_keys if k.lock_id == lock_id and k.key_id in theirs]
     if not here:
         ids = ", ".join(f"#{key_id}" for key_id in sorted(theirs))
-        raise NoPersonKeyError(lock_id, person, f"{person}'s keys for it ({ids}) are not in this "
-                                                f"device's key file")
+        raise NoPersonKeyError(lock_id, person, _("{person}'s keys for it ({ids}) are not in "
+                                                   "this device's key file")
+                                                 .format(person=person, ids=ids))
     usable = _least_privileged(k for k in here
                                if theirs[k.key_id].state(now) == "valid" and k.valid_at(now))
     if usable is None:
         states = ", ".join(f"#{k.key_id} {theirs[k.key_id].state(now)}" for k in here)
-        raise NoPersonKeyError(lock_id, person, f"{person} holds no valid key for it on this "
-                                                f"device ({states})")
+        raise NoPersonKeyError(lock_id, person, _("{person} holds no valid key for it on this "
+                                                   "device ({states})")
+                                                 .format(person=person, states=states))
     return usable
 
 

@@ -22,6 +22,7 @@ import secrets
 from sqlalchemy import false, select, update
 from sqlalchemy.orm import Session
 
+from ..i18n import _
 from . import audit
 from ._common import FleetError, _check_text, _now
 from .models import (DEVICE_NAME_LENGTH, Account, AuthToken, IssuedKeyRow, TokenRecord)
@@ -43,7 +44,8 @@ class UnknownDeviceError(FleetError):
     rule = "unknown-device"
 
     def __init__(self, token_id: int):
-        super().__init__(f"there is no device token {token_id} (hemlas devices list shows them)")
+        super().__init__(_("there is no device token {token_id} (hemlas devices list shows them)")
+                          .format(token_id=token_id))
 
 
 def token_hash(token: str) -> str:
@@ -75,18 +77,19 @@ def resolve(session: Session, token: str, now: int | None = None) -> tuple[AuthT
     """
     now = _now(now)
     if not isinstance(token, str) or not 10 <= len(token) <= 200:
-        raise TokenError("not logged in: log in first (POST /api/v1/login)")
+        raise TokenError(_("not logged in: log in first (POST /api/v1/login)"))
     row = session.scalar(select(AuthToken).where(AuthToken.token_sha256 == token_hash(token)))
     if row is None:
-        raise TokenError("not logged in (unknown session or token): log in again")
-    what = "this device's token" if row.kind == DEVICE else "your session"
+        raise TokenError(_("not logged in (unknown session or token): log in again"))
+    what = _("this device's token") if row.kind == DEVICE else _("your session")
     if row.revoked_at is not None:
-        raise TokenError(f"{what} was ended (logged out or revoked): log in again")
+        raise TokenError(_("{what} was ended (logged out or revoked): log in again")
+                          .format(what=what))
     if row.expires_at <= now:
-        raise TokenError(f"{what} has expired: log in again")
+        raise TokenError(_("{what} has expired: log in again").format(what=what))
     account = session.get(Account, row.account_id)
     if account is None or account.disabled_at is not None:
-        raise TokenError("this account is disabled: ask your lock administrator")
+        raise TokenError(_("this account is disabled: ask your lock administrator"))
     if row.last_used_at is None or now - row.last_used_at >= 60:  # one write a minute at most
         row.last_used_at = now
     return row, account

@@ -31,6 +31,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..firmware import wire
+from ..i18n import _
 from .where import configured_by, configured_store
 from ._common import (_UINT32_MAX, FleetError, NotAFleetStoreError, StoreMissingError, UnknownLockError,
                       _check_text, _check_time, _current_customer, _get_lock, _lock_record, _now,
@@ -68,13 +69,14 @@ __all__ = ["ADMIN_PERSON", "CustomerExistsError", "FleetError", "FleetStore", "L
 
 class LockExistsError(FleetError):
     def __init__(self, lock_id: str):
-        super().__init__(f"lock {lock_id} is already provisioned (re-provisioning replaces it)")
+        super().__init__(_("lock {lock_id} is already provisioned (re-provisioning replaces it)")
+                         .format(lock_id=lock_id))
         self.lock_id = lock_id
 
 
 class UnknownKeyError(FleetError):
     def __init__(self, key_id: int):
-        super().__init__(f"key {key_id} is not in the fleet store")
+        super().__init__(_("key {key_id} is not in the fleet store").format(key_id=key_id))
         self.key_id = key_id
 
 
@@ -114,7 +116,7 @@ class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, L
             # must show neither it nor a key's fields.
             self._engine: Engine = create_engine(self.url, hide_parameters=True)
         except (ArgumentError, ImportError) as err:  # e.g. PostgreSQL without its driver
-            raise FleetError(f"cannot open the fleet store {self._where}: {_reason(err)}") from err
+            raise _cannot_open(self._where, _reason(err)) from err
         if self._engine.dialect.name == "sqlite":
             event.listen(self._engine, "connect", _sqlite_connect)
             event.listen(self._engine, "begin", _sqlite_begin_immediate)
@@ -136,14 +138,14 @@ class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, L
             # errors here are about reaching it (refused, authentication), not its contents.
             if self._engine.dialect.name == "sqlite":
                 raise NotAFleetStoreError(self._where, _reason(err)) from err
-            raise FleetError(f"cannot open the fleet store {self._where}: {_reason(err)}") from err
+            raise _cannot_open(self._where, _reason(err)) from err
         except SQLAlchemyError as err:
-            raise FleetError(f"cannot open the fleet store {self._where}: {_reason(err)}") from err
+            raise _cannot_open(self._where, _reason(err)) from err
         if not tables and not create:
             raise StoreMissingError(self._where, configured_by())
         if tables and "alembic_version" not in tables:
-            raise NotAFleetStoreError(self._where, "it holds other tables: "
-                                      + ", ".join(sorted(tables)[:5]))
+            raise NotAFleetStoreError(self._where, _("it holds other tables: {tables}")
+                                      .format(tables=", ".join(sorted(tables)[:5])))
 
     def _upgrade(self) -> None:
         config = Config()
@@ -157,14 +159,14 @@ class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, L
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except CommandError as err:
-            raise FleetError(f"cannot migrate the fleet store {where} (written by a newer "
-                             f"hemlas?): {err}") from err
+            raise FleetError(_("cannot migrate the fleet store {where} (written by a newer "
+                               "hemlas?): {error}").format(where=where, error=err)) from err
         except DBAPIError as err:
             if self._engine.dialect.name == "sqlite":
                 raise NotAFleetStoreError(where, _reason(err)) from err
-            raise FleetError(f"cannot open the fleet store {where}: {_reason(err)}") from err
+            raise _cannot_open(where, _reason(err)) from err
         except SQLAlchemyError as err:
-            raise FleetError(f"cannot open the fleet store {where}: {_reason(err)}") from err
+            raise _cannot_open(where, _reason(err)) from err
 
     @property
     def _where(self) -> str:
@@ -188,7 +190,7 @@ class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, L
             with self._sessions.begin() as session:
                 yield session
         except SQLAlchemyError as err:
-            raise FleetError(f"fleet store: {err}") from err
+            raise FleetError(_("fleet store: {error}").format(error=err)) from err
 
     def unit_of_work(self) -> AbstractContextManager[Session]:
         """One transaction for the domain modules that take a session (accounts.py,
@@ -220,7 +222,8 @@ class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, L
         firmware_version = _check_text("firmware version", firmware_version,
                                        FIRMWARE_VERSION_LENGTH)
         if not isinstance(secret, (bytes, bytearray)) or len(secret) != wire.SECRET_SIZE:
-            raise FleetError(f"a lock secret is {wire.SECRET_SIZE} bytes")  # never say more
+            raise FleetError(_("a lock secret is {size} bytes")  # never say more
+                             .format(size=wire.SECRET_SIZE))
         secret, now = bytes(secret), _now(now)
         with self._transaction() as session:
             lock = session.get(Lock, lock_id, with_for_update=True)
@@ -233,7 +236,8 @@ class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, L
                 raise LockExistsError(lock_id)
             if hmac.compare_digest(lock.secret, secret):
                 # The old keys would keep working while the store calls them superseded.
-                raise FleetError(f"re-provisioning lock {lock_id} needs a new secret")
+                raise FleetError(_("re-provisioning lock {lock_id} needs a new secret")
+                                 .format(lock_id=lock_id))
             lock.board, lock.firmware_version = board, firmware_version
             lock.secret, lock.provisioned_at = secret, now
             session.execute(update(IssuedKeyRow)
@@ -300,11 +304,12 @@ class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, L
         """
         person = _check_text("person", person, PERSON_LENGTH)
         if isinstance(role, bool) or role not in ROLES:
-            raise FleetError(f"role must be one of {', '.join(map(str, ROLES))}, not {role!r}")
+            raise FleetError(_("role must be one of {roles}, not {value!r}")
+                             .format(roles=", ".join(map(str, ROLES)), value=role))
         _check_time("not_before", not_before)
         _check_time("not_after", not_after)
         if not not_before < not_after:
-            raise FleetError("a key's validity must end after it begins")
+            raise FleetError(_("a key's validity must end after it begins"))
         now = _now(now)
         with self._transaction() as session:
             # Row lock (PostgreSQL): a concurrent re-provisioning cannot slip between reading
@@ -316,7 +321,7 @@ class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, L
             session.add(row)
             session.flush()  # the database allocates the key id
             if row.key_id > _UINT32_MAX:
-                raise FleetError("the fleet has used up the key ids (uint32)")
+                raise FleetError(_("the fleet has used up the key ids (uint32)"))
             key = wire.derive_key(lock.secret, lock_id, row.key_id, row.role, not_before, not_after)
             return IssuedKey(_key_record(row), key, wire.derive_advertising_key(lock.secret))
 
@@ -331,7 +336,7 @@ class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, L
             FleetError: ``lifetime_s`` is not positive.
         """
         if lifetime_s <= 0:
-            raise FleetError("an admin key's lifetime must be positive")
+            raise FleetError(_("an admin key's lifetime must be positive"))
         now = _now(now)
         return self.issue_key(lock_id, ADMIN_PERSON, wire.ROLE_ADMIN,
                               max(0, now - _ADMIN_CLOCK_SLACK_S), now + lifetime_s, now=now)
@@ -384,12 +389,14 @@ class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, L
             if signed_out is not None and state.find("key_returned") is None:
                 dismantled = state.find("dismantle")
                 when = local_time(dismantled.at if dismantled else signed_out.at)
-                return KeyIssueConcern(lock_id, "dismantled", (
-                    f"lock {lock_id} was dismantled from customer {signed_out.customer_number}'s "
-                    f"home ({when}) and its keys revoked: a key for it opens no customer's door"))
-            return KeyIssueConcern(lock_id, "stock", (
-                f"lock {lock_id} is in stock, not mounted at any customer: this key opens no "
-                f"customer's door until it is (hemlas locks mount {lock_id} CUSTOMER --by PERSON)"))
+                return KeyIssueConcern(lock_id, "dismantled", _(
+                    "lock {lock_id} was dismantled from customer {number}'s home ({when}) and its "
+                    "keys revoked: a key for it opens no customer's door").format(
+                    lock_id=lock_id, number=signed_out.customer_number, when=when))
+            return KeyIssueConcern(lock_id, "stock", _(
+                "lock {lock_id} is in stock, not mounted at any customer: this key opens no "
+                "customer's door until it is (hemlas locks mount {lock_id} CUSTOMER --by PERSON)")
+                .format(lock_id=lock_id))
 
     def key(self, key_id: int) -> KeyRecord:
         """The key ``key_id``. Raises UnknownKeyError if there is none."""
@@ -444,7 +451,7 @@ class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, L
         with self._transaction() as session:
             row = _get_key(session, key_id, for_update=True)
             if row.revoked_at is None:
-                raise FleetError(f"key {key_id} is not revoked")
+                raise FleetError(_("key {key_id} is not revoked").format(key_id=key_id))
             if row.revocation_pushed_at is None:
                 row.revocation_pushed_at = _now(now)
 
@@ -457,7 +464,7 @@ def _as_url(value: str) -> URL:
     try:
         return make_url(value)
     except ArgumentError as err:
-        raise FleetError(f"not a database URL: {err}") from err
+        raise FleetError(_("not a database URL: {error}").format(error=err)) from err
 
 
 def _describe(url: URL) -> str:
@@ -465,11 +472,17 @@ def _describe(url: URL) -> str:
     if path is not None:
         return str(path)
     if url.get_backend_name() == "sqlite":
-        return "(an SQLite database in memory)"
-    where = url.host or "the local server"
+        return _("(an SQLite database in memory)")
+    where = url.host or _("the local server")
     if url.port:
         where += f":{url.port}"
-    return f"{url.get_backend_name()} database {url.database or '(default)'} on {where}"
+    return _("{backend} database {name} on {where}").format(
+        backend=url.get_backend_name(), name=url.database or _("(default)"), where=where)
+
+
+def _cannot_open(where: str, reason: str) -> FleetError:
+    return FleetError(_("cannot open the fleet store {where}: {reason}")
+                      .format(where=where, reason=reason))
 
 
 def _reason(err: BaseException) -> str:
@@ -490,7 +503,7 @@ def _check_sqlite_file(path: Path, where: str, create: bool) -> None:
     """Refuse what is not an SQLite store before SQLite touches it: a directory, another kind
     of file, a file cut short (a copy broken off). An empty file is an empty database."""
     if path.is_dir():
-        raise NotAFleetStoreError(where, "it is a directory")
+        raise NotAFleetStoreError(where, _("it is a directory"))
     if not path.exists():
         if not create:
             raise StoreMissingError(where, configured_by())
@@ -501,16 +514,16 @@ def _check_sqlite_file(path: Path, where: str, create: bool) -> None:
             header = f.read(_SQLITE_HEADER_SIZE)
         size = path.stat().st_size
     except OSError as err:
-        raise FleetError(f"cannot open the fleet store {where}: {err.strerror or err}") from err
+        raise _cannot_open(where, err.strerror or err) from err
     if header and (len(header) < _SQLITE_HEADER_SIZE or not header.startswith(_SQLITE_MAGIC)):
-        raise NotAFleetStoreError(where, "it is not an SQLite database")
+        raise NotAFleetStoreError(where, _("it is not an SQLite database"))
     if header:
         page_size = int.from_bytes(header[16:18], "big")
         page_size = 65536 if page_size == 1 else page_size
         pages = int.from_bytes(header[28:32], "big")
         if header[24:28] == header[92:96] and size < page_size * pages:
-            raise NotAFleetStoreError(where, f"the file is cut short: {size} of "
-                                      f"{page_size * pages} bytes")
+            raise NotAFleetStoreError(where, _("the file is cut short: {size} of {expected} bytes")
+                                      .format(size=size, expected=page_size * pages))
     _create_owner_only(path)
 
 

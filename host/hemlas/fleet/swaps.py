@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..firmware import wire
+from ..i18n import _
 from ._common import (FleetError, _check_int, _check_optional_text, _check_text, _check_time,
                       _current_customer, _get_lock, _now)
 from .models import (CYCLE_ACTIONS, PERSON_LENGTH, REASON_LENGTH, SWAP_FINISHED_STATUSES,
@@ -57,7 +58,7 @@ def registration_happened(lock_swap_time_before: int | None, lock_swap_time_now:
 
 class UnknownSwapError(FleetError):
     def __init__(self, swap_id: int):
-        super().__init__(f"battery swap {swap_id} is not in the fleet store")
+        super().__init__(_("battery swap {swap_id} is not in the fleet store").format(swap_id=swap_id))
         self.swap_id = swap_id
 
 
@@ -65,7 +66,8 @@ class SwapFinishedError(FleetError):
     """The swap has already ended; a new swap needs begin_swap."""
 
     def __init__(self, swap_id: int, status: str):
-        super().__init__(f"battery swap {swap_id} has already finished ({status})")
+        super().__init__(_("battery swap {swap_id} has already finished ({status})")
+                         .format(swap_id=swap_id, status=status))
         self.swap_id = swap_id
         self.status = status
 
@@ -106,7 +108,8 @@ class SwapMixin:
         with self._transaction() as session:
             pending = session.scalar(_pending(lock_id))
             if pending is None:
-                raise FleetError(f"cannot begin a battery swap for lock {lock_id}")
+                raise FleetError(_("cannot begin a battery swap for lock {lock_id}")
+                                 .format(lock_id=lock_id))
             return _swap_record(session, pending)
 
     def record_lock_swap_before(self, swap_id: int, lock_swap_time: int) -> SwapRecord:
@@ -122,7 +125,8 @@ class SwapMixin:
         with self._transaction() as session:
             row = _get_pending(session, swap_id, for_update=True)
             if row.registered_at is not None:
-                raise FleetError(f"battery swap {swap_id} is registered already")
+                raise FleetError(_("battery swap {swap_id} is registered already")
+                                 .format(swap_id=swap_id))
             row.lock_swap_time_before = lock_swap_time
             return _swap_record(session, row)
 
@@ -174,7 +178,8 @@ class SwapMixin:
             FleetError: it is not registered yet, or a field is invalid.
         """
         if action not in CYCLE_ACTIONS:
-            raise FleetError(f"a cycle's action is 'lock' or 'unlock', not {action!r}")
+            raise FleetError(_("a cycle's action is 'lock' or 'unlock', not {value!r}")
+                             .format(value=action))
         _check_int("cycle_index", cycle_index, 0, _INT32_MAX)
         _check_int("result", result, 0, 255)
         _check_int("state", state, 0, 255)
@@ -188,8 +193,8 @@ class SwapMixin:
                 return _cycle_record(existing)
             row = _get_pending(session, swap_id)
             if row.registered_at is None:
-                raise FleetError(f"battery swap {swap_id} is not registered yet: "
-                                 f"verification comes after registration")
+                raise FleetError(_("battery swap {swap_id} is not registered yet: verification "
+                                   "comes after registration").format(swap_id=swap_id))
             cycle = SwapCycle(swap_id=swap_id, cycle_index=cycle_index, action=action,
                               result=result, state=state, travel_ms=travel_ms,
                               loaded_mv=loaded_mv, at=at)
@@ -210,8 +215,8 @@ class SwapMixin:
             FleetError: an unknown status, or "passed" without its verification.
         """
         if status not in SWAP_FINISHED_STATUSES:
-            raise FleetError(f"a swap ends as one of {', '.join(SWAP_FINISHED_STATUSES)}, "
-                             f"not {status!r}")
+            raise FleetError(_("a swap ends as one of {statuses}, not {value!r}")
+                             .format(statuses=", ".join(SWAP_FINISHED_STATUSES), value=status))
         reason = _check_optional_text("reason", reason, REASON_LENGTH)
         now = _now(now)
         with self._transaction() as session:
@@ -280,15 +285,17 @@ def _get_pending(session: Session, swap_id: int, for_update: bool = False) -> Ba
 
 def _check_verified(session: Session, row: BatterySwap) -> None:
     if row.registered_at is None:
-        raise FleetError(f"battery swap {row.swap_id} cannot pass: it was never registered")
+        raise FleetError(_("battery swap {swap_id} cannot pass: it was never registered")
+                         .format(swap_id=row.swap_id))
     done = {action: 0 for action in CYCLE_ACTIONS}
     for cycle in session.scalars(select(SwapCycle).where(SwapCycle.swap_id == row.swap_id)):
         if cycle.result == wire.STATUS_OK:
             done[cycle.action] += 1
     if min(done.values()) < VERIFY_CYCLES:
-        raise FleetError(f"battery swap {row.swap_id} cannot pass: {done['lock']} locks and "
-                         f"{done['unlock']} unlocks succeeded, the routine asks for at least "
-                         f"{VERIFY_CYCLES} of each")
+        raise FleetError(_("battery swap {swap_id} cannot pass: {locks} locks and {unlocks} "
+                           "unlocks succeeded, the routine asks for at least {minimum} of each")
+                         .format(swap_id=row.swap_id, locks=done["lock"], unlocks=done["unlock"],
+                                 minimum=VERIFY_CYCLES))
 
 
 def _cycle_record(row: SwapCycle) -> SwapCycleRecord:
