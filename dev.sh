@@ -53,6 +53,18 @@ build_esp32like() {
     echo "$want" >"$ESP32LIKE/source.sha256"
 }
 
+# The pages' browser tests drive Debian's Chromium (tests/web_browser.py). CI runs as root: it
+# gets it from Debian. Elsewhere without it those tests skip saying why (under CI=true they fail).
+install_chromium() {
+    [ -x /usr/bin/chromium ] && return
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+            >>"$LOG" 2>&1 || true  # no mirror reachable: reported just below
+    fi
+    [ -x /usr/bin/chromium ] || echo "set-up: no Chromium (as root: apt-get install chromium);" \
+                                     "the browser tests skip" >&2
+}
+
 setup() {
     mkdir -p .hemlas
     : >"$LOG"
@@ -68,6 +80,7 @@ setup() {
         [ -d ".hemlas/typings-${chip_stubs%%:*}" ] || quietly "$VENV/bin/python" -m pip install -q --target ".hemlas/typings-${chip_stubs%%:*}" "${chip_stubs#*:}"
     done
     build_esp32like
+    install_chromium
 }
 
 case "${1:-}" in

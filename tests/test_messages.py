@@ -44,7 +44,12 @@ CONVERTED = (
     "fleet/hour_corrections.py", "fleet/hour_import.py", "fleet/hours.py", "fleet/manual_visits.py",
     "fleet/person_keys.py", "fleet/visit_pairing.py", "fleet/store.py", "fleet/accounts.py",
     "fleet/login.py", "fleet/sessions.py", "fleet/ratelimit.py", "fleet/audit.py", "fleet/tenancy.py",
+    "fleet/lock_warnings.py", "fleet/personnummer.py",
+    "fleet/customer_devices.py", "fleet/battery_report.py",
+    "web/__init__.py", "web/auth.py", "web/home.py", "web/pages.py", "web/render.py",
+    "web/security.py", "web/report.py", "web/customers.py", "web/spreadsheet.py",
 )
+TEMPLATES = PACKAGE / "web" / "templates"
 
 
 def _key(message):
@@ -141,6 +146,51 @@ def test_the_inline_text_check_sees_an_unwrapped_text(tmp_path):
         assert len(_inline_texts(broken)) == 1
     finally:
         broken.unlink()
+
+
+# ---- the pages' templates ---------------------------------------------------------------------
+
+_TAG = re.compile(r"<[^>]*>")
+# Attributes a person reads (or hears): their literal values must be texts of the catalogue too.
+_READ_ATTRIBUTE = re.compile(r'(?:aria-label|title|placeholder|alt|aria-description)="([^"{]*)"')
+
+
+def _template_texts(path: Path) -> list[str]:
+    """Literal words in a template outside {{ }} and {% %}: text nodes and the attributes a
+    person reads. The texts inside _() / ngettext() / {% trans %} are Babel's to extract."""
+    from jinja2 import Environment
+
+    pieces, in_trans = [], False
+    for _lineno, kind, value in Environment(extensions=["jinja2.ext.i18n"]).lex(path.read_text()):
+        if kind == "name" and value in ("trans", "pluralize"):
+            in_trans = True
+        elif kind == "name" and value == "endtrans":
+            in_trans = False
+        # Everything Jinja's own becomes a mark: a tag cut by {{ }} still reads as one tag.
+        pieces.append(value if kind == "data" and not in_trans else "\x00")
+    html = re.sub("\x00+", "\x00", "".join(pieces))
+    html = re.sub(r"<!--.*?-->", " ", html, flags=re.S)
+    texts = [*_READ_ATTRIBUTE.findall(html), *_TAG.sub("\x00", html).split("\x00")]
+    return [f"{path.name}: {t.strip()[:60]!r}" for t in texts if _TEXT.search(t)]
+
+
+def test_the_templates_have_no_text_outside_the_catalogue():
+    templates = sorted(TEMPLATES.glob("*.html"))
+    assert len(templates) >= 5
+    assert [t for path in templates for t in _template_texts(path)] == []
+
+
+def test_the_template_check_sees_a_bare_text(tmp_path):
+    source = (TEMPLATES / "login.html").read_text().replace('{{ _("Password") }}', "Your password")
+    broken = tmp_path / "login.html"
+    broken.write_text(source.replace('name="login"', 'name="login" aria-label="Your name here"'))
+    assert [t.split(": ", 1)[1] for t in _template_texts(broken)] == ["'Your name here'", "'Your password'"]
+
+
+def test_the_extractor_reads_the_templates(extracted):
+    # A text only a template has: found by Babel's Jinja2 extractor, with its place.
+    message = extracted["Skip to the content"]
+    assert any(loc.startswith("web/templates/base.html") for loc, _line in message.locations)
 
 
 # ---- the real CLI, as a process ---------------------------------------------------------------

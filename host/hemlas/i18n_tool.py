@@ -45,9 +45,13 @@ def _searched(directory: str) -> bool:
 def extract() -> Catalog:
     """Every marked text in host/hemlas, with where it is used (the template)."""
     template = Catalog(domain=DOMAIN, project="hemlas", charset="utf-8")
-    method_map = [("**.py", "python")]
+    # The pages' templates too (web/templates): Jinja2's own extractor for Babel, with the
+    # extension the pages use, so {{ _("...") }}, ngettext() and {% trans %} are found.
+    method_map = [("**.py", "python"), ("web/templates/**.html", "jinja2.ext:babel_extract")]
+    options_map = {"web/templates/**.html": {"extensions": "jinja2.ext.i18n",
+                                             "trim_blocks": "true", "lstrip_blocks": "true"}}
     for filename, lineno, message, comments, context in extract_from_dir(
-            PACKAGE_DIR, method_map, keywords=KEYWORDS, comment_tags=("Translators:",),
+            PACKAGE_DIR, method_map, options_map, keywords=KEYWORDS, comment_tags=("Translators:",),
             strip_comment_tags=True, directory_filter=_searched):
         template.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
     return template

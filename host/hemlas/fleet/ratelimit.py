@@ -13,7 +13,7 @@ from __future__ import annotations
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from ..i18n import _
+from ..i18n import ngettext
 from ._common import FleetError
 from .models import LoginFailure
 
@@ -28,9 +28,11 @@ class RateLimitedError(FleetError):
 
     def __init__(self, retry_after_s: int):
         minutes = max(1, (retry_after_s + 59) // 60)
-        super().__init__(_("too many failed logins: wait {minutes} minute(s) and try again, or "
-                            "ask your lock administrator to set a new password")
-                          .format(minutes=minutes))
+        super().__init__(ngettext(
+            "too many failed logins: wait {n} minute and try again, or ask your lock "
+            "administrator to set a new password",
+            "too many failed logins: wait {n} minutes and try again, or ask your lock "
+            "administrator to set a new password", minutes).format(n=minutes))
         self.retry_after_s = retry_after_s
 
 

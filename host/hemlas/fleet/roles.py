@@ -34,15 +34,24 @@ READ_ALARM_ACCESS = "alarm.read"
 EXPORT_CUSTOMER = "customers.export"
 ERASE_CUSTOMER = "customers.erase"
 RUN_RETENTION = "retention.run"
+# The whole personnummer (fleet/personnummer.py); everyone else sees it masked.
+READ_PERSONAL_NUMBERS = "personal-numbers.read"
+# The routine's work on a customer's devices: the coordinator deactivates an NFC tag before a
+# lock goes up; a carer (or the coordinator) registers a battery swap the carer has made.
+DEACTIVATE_NFC = "nfc.deactivate"
+REGISTER_SWAPS = "swaps.register"
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     LOCK_ADMIN: frozenset({READ_CUSTOMERS, READ_LOCKS, READ_WARNINGS, READ_AUDIT,
                            MANAGE_ACCOUNTS, IMPORT_PLAN, READ_PLAN, REQUEST_ALARM_KEY,
-                           READ_ALARM_ACCESS, EXPORT_CUSTOMER, ERASE_CUSTOMER, RUN_RETENTION}),
+                           READ_ALARM_ACCESS, EXPORT_CUSTOMER, ERASE_CUSTOMER, RUN_RETENTION,
+                           READ_PERSONAL_NUMBERS, DEACTIVATE_NFC, REGISTER_SWAPS}),
     COORDINATOR: frozenset({READ_CUSTOMERS, READ_LOCKS, READ_WARNINGS, IMPORT_PLAN, READ_PLAN,
-                            READ_ALARM_ACCESS, EXPORT_CUSTOMER, ERASE_CUSTOMER}),
+                            READ_ALARM_ACCESS, EXPORT_CUSTOMER, ERASE_CUSTOMER,
+                            READ_PERSONAL_NUMBERS, DEACTIVATE_NFC, REGISTER_SWAPS}),
     # The routine: a carer finds the customer, then the lock, and swaps a battery that warns.
-    CARER: frozenset({READ_CUSTOMERS, READ_LOCKS, READ_WARNINGS, READ_PLAN, REQUEST_ALARM_KEY}),
+    CARER: frozenset({READ_CUSTOMERS, READ_LOCKS, READ_WARNINGS, READ_PLAN, REQUEST_ALARM_KEY,
+                      REGISTER_SWAPS}),
     # Bench and battery work on the units: locks and their batteries, no customer's name.
     TECHNICIAN: frozenset({READ_LOCKS, READ_WARNINGS}),
 }

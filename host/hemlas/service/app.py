@@ -108,6 +108,9 @@ def create_app(store: FleetStore) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     app.add_middleware(BodyLimit)
     app.add_middleware(Language)  # outermost of the two: a refused body is said in it too
+    from .. import web  # the coordinators' pages at "/" (issue 16)
+
+    web.install(app)
     return app
 
 
