@@ -124,7 +124,7 @@ def test_login_refusals_are_the_clis_in_the_pages_language(store, monkeypatch):
     assert "wrong login name or password" in wrong.text
     swedish = web.post("/login", data={"csrf_token": token, "login": "coord-a", "password": "nope"},
                        headers={"Accept-Language": "sv"})
-    assert "fel användarnamn eller lösenord" in swedish.text and '<html lang="sv">' in swedish.text
+    assert "fel inloggningsnamn eller lösenord" in swedish.text and '<html lang="sv">' in swedish.text
     for _ in range(3):  # five failures in all: then the right password is refused too
         web.post("/login", data={"csrf_token": token, "login": "coord-a", "password": "nope"})
     last = web.post("/login", data={"csrf_token": token, "login": "coord-a", "password": PASSWORD})
