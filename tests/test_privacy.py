@@ -15,20 +15,23 @@ from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 
 from hemlas.firmware import wire
-from hemlas.fleet import erasure, subject_access
-from hemlas.fleet.models import BatterySwap, LockEvent
+from hemlas.fleet import accounts, erasure, personnummer, subject_access
+from hemlas.fleet.models import Account, BatterySwap, LockEvent, PlannedVisit, VisitKey
+from hemlas.fleet.roles import CARER
 from hemlas.fleet.roles import local_caller
 from hemlas.fleet.store import FleetStore
 
-from service_helpers import A_CUSTOMERS, PROVIDER_A, logged_in, populate
+from service_helpers import A_CUSTOMERS, CHEAP, PASSWORD, PROVIDER_A, logged_in, populate
 
 API = "/api/v1"
-NAME, PNR, ADDRESS, TAG = "Astrid Almqvist", "19350101-1234", "Storgatan 7", "04A2241BDEADBE"
+NAME, PNR, ADDRESS, TAG = "Astrid Almqvist", "19121212-1212", "Storgatan 7", "04A2241BDEADBE"
+PNR_KEPT = PNR.replace("-", "")  # as customers.personal_number holds it
 OTHER_NAME = "Bertil Bengtsson"
 PROVIDER = "Omsorg Öst AB"
 T0 = int(datetime.datetime(2024, 1, 10, 9).timestamp())  # January 2024: long closed
 LATER = int(datetime.datetime(2025, 3, 1, 12).timestamp())
 DAY = 86_400
+ROW_KEY = "ab" * 32  # planned_visits.row_key: a sha256 over the row's fields, the number among them
 
 
 def _life(store: FleetStore) -> None:
@@ -37,6 +40,8 @@ def _life(store: FleetStore) -> None:
     dismantling: every free text mentioning the customer. And a second customer, untouched."""
     store.add_customer("5501", NAME, ADDRESS, T0, provider=PROVIDER)
     store.add_customer("5502", OTHER_NAME, "Lillgatan 2", T0, provider=PROVIDER)
+    with store.unit_of_work() as uow:
+        personnummer.set_personal_number(uow, local_caller(), "5501", PNR)
     store.register_nfc_tag("5501", TAG, "Samordnare Sara", T0, now=T0)
     store.deactivate_nfc_tag("5501", "Samordnare Sara", T0 + 60, now=T0 + 60)
     store.add_lock("HL-ERASE", "virtual", "1.0", os.urandom(32), now=T0)
@@ -62,8 +67,33 @@ def _life(store: FleetStore) -> None:
     hour = store.registered_hours(PROVIDER, "2024-01")[0]
     store.correct_hour(hour.hour_id, "Samordnare Sara", f"the lock of {NAME}, {PNR}",
                        day="2024-01-11", now=T0 + 10 * DAY)
+    _plan(store, key.record.key_id)
     store.sign_out_key("HL-ERASE", "Montör Mats", T0 + 20 * DAY, now=T0 + 20 * DAY)
     store.dismantle_lock("HL-ERASE", "Montör Mats", T0 + 21 * DAY, now=T0 + 21 * DAY)
+
+
+def _plan(store: FleetStore, key_id: int) -> None:
+    """A planned visit (keyed by its row: a hash of the customer's number among its fields)
+    and an alarm access whose reason names the customer, with its key."""
+    with store.unit_of_work() as uow:
+        accounts.add_provider(uow, local_caller(), PROVIDER, now=T0)
+        carer = accounts.add_account(uow, local_caller(), "cecilia", "Carer Cecilia", CARER,
+                                     PASSWORD, PROVIDER, hasher=CHEAP, now=T0)
+        carer_id = uow.scalar(select(Account.account_id).where(Account.login == carer.login))
+        planned = PlannedVisit(provider=PROVIDER, row_key=ROW_KEY, external_id=None,
+                               customer_number="5501", carer_account_id=carer_id,
+                               planned_start=T0 + 3 * DAY, planned_end=T0 + 3 * DAY + 1800,
+                               kind="planned", status="active", reason=None, source="plan.csv:2",
+                               created_at=T0, created_by="Samordnare Sara")
+        alarm = PlannedVisit(provider=PROVIDER, row_key=None, external_id=None,
+                             customer_number="5501", carer_account_id=carer_id,
+                             planned_start=T0 + 4 * DAY, planned_end=T0 + 4 * DAY + 1800,
+                             kind="alarm", status="active", reason=f"{NAME} fell in the hall",
+                             source=None, created_at=T0, created_by="Carer Cecilia")
+        uow.add_all([planned, alarm])
+        uow.flush()
+        uow.add(VisitKey(key_id=key_id, visit_id=alarm.visit_id, lock_id="HL-ERASE", alarm=True,
+                         issued_at=T0 + 4 * DAY))
 
 
 def _every_text(store: FleetStore) -> str:
@@ -105,18 +135,19 @@ def test_erasure_leaves_no_trace_and_closed_months_count_the_same(store, store_u
         _secure_delete_off(store)
     before = _counts(store.compensation_report(PROVIDER, "2024-01"))
     dump = _every_text(store)
-    for secret in (NAME, PNR, ADDRESS, TAG, OTHER_NAME):
+    for secret in (NAME, PNR, PNR_KEPT, ADDRESS, TAG, OTHER_NAME, ROW_KEY):
         assert secret in dump  # the dump sees them: it can see a leak
     with store.unit_of_work() as uow:
         done = erasure.erase(uow, local_caller(), "5501", now=LATER)
     assert done.records["compensation_hours"] == 2 and done.records["lifecycle"] == 3
+    assert done.records["planned_visits"] == 2
     dump = _every_text(store)
-    for secret in (NAME, PNR, ADDRESS, TAG):
+    for secret in (NAME, PNR, PNR_KEPT, ADDRESS, TAG, ROW_KEY):
         assert secret not in dump
     assert OTHER_NAME in dump and "customer 5501" in dump  # the audit log keeps its ids
     if "://" not in store_url:  # nor in SQLite's free pages (secure_delete)
         raw = open(store_url, "rb").read()
-        for secret in (NAME, PNR, ADDRESS, TAG):
+        for secret in (NAME, PNR, PNR_KEPT, ADDRESS, TAG):
             assert secret.encode() not in raw
     report = store.compensation_report(PROVIDER, "2024-01")
     assert _counts(report) == before
@@ -154,13 +185,31 @@ def test_erasure_is_refused_while_care_goes_on(store):
     store.register_nfc_tag("5503", "0499", "Samordnare Sara", T0, now=T0)
     with pytest.raises(erasure.NfcTagStillActiveError), store.unit_of_work() as uow:
         erasure.erase(uow, local_caller(), "5503", now=LATER)
+    # A visit still planned: care goes on. Cancelled, it no longer stands in the way.
+    store.add_customer("5504", "Doris Dahl", None, T0, provider=PROVIDER)
+    with store.unit_of_work() as uow:
+        carer_id = uow.scalar(select(Account.account_id).where(Account.login == "cecilia"))
+        ahead = PlannedVisit(provider=PROVIDER, row_key="cd" * 32, customer_number="5504",
+                             carer_account_id=carer_id, planned_start=LATER + DAY,
+                             planned_end=LATER + DAY + 1800, kind="planned", status="active",
+                             created_at=T0, created_by="Samordnare Sara")
+        uow.add(ahead)
+    with pytest.raises(erasure.VisitsPlannedError) as planned, store.unit_of_work() as uow:
+        erasure.erase(uow, local_caller(), "5504", now=LATER)
+    assert planned.value.rule == "erasure-visits-planned" and "hemlas plan cancel" in str(planned.value)
+    with store.unit_of_work() as uow:
+        uow.get(PlannedVisit, ahead.visit_id).status = "cancelled"
+    with store.unit_of_work() as uow:
+        assert erasure.erase(uow, local_caller(), "5504", now=LATER).records["planned_visits"] == 1
     assert {c.customer_number for c in store.customers()} >= {"5501", "5502", "5503"}
     assert NAME in _every_text(store)
 
 
 def test_the_export_holds_the_customers_data_and_is_audited(store):
     document = subject_access.export(store, local_caller(), "5501", now=LATER)
-    assert document["customer"]["name"] == NAME
+    assert document["customer"]["name"] == NAME and document["customer"]["personal_number"] == PNR_KEPT
+    assert [(v["kind"], v["reason"]) for v in document["planned_visits"]] == \
+        [("planned", None), ("alarm", f"{NAME} fell in the hall")]
     assert [r["action"] for r in document["lifecycle"]] == ["mount", "key_signed_out", "dismantle"]
     assert document["nfc_tags"][0]["tag"] == TAG
     assert {v["source"] for v in document["visits"]} == {"lock", "manual"}
@@ -172,7 +221,7 @@ def test_the_export_holds_the_customers_data_and_is_audited(store):
         from hemlas.fleet.models import AuditEntry
 
         actions = list(uow.scalars(select(AuditEntry.action).where(AuditEntry.target == "customer 5501")))
-    assert actions == ["customers.export"]
+    assert actions == ["customers.read", "customers.personal-number", "customers.export"]
     json.dumps(document)  # JSON throughout
 
 

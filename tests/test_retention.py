@@ -22,7 +22,8 @@ from hemlas.fleet import accounts, retention
 from hemlas.fleet.models import (AuditEntry, AuthToken, BatteryReading, BatterySwap,
                                  CompensationHour, CompensationHourCorrection, Customer,
                                  LockAssignment, LockEvent, LockLifecycle, LoginFailure,
-                                 ManualVisit, ManualVisitCorrection, SwapCycle)
+                                 IssuedKeyRow, ManualVisit, ManualVisitCorrection, PlannedVisit,
+                                 SwapCycle, VisitKey)
 from hemlas.fleet.roles import ForbiddenError, local_caller
 from hemlas.fleet.store import FleetStore
 
@@ -139,6 +140,9 @@ def oracle(records: dict, now: int, policy: retention.Policy) -> dict[str, set]:
         {v["visit_id"]: max(v["at"], v["out_at"] or 0, v["registered_at"]) < manual_cut
          for v in records["visits"]},
         records["visit_links"], lambda at: at < manual_cut)
+    planned_cut = min(days("planned_visits"), open_from)
+    kept["planned"] = {v["visit_id"] for v in records["planned"]
+                       if max(v["planned_end"], v["created_at"], v["changed_at"] or 0) >= planned_cut}
     kept["failures"] = {f["failure_id"] for f in records["failures"] if f["at"] >= days("login_failures")}
     cut = days("ended_sessions")
     kept["tokens"] = {t["token_id"] for t in records["tokens"]
@@ -193,6 +197,13 @@ def scenario(draw):
     visits = [{"visit_id": i + 1, "at": t(draw(ages)), "out_at": None, "registered_at": t(draw(ages))}
               for i in range(draw(st.integers(0, 8)))]
     visit_links = _links(draw, [v["visit_id"] for v in visits], ages.map(t))
+    planned = []
+    for i in range(draw(st.integers(0, 6))):
+        start = t(draw(ages))
+        planned.append({"visit_id": i + 1, "planned_start": start,
+                        "planned_end": start + draw(st.integers(60, 12 * 3600)),
+                        "created_at": t(draw(ages)), "changed_at": draw(st.none() | ages.map(t)),
+                        "alarm": draw(st.booleans())})
     failures = [{"failure_id": i + 1, "at": t(draw(ages))} for i in range(draw(st.integers(0, 5)))]
     tokens = [{"token_id": i + 1, "expires_at": t(draw(st.integers(-400 * DAY, 1200 * DAY))),
                "revoked_at": draw(st.none() | ages.map(t))} for i in range(draw(st.integers(0, 5)))]
@@ -212,7 +223,7 @@ def scenario(draw):
     policy = retention.Policy(periods, draw(st.integers(1, 4)))
     return now, policy, draw(st.integers(1, 6)), {
         "events": events, "readings": readings, "swaps": swaps, "visits": visits,
-        "visit_links": visit_links, "failures": failures, "tokens": tokens, "hours": hours,
+        "visit_links": visit_links, "planned": planned, "failures": failures, "tokens": tokens, "hours": hours,
         "hour_links": hour_links, "placements": placements}
 
 
@@ -232,7 +243,8 @@ def _links(draw, ids, when):
     return links
 
 
-TABLES = (SwapCycle, BatterySwap, ManualVisitCorrection, ManualVisit, LockEvent, BatteryReading,
+TABLES = (SwapCycle, BatterySwap, ManualVisitCorrection, ManualVisit, VisitKey, PlannedVisit,
+          LockEvent, BatteryReading,
           LoginFailure, AuthToken, CompensationHourCorrection, CompensationHour, LockLifecycle,
           LockAssignment)
 
@@ -251,6 +263,22 @@ def _fill(store, records, account_id):
         uow.add_all(ManualVisit(customer_number="1", person="Carer", note="n", **v)
                     for v in records["visits"])
         uow.add_all(LoginFailure(subject="account:x", **f) for f in records["failures"])
+        for v in records["planned"]:
+            alarm = v["alarm"]
+            uow.add(PlannedVisit(provider="P", customer_number="1", carer_account_id=account_id,
+                                 kind="alarm" if alarm else "planned", status="active",
+                                 reason="fell" if alarm else None, created_by="K",
+                                 visit_id=v["visit_id"], planned_start=v["planned_start"],
+                                 planned_end=v["planned_end"], created_at=v["created_at"],
+                                 changed_at=v["changed_at"]))
+            if alarm:  # its key: the link goes with the visit, the key's record stays
+                key = IssuedKeyRow(lock_id=LOCKS[0], person="Carer One", role=wire.ROLE_STAFF,
+                                   not_before=v["planned_start"], not_after=v["planned_end"],
+                                   issued_at=v["created_at"], superseded=False)
+                uow.add(key)
+                uow.flush()
+                uow.add(VisitKey(key_id=key.key_id, visit_id=v["visit_id"], lock_id=LOCKS[0],
+                                 alarm=True, issued_at=v["created_at"]))
         uow.add_all(AuthToken(token_sha256=f"{t['token_id']:064x}", account_id=account_id,
                               kind="browser", created_at=1, **t) for t in records["tokens"])
         uow.add_all(CompensationHour(provider="P", customer_number="1", lock_id=None,
@@ -283,6 +311,7 @@ def _remaining(store) -> dict[str, set]:
             "readings": set(uow.scalars(select(BatteryReading.reading_id))),
             "swaps": set(uow.scalars(select(BatterySwap.swap_id))),
             "visits": set(uow.scalars(select(ManualVisit.visit_id))),
+            "planned": set(uow.scalars(select(PlannedVisit.visit_id))),
             "failures": set(uow.scalars(select(LoginFailure.failure_id))),
             "tokens": set(uow.scalars(select(AuthToken.token_id))),
             "hours": set(uow.scalars(select(CompensationHour.hour_id))),
@@ -310,6 +339,7 @@ def test_exactly_the_old_and_removable_records_go(store, case):
                          for k, v in expected.items()}
     assert outcome.removed["battery_readings"] == len(records["readings"]) - len(expected["readings"])
     assert outcome.removed["manual_visits"] == len(records["visits"]) - len(expected["visits"])
+    assert outcome.removed["planned_visits"] == len(records["planned"]) - len(expected["planned"])
     assert (store.battery_warnings(now), store.door_warnings(now)) == warnings
     # Each kind's removal is recorded (as many entries as batches), with no one's data in it.
     entries = _audit_since(store, first_audit)

@@ -13,8 +13,11 @@ the retention periods remove the rest in their time. A number is digits only, so
 is never a customer's number.
 
 Refused (each with its rule and next step) while the customer still has a lock mounted (the
-placement is open: dismantle first), an active NFC tag (deactivate it), or a mount or hour in
-a compensation month still open (its basis may change: erase once it closes).
+placement is open: dismantle first), an active NFC tag (deactivate it), a visit still planned
+(cancel it in the plan), or a mount or hour in a compensation month still open (its basis may
+change: erase once it closes). Planned visits and alarm accesses stay, with their times and
+carers, under the pseudonym; their row keys (a hash over the customer's number) and alarm
+reasons go.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import String, or_, select, text, update
+from sqlalchemy import String, case, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from ..i18n import _
@@ -33,7 +36,7 @@ from .customers import UnknownCustomerError
 from .errors import FleetError
 from .models import (AuditEntry, BatterySwap, CompensationHour, CompensationHourCorrection,
                      Customer, LockAssignment, LockLifecycle, ManualVisit, ManualVisitCorrection,
-                     NfcTag)
+                     NfcTag, PlannedVisit)
 from .roles import ERASE_CUSTOMER, Caller, require
 
 ACTION = "customers.erase"
@@ -75,6 +78,16 @@ class CompensationOpenError(ErasureRefusedError):
             "customer {number} has a mount or a registered hour in {month}, whose compensation "
             "is still open (its basis may still change): erase on or after {closes}, when it "
             "closes").format(number=number, month=month, closes=closes.isoformat()))
+
+
+class VisitsPlannedError(ErasureRefusedError):
+    rule = "erasure-visits-planned"
+
+    def __init__(self, number: str, start: int):
+        super().__init__(_(
+            "customer {number} still has visits planned (the next at {start}): care goes on; "
+            "cancel them in the planning system and import the plan again (or hemlas plan "
+            "cancel VISIT), then erase").format(number=number, start=audit.iso(start)))
 
 
 class AlreadyErasedError(ErasureRefusedError):
@@ -146,6 +159,11 @@ def _check_erasable(session: Session, row: Customer, rules: retention.Policy, no
         .order_by(LockAssignment.lock_id)))
     if mounted:
         raise LockStillMountedError(number, mounted)
+    ahead = session.scalar(select(PlannedVisit.planned_start).where(
+        PlannedVisit.customer_number == number, PlannedVisit.status == "active",
+        PlannedVisit.planned_end > now).order_by(PlannedVisit.planned_start).limit(1))
+    if ahead is not None:
+        raise VisitsPlannedError(number, ahead)
     if session.scalar(select(NfcTag.nfc_tag_id).where(
             NfcTag.customer_number == number, NfcTag.deactivated_at.is_(None)).limit(1)):
         raise NfcTagStillActiveError(number)
@@ -191,6 +209,12 @@ def _pseudonymise(session: Session, number: str, pseudonym: str) -> dict[str, in
         "compensation_hours": change(CompensationHour, {"customer_number": pseudonym,
                                                         "source_ref": None},
                                      CompensationHour.customer_number == number),
+        # The row key hashes the customer's number with the row (planned_visits.row_key): a
+        # link back by trying every number, so it goes; an alarm's reason may name them.
+        "planned_visits": change(PlannedVisit, {"customer_number": pseudonym, "row_key": None,
+                                                "reason": case((PlannedVisit.reason.is_(None), None),
+                                                               else_=ERASED)},
+                                 PlannedVisit.customer_number == number),
     }
     if visits:  # a correction's reason may name the customer too
         change(ManualVisitCorrection, {"reason": ERASED},

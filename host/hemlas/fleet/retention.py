@@ -55,6 +55,7 @@ class Kind:
 KINDS = (
     Kind("visit_events", 730, rules.visit_events, held=True),
     Kind("manual_visits", 730, rules.manual_visits, held=True),
+    Kind("planned_visits", 730, rules.planned_visits, held=True),
     Kind("door_events", 90, rules.door_events),
     Kind("lock_events", 365, rules.other_events),
     Kind("battery_readings", 730, rules.battery_readings),
@@ -68,6 +69,7 @@ BY_NAME = {kind.name: kind for kind in KINDS}
 KIND_TEXT = Texts({
     "visit_events": N_("visit events (locks, unlocks, battery-swap registrations)"),
     "manual_visits": N_("visits registered by hand, their notes and corrections"),
+    "planned_visits": N_("planned visits and alarm accesses (the plan, an alarm's reason)"),
     "door_events": N_("door events (opened, closed, left open, forced)"),
     "lock_events": N_("other lock events (starts, faults, sessions, refusals)"),
     "battery_readings": N_("battery readings"),

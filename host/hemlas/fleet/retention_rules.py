@@ -30,7 +30,8 @@ from ..firmware import wire
 from .doors import DEFAULT_FORCED_WITHIN_S
 from .models import (AuthToken, BatteryReading, BatterySwap, CompensationHour,
                      CompensationHourCorrection, LockAssignment, LockEvent, LockLifecycle,
-                     LoginFailure, ManualVisit, ManualVisitCorrection, SwapCycle)
+                     LoginFailure, ManualVisit, ManualVisitCorrection, PlannedVisit, SwapCycle,
+                     VisitKey)
 from .visit_pairing import VISIT_EVENTS
 
 DOOR_STATE_EVENTS = (wire.EVENT_DOOR_OPENED, wire.EVENT_DOOR_CLOSED, wire.EVENT_DOOR_LEFT_OPEN)
@@ -190,6 +191,25 @@ def manual_visits(session: Session, cut: int, ctx: Context, limit: int) -> int:
     members = [(v, max(at, out_at or 0, registered) < cut) for v, at, out_at, registered in rows]
     return _remove_chains(session, ManualVisit, ManualVisit.visit_id, ManualVisitCorrection,
                           members, lambda at: at < cut)
+
+
+def planned_visits(session: Session, cut: int, ctx: Context, limit: int) -> int:
+    """Planned visits and alarm accesses (the plan, an alarm's reason) that ended, and were
+    last changed, before the cut-off, with their links to the keys issued for them (the keys'
+    own records stay, as every issued key's)."""
+    cut = min(cut, ctx.open_start)
+    ids = list(session.scalars(
+        select(PlannedVisit.visit_id)
+        .where(PlannedVisit.planned_end < cut, PlannedVisit.created_at < cut,
+               or_(PlannedVisit.changed_at.is_(None), PlannedVisit.changed_at < cut))
+        .order_by(PlannedVisit.visit_id).limit(limit)))
+    removed = 0
+    for chunk in _chunks(ids):
+        session.execute(delete(VisitKey).where(VisitKey.visit_id.in_(chunk))
+                        .execution_options(synchronize_session=False))
+        removed += _count(session.execute(delete(PlannedVisit).where(
+            PlannedVisit.visit_id.in_(chunk)).execution_options(synchronize_session=False)))
+    return removed
 
 
 def login_failures(session: Session, cut: int, ctx: Context, limit: int) -> int:

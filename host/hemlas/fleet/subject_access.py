@@ -3,7 +3,8 @@ one customer, as one JSON document, for the customer's provider's coordinator or
 administrator to hand over; the export itself is recorded in the audit log.
 
 It holds the customer's record, the locks with them and their placements, the lifecycle
-records, NFC tags, visits (from the locks' logs and by hand, corrections too), the door
+records, NFC tags, visits (from the locks' logs and by hand, corrections too), the visits
+planned and the alarm accesses (with their reasons), the door
 events of their placements, the battery swaps at their home, the registered hours, the keys
 that could open their door while a lock was theirs (metadata, never key bytes), who read or
 changed their data (the audit log: art. 15(1)(c)), and how long each kind is kept (art.
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 from . import audit, retention
 from .customers import UnknownCustomerError
 from .models import (AuditEntry, BatterySwap, CompensationHour, Customer, IssuedKeyRow,
-                     LockAssignment, LockEvent, LockLifecycle, NfcTag)
+                     LockAssignment, LockEvent, LockLifecycle, NfcTag, PlannedVisit)
 from .retention_rules import DOOR_EVENTS
 from .roles import EXPORT_CUSTOMER, Caller, require
 
@@ -78,7 +79,8 @@ def _records(session: Session, row: Customer) -> dict:
     periods = [(p.lock_id, p.assigned_at, p.ended_at) for p in placements]
     return {
         "customer": {"customer_number": number, "name": row.name, "address": row.address,
-                     "provider": row.provider, "created_at": _iso(row.created_at)},
+                     "personal_number": row.personal_number, "provider": row.provider,
+                     "created_at": _iso(row.created_at)},
         "locks_now": [lock for lock, _a, ended in periods if ended is None],
         "placements": [{"lock_id": lock, "from": _iso(a), "until": _iso(e)}
                        for lock, a, e in periods],
@@ -105,6 +107,14 @@ def _records(session: Session, row: Customer) -> dict:
                                for h in session.scalars(select(CompensationHour).where(
                                    CompensationHour.customer_number == number)
                                    .order_by(CompensationHour.day, CompensationHour.hour_id))],
+        "planned_visits": [{"visit_id": v.visit_id, "kind": v.kind, "status": v.status,
+                            "planned_start": _iso(v.planned_start),
+                            "planned_end": _iso(v.planned_end), "reason": v.reason,
+                            "provider": v.provider, "created_at": _iso(v.created_at),
+                            "created_by": v.created_by}
+                           for v in session.scalars(select(PlannedVisit).where(
+                               PlannedVisit.customer_number == number)
+                               .order_by(PlannedVisit.planned_start, PlannedVisit.visit_id))],
         "keys": _keys(session, periods),
         "disclosures": _disclosures(session, number),
     }

@@ -10,6 +10,7 @@ SECTIONS = Texts({
     "lifecycle": N_("Mounting, moves and dismantling"),
     "nfc_tags": N_("NFC tags"),
     "visits": N_("Visits"),
+    "planned_visits": N_("Planned visits and alarm accesses"),
     "door_events": N_("Door events"),
     "battery_swaps": N_("Battery swaps"),
     "compensation_hours": N_("Registered \"Uppstart smarta lås\" hours"),
@@ -23,6 +24,7 @@ _LINE = {
     "lifecycle": ("at", "action", "lock_id", "address", "person", "note"),
     "nfc_tags": ("tag", "registered_at", "deactivated_at"),
     "visits": ("at", "out_at", "person", "source", "lock_id", "note", "status"),
+    "planned_visits": ("planned_start", "planned_end", "kind", "status", "reason", "created_by"),
     "door_events": ("at", "event", "lock_id"),
     "battery_swaps": ("started_at", "lock_id", "person", "status"),
     "compensation_hours": ("day", "provider", "lock_id", "registered_by"),
@@ -31,12 +33,18 @@ _LINE = {
 }
 
 
+def _personnummer(customer: dict) -> str:
+    digits = customer.get("personal_number")
+    return f"{digits[:8]}-{digits[8:]}" if digits else "-"
+
+
 def as_text(document: dict) -> str:
     customer = document["customer"]
     lines = [_("Access request (GDPR art. 15): customer {number}").format(
                  number=customer["customer_number"]),
              _("Name: {name}").format(name=customer["name"]),
              _("Address: {address}").format(address=customer["address"] or "-"),
+             _("Personnummer: {number}").format(number=_personnummer(customer)),
              _("Provider: {provider}").format(provider=customer["provider"] or "-"),
              _("Made {at} by {by}").format(at=document["export"]["made_at"],
                                            by=document["export"]["made_by"])]
