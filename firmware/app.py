@@ -1,13 +1,12 @@
-# The lock application: builds the hardware from the board file, recovers the log and the
-# stored state, reads the bolt position from the sensors, and runs one task per concern.
+# The lock application: builds the hardware from the board file, starts the lock (startup.py:
+# the log and the stored state recovered, the bolt read from its sensors, one task per
+# concern) and serves the serial port.
 
 import asyncio
 import gc
 import json
 import sys
 import time
-from binascii import hexlify
-
 from micropython import const
 
 import wire
@@ -15,11 +14,9 @@ from auth import Auth
 from battery import Battery
 from clock import Clock
 from energy import ChargeMeter
-from eventlog import EventLog
 from lock import Lock
 from power import PowerPolicy
 from selftest import BLINK_ON_MS, run_selftest
-from store import Store
 
 _FEED_DIVISOR = const(4)  # feed the watchdog four times per timeout: one late feed is no reset
 FIRMWARE_VERSION = "0.5.0"  # 0.5: protocol 3 (encrypted sessions, private advertising)
@@ -99,80 +96,18 @@ class App:
             await asyncio.sleep_ms(period)
 
 
-# Written by the console's provision command (console.py), read at every boot.
+# Written by the console's provision command (console.py), read at every boot (startup.py).
 SECRET_FILE = "secret.bin"  # 32 random bytes; never sent, logged or read back by any command
 IDENTITY_FILE = "identity.json"
 
 
-def read_lock_id(hw):
-    """The lock id provisioned into flash, else one from the chip's id."""
-    try:
-        with open(IDENTITY_FILE) as f:
-            return json.load(f)["lock_id"]
-    except (OSError, ValueError, KeyError):
-        return "HL-" + hexlify(hw.unique_id()).decode()[-6:].upper()
+async def run(board, hw, started):
+    import startup
 
-
-def read_secret():
-    try:
-        with open(SECRET_FILE, "rb") as f:
-            secret = f.read()
-    except OSError:
-        return None  # not provisioned
-    return secret if len(secret) == wire.SECRET_SIZE else None
-
-
-def boot(board, hw):
-    log = EventLog("log", board["log_segments"], board["log_segment_records"])
-    store = Store("state.json")
-    log.synced = store.get("synced", 0)  # what the host has read: kept until then
-    app = App(board, hw, log, store, read_lock_id(hw), read_secret())
-    if log.recovered_bytes:
-        log.append(wire.EVENT_FAULT, (wire.FAULT_LOG_RECOVERED, log.recovered_bytes))
-    if store.was_reset:
-        log.append(wire.EVENT_FAULT, (wire.FAULT_STORE_RESET, 0))
-    state = app.lock.read_sensors()
-    app.policy.resume(hw.powered_on())
-    if hw.woke_from_sleep() and app.charge.woke(hw.rtc_memory().decode()):
-        # A wake from the power policy's sleep, every few seconds: neither a log record nor a
-        # flash write, or the log would drown its visits and the flash would wear out.
-        return app
-    # The count orders records across power cuts, when the RTC restarts from its epoch.
-    boots = store.get("boots", 0) + 1
-    store.update(boots=boots)
-    log.append(wire.EVENT_BOOT, (hw.reset_cause(), state, boots))
-    return app
-
-
-async def run(board, hw, start):
-    app = boot(board, hw)
+    app = startup.start(board, hw, started)
+    # Start-up's code runs once per boot: dropped, it is heap the running lock gets back.
+    del startup, sys.modules["startup"]
     gc.collect()
-    asyncio.create_task(app.watchdog_task())
-    app.tasks.append(asyncio.create_task(app.button_task()))
-    if hw.woke_from_sleep() and hw.woke_by_button():
-        hw.button.wake_press()  # the press that woke the lock is a press: run the self-test
-    lock_id = app.auth.lock_id
-    from ble import BleLink  # after the hardware: a board's radio is the last thing up
-
-    # A power policy's short windows advertise faster than an always-awake lock needs to.
-    policy = board["power"].get("policy")
-    interval = policy.get("adv_interval_ms", 0) if policy else 0
-    link = BleLink(app, lock_id, interval or board["ble"]["adv_interval_ms"])
-    link.start()
-    app.tasks.append(asyncio.create_task(link.run()))
-    if app.auth.provisioned:
-        app.tasks.append(asyncio.create_task(link.rotate()))
-    if board.get("accel"):
-        import door  # only a board with a knock sensor pays for it
-
-        knocks = door.watch(app, hw.woke_from_sleep())
-        if knocks:
-            app.tasks.append(asyncio.create_task(knocks.run()))
-            hw.wake_pins = (hw.button.pin, knocks.sensor.pin)
-    asyncio.create_task(app.policy.run())
-    reply({"ready": time.ticks_diff(time.ticks_ms(), start), "state": app.lock.state,
-           "board": board["name"], "next_seq": app.log.next_seq, "lock_id": lock_id,
-           "firmware": FIRMWARE_VERSION, "provisioned": app.auth.provisioned})
     await serial(app, asyncio.StreamReader(sys.stdin))
     while True:  # stdin closed (no serial host): keep serving the button
         await asyncio.sleep_ms(60_000)
@@ -209,10 +144,10 @@ def main():
     import board
     from hw import Hardware
 
-    start = time.ticks_ms()
+    started = time.ticks_ms()
     hw = Hardware(board.BOARD)
     try:
-        asyncio.run(run(board.BOARD, hw, start))
+        asyncio.run(run(board.BOARD, hw, started))
     finally:
         # Whatever ended the app (Ctrl-C on the serial port, an uncaught error): the motor,
         # the test load and the LEDs must not stay on until the watchdog bites.

@@ -1,5 +1,6 @@
 """The firmware build folds wire's integer constants in without changing what they mean."""
 
+import os
 import re
 
 from hemlas.boards import firmware_dir
@@ -56,3 +57,37 @@ def test_a_module_since_removed_is_not_left_in_the_build(tmp_path):
     build.compile_modules(sorted(source.glob("*.py")), out, prune=True)
     assert {p.name for p in out.glob("*.mpy")} == {"kept.mpy"}
     assert not (out / "moved.sha").exists()
+
+
+def test_the_firmware_is_built_without_line_numbers(tmp_path):
+    """compile_firmware passes -O3 (docs/firmware.md, "Footprint"): a traceback from the board
+    names the file and the function, at "line 1"; the same module built without it has its
+    lines. The options are part of the cache's key, so a build never keeps the other's files."""
+    import subprocess
+
+    from hemlas.sim import build
+
+    def traceback(fw):
+        script = "import wire\nnext(wire.iter_fragments(b'x', 3))\n"
+        run = subprocess.run([build.micropython_executable(), "-c", script], capture_output=True, text=True,
+                             env={**os.environ, "MICROPYPATH": str(fw)}, timeout=30, cwd=tmp_path)
+        return run.stdout + run.stderr
+
+    fw = tmp_path / "fw"
+    build.compile_firmware(fw)
+    assert 'File "wire.py", line 1, in iter_fragments' in traceback(fw)
+    build.compile_modules(firmware_sources(), fw, keep_source={"main.py"}, transform=build.fold_firmware)
+    with_lines = traceback(fw)
+    assert 'File "wire.py", line ' in with_lines and ", line 1, in iter_fragments" not in with_lines
+
+
+def test_the_firmware_has_nothing_else_for_its_optimisation_to_drop():
+    """-O3 also drops assert statements and makes __debug__ False: the firmware has neither,
+    so the build changes nothing but the line numbers."""
+    import ast
+
+    for source in firmware_sources():
+        tree = ast.parse(source.read_text())
+        asserts = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Assert)]
+        debug = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id == "__debug__"]
+        assert not asserts and not debug, (source.name, asserts, debug)

@@ -154,11 +154,19 @@ def fold_firmware(source: Path, text: str) -> str:
     return consts.fold_uses(text, constants)
 
 
+# mpy-cross -O3 leaves the line numbers out of the bytecode: 1.5 KiB of the field lock's heap
+# (docs/firmware.md, "Footprint"). A traceback then names each file and function but says
+# "line 1"; the firmware prints no traceback in the field (app.fault logs a code and prints
+# repr(err)), and its functions are short enough to be found by name. Nothing else changes:
+# -O1's dropped asserts and __debug__ find none in the firmware (tests/test_build.py).
+FIRMWARE_MPY_OPTIONS = ("-O3",)
+
+
 def compile_firmware(out_dir: Path) -> list[Path]:
     """Compile every firmware module except main.py (which stays source, as on a board), with
-    the wire protocol's constants folded in."""
+    the wire protocol's constants folded in, without line numbers (FIRMWARE_MPY_OPTIONS)."""
     return compile_modules(firmware_sources(), out_dir, keep_source={"main.py"}, transform=fold_firmware,
-                           prune=True)
+                           prune=True, options=FIRMWARE_MPY_OPTIONS)
 
 
 THIRD_PARTY_MICROPYTHON = Path(__file__).resolve().parents[3] / "third_party" / "micropython"
@@ -202,12 +210,14 @@ def build_frozen_esp32like(out_dir: Path) -> str:
 
 
 def compile_modules(sources: list[Path], out_dir: Path, keep_source: frozenset | set = frozenset(),
-                    transform: Callable[[Path, str], str] | None = None, prune: bool = False) -> list[Path]:
+                    transform: Callable[[Path, str], str] | None = None, prune: bool = False,
+                    options: tuple[str, ...] = ()) -> list[Path]:
     """Compile sources to .mpy in out_dir (names in keep_source are copied as they are).
 
     transform(path, text) may rewrite a source before it is compiled. Outputs are cached by
     the hash of what is compiled, so repeated boots in a test run cost nothing; each file is
     written under a temporary name and renamed, so parallel runs never see half a file.
+    options: mpy-cross's own (as "-O3"), part of what the cache compares.
     prune: out_dir is these sources' alone: a .mpy left from a module since removed or moved
     is deleted, or the interpreter would still import it (and the simulated modules' measured
     heap would count it).
@@ -229,7 +239,7 @@ def compile_modules(sources: list[Path], out_dir: Path, keep_source: frozenset |
         text = source.read_text()
         if transform is not None:
             text = transform(source, text)
-        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        digest = hashlib.sha256(" ".join(options).encode() + b"\0" + text.encode()).hexdigest()[:16]
         target = out_dir / (source.stem + ".mpy")
         stamp = out_dir / (source.stem + ".sha")
         if not (target.is_file() and stamp.is_file() and stamp.read_text() == digest):
@@ -238,7 +248,7 @@ def compile_modules(sources: list[Path], out_dir: Path, keep_source: frozenset |
             folded.write_text(text)
             try:
                 result = subprocess.run(
-                    [tool, "-o", str(scratch), "-s", source.name, str(folded)],
+                    [tool, *options, "-o", str(scratch), "-s", source.name, str(folded)],
                     capture_output=True,
                     text=True,
                 )
