@@ -27,12 +27,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..i18n import _
 from ._common import _check_text, _now
 from .customers import check_provider
 from .hour_corrections import HourCorrectionMixin
 from .hour_import import HourImportError, HourImportMixin
-from .hours import (FIRST_YEAR, LAST_YEAR, CompensationError, HourEntry, _check_hour, _hour_row,
-                    _row_key, hour_record, is_current, month_bounds)
+from .hours import (FIRST_YEAR, LAST_YEAR, CompensationError, HourAlreadyRegisteredError,
+                    HourEntry, UnknownProviderError, _check_hour, _hour_row, _row_key,
+                    hour_record, is_current, month_bounds)
 from .models import (PERSON_LENGTH, CompensationHour, CompensationHourLine, CompensationMount,
                      CompensationReport, Customer, HourRecord, LockLifecycle)
 
@@ -81,10 +83,11 @@ class CompensationMixin(HourImportMixin, HourCorrectionMixin):
             try:
                 session.flush()
             except IntegrityError:  # the same registration, entered by another client meanwhile
-                raise CompensationError(
-                    f"provider {hour[0]}'s hour for customer {hour[1]} on {hour[2]} was just "
-                    f"registered by another client: hemlas compensation list --provider "
-                    f"\"{hour[0]}\" shows it") from None
+                raise HourAlreadyRegisteredError(
+                    _("provider {provider}'s hour for customer {number} on {day} was just "
+                      "registered by another client: hemlas compensation list --provider "
+                      "\"{provider}\" shows it").format(provider=hour[0], number=hour[1],
+                                                         day=hour[2])) from None
             return hour_record(row)
 
     def registered_hours(self, provider: str, month: str | None = None, *,
@@ -138,19 +141,25 @@ class CompensationMixin(HourImportMixin, HourCorrectionMixin):
                 .order_by(CompensationHour.day, CompensationHour.hour_id)).all()
             known = bool(mounts or hours) or _known_provider(session, provider)
         if not known:
-            known = ", ".join(self.providers()) or "none yet"
-            raise CompensationError(f"no customer, mount or hour names provider {provider!r} "
-                                    f"(known providers: {known}); check the spelling")
+            known = ", ".join(self.providers()) or _("none yet")
+            raise UnknownProviderError(_("no customer, mount or hour names provider {provider!r} "
+                                         "(known providers: {known}); check the spelling")
+                                       .format(provider=provider, known=known))
         return _match(provider, f"{first:%Y-%m}", mounts,
                       [(hour_record(h), name) for h, name in hours])
 
 
 def _already_registered(hour: tuple, same: CompensationHour) -> CompensationError:
-    return CompensationError(
-        f"provider {hour[0]} already has an hour for customer {hour[1]} on "
-        f"{hour[2]}{f' (lock {hour[3]})' if hour[3] else ''}: hour {same.hour_id}, "
-        f"entered by {same.registered_by}; the routine allows one hour per mounted "
-        f"lock: for a second lock mounted that day, name it with --lock LOCK")
+    said = (_("provider {provider} already has an hour for customer {number} on {day} (lock "
+              "{lock_id}): hour {hour_id}, entered by {by}; the routine allows one hour per "
+              "mounted lock: for a second lock mounted that day, name it with --lock LOCK")
+            if hour[3] else
+            _("provider {provider} already has an hour for customer {number} on {day}: hour "
+              "{hour_id}, entered by {by}; the routine allows one hour per mounted lock: for a "
+              "second lock mounted that day, name it with --lock LOCK"))
+    return HourAlreadyRegisteredError(said.format(
+        provider=hour[0], number=hour[1], day=hour[2], lock_id=hour[3], hour_id=same.hour_id,
+        by=same.registered_by))
 
 
 def _known_provider(session: Session, provider: str) -> bool:
@@ -190,12 +199,14 @@ def _match(provider: str, month: str, mounts, hours) -> CompensationReport:
 def _why_unmatched(hour: HourRecord, name: str | None, by_customer, month: str) -> str:
     mounts = by_customer.get(hour.customer_number, [])
     if name is None:
-        return f"customer {hour.customer_number} is not in the fleet store"
+        return _("customer {number} is not in the fleet store").format(number=hour.customer_number)
     if hour.lock_id is not None and all(m.lock_id != hour.lock_id for m in mounts):
-        return f"lock {hour.lock_id} was not mounted for this customer in {month}"
+        return _("lock {lock_id} was not mounted for this customer in {month}").format(
+            lock_id=hour.lock_id, month=month)
     if not mounts:
-        return f"no lock was mounted for this customer in {month}"
-    return f"more hours than the {len(mounts)} lock(s) mounted for this customer in {month}"
+        return _("no lock was mounted for this customer in {month}").format(month=month)
+    return _("more hours than the {n} lock(s) mounted for this customer in {month}").format(
+        n=len(mounts), month=month)
 
 
 __all__ = ["FIRST_YEAR", "LAST_YEAR", "CompensationError", "CompensationMixin", "HourEntry",

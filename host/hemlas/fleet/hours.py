@@ -33,6 +33,31 @@ class CompensationError(FleetError):
     """A registration the routine does not allow, or an unknown provider or month."""
 
 
+# The refusals by name (a page shows the rule beside its form, the API in its problem type).
+class InvalidMonthError(CompensationError):
+    rule = "invalid-month"
+
+
+class InvalidHourDateError(CompensationError):
+    rule = "invalid-date"
+
+
+class HourInFutureError(CompensationError):
+    rule = "hour-in-future"
+
+
+class HourAlreadyRegisteredError(CompensationError):
+    """The same registration is there, current: the routine's one hour per mounted lock."""
+
+    rule = "hour-already-registered"
+
+
+class UnknownProviderError(CompensationError):
+    """No customer, mount or hour names the provider (a typo)."""
+
+    rule = "unknown-provider"
+
+
 @dataclass(frozen=True)
 class HourEntry(HourRecord):
     """A registered hour with its standing: current, or withdrawn or corrected (and then the
@@ -52,11 +77,11 @@ def month_bounds(month: str) -> tuple[datetime.date, datetime.date, int, int]:
     """A "YYYY-MM" month as (first day, first day after) and as local unix times."""
     found = _MONTH.fullmatch(month.strip()) if isinstance(month, str) else None
     if found is None or not 1 <= int(found[2]) <= 12:
-        raise CompensationError(_("a month is written YYYY-MM (e.g. 2026-11), not {month!r}")
+        raise InvalidMonthError(_("a month is written YYYY-MM (e.g. 2026-11), not {month!r}")
                                  .format(month=month))
     year, number = int(found[1]), int(found[2])
     if not FIRST_YEAR <= year <= LAST_YEAR:
-        raise CompensationError(_("no month {month!r} here: a month's year is in "
+        raise InvalidMonthError(_("no month {month!r} here: a month's year is in "
                                    "{first}..{last}")
                                  .format(month=month.strip(), first=FIRST_YEAR,
                                          last=LAST_YEAR))
@@ -74,16 +99,17 @@ def _check_hour(provider: str, customer_number: str, day: datetime.date | str,
         try:
             day = datetime.date.fromisoformat(day.strip())
         except ValueError:
-            raise FleetError(_("a date is written YYYY-MM-DD, not {day!r}").format(day=day)) from None
+            raise InvalidHourDateError(_("a date is written YYYY-MM-DD, not {day!r}")
+                                       .format(day=day)) from None
     if not isinstance(day, datetime.date) or isinstance(day, datetime.datetime):
-        raise FleetError(_("a date is written YYYY-MM-DD, not {day!r}").format(day=day))
+        raise InvalidHourDateError(_("a date is written YYYY-MM-DD, not {day!r}").format(day=day))
     if not FIRST_YEAR <= day.year <= LAST_YEAR:
-        raise CompensationError(_("no hour is registered for {day}: a date's year is in "
+        raise InvalidHourDateError(_("no hour is registered for {day}: a date's year is in "
                                    "{first}..{last}")
                                  .format(day=day.isoformat(), first=FIRST_YEAR,
                                          last=LAST_YEAR))
     if day > datetime.date.fromtimestamp(now):
-        raise CompensationError(_("{day} is in the future: an hour is registered for a lock "
+        raise HourInFutureError(_("{day} is in the future: an hour is registered for a lock "
                                    "already mounted").format(day=day))
     return (check_provider(provider), check_customer_number(customer_number), day.isoformat(),
             _check_optional_text("lock id", lock_id, LOCK_ID_LENGTH))
@@ -111,5 +137,6 @@ def hour_record(row: CompensationHour, correction: CompensationHourCorrection | 
 
 
 
-__all__ = ["FIRST_YEAR", "LAST_YEAR", "CompensationError", "HourEntry", "hour_record",
-           "is_current", "month_bounds"]
+__all__ = ["FIRST_YEAR", "LAST_YEAR", "CompensationError", "HourAlreadyRegisteredError",
+           "HourEntry", "HourInFutureError", "InvalidHourDateError", "InvalidMonthError",
+           "UnknownProviderError", "hour_record", "is_current", "month_bounds"]

@@ -40,15 +40,21 @@ READ_PERSONAL_NUMBERS = "personal-numbers.read"
 # lock goes up; a carer (or the coordinator) registers a battery swap the carer has made.
 DEACTIVATE_NFC = "nfc.deactivate"
 REGISTER_SWAPS = "swaps.register"
+# Ersättning: register the provider's "Uppstart smarta lås" hours and check them against the
+# locks mounted (the compensation report names customers and their locks): the coordinator's
+# work for their provider, the lock administrator's for any; not a carer's.
+MANAGE_COMPENSATION = "compensation.manage"
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     LOCK_ADMIN: frozenset({READ_CUSTOMERS, READ_LOCKS, READ_WARNINGS, READ_AUDIT,
                            MANAGE_ACCOUNTS, IMPORT_PLAN, READ_PLAN, REQUEST_ALARM_KEY,
                            READ_ALARM_ACCESS, EXPORT_CUSTOMER, ERASE_CUSTOMER, RUN_RETENTION,
-                           READ_PERSONAL_NUMBERS, DEACTIVATE_NFC, REGISTER_SWAPS}),
+                           READ_PERSONAL_NUMBERS, DEACTIVATE_NFC, REGISTER_SWAPS,
+                           MANAGE_COMPENSATION}),
     COORDINATOR: frozenset({READ_CUSTOMERS, READ_LOCKS, READ_WARNINGS, IMPORT_PLAN, READ_PLAN,
                             READ_ALARM_ACCESS, EXPORT_CUSTOMER, ERASE_CUSTOMER,
-                            READ_PERSONAL_NUMBERS, DEACTIVATE_NFC, REGISTER_SWAPS}),
+                            READ_PERSONAL_NUMBERS, DEACTIVATE_NFC, REGISTER_SWAPS,
+                            MANAGE_COMPENSATION}),
     # The routine: a carer finds the customer, then the lock, and swaps a battery that warns.
     CARER: frozenset({READ_CUSTOMERS, READ_LOCKS, READ_WARNINGS, READ_PLAN, REQUEST_ALARM_KEY,
                       REGISTER_SWAPS}),

@@ -14,12 +14,13 @@ def install(app) -> None:
     service's app (after the API's: the handlers here answer the API's paths as it does)."""
     from fastapi.staticfiles import StaticFiles
 
-    from . import auth, customers, home, pages, report
+    from . import auth, compensation, customers, home, pages, report
     from .render import STATIC
     from .security import LanguageCookie, SecurityHeaders
 
     pages.install_handlers(app)
-    for router in (auth.router, home.router, report.router, customers.router):
+    for router in (auth.router, home.router, report.router, customers.router,
+                   compensation.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(LanguageCookie)  # outside the service's Language middleware: it goes first
