@@ -48,6 +48,7 @@ CONVERTED = (
     "fleet/customer_devices.py", "fleet/battery_report.py",
     "web/__init__.py", "web/auth.py", "web/home.py", "web/pages.py", "web/render.py",
     "web/security.py", "web/report.py", "web/customers.py", "web/spreadsheet.py",
+    "fleet/compensation.py", "fleet/compensation_access.py", "web/compensation.py",
 )
 TEMPLATES = PACKAGE / "web" / "templates"
 

@@ -7,15 +7,17 @@ exactly as an id that does not exist (the same status, the same page)."""
 from __future__ import annotations
 
 import re
+import time
 
 from hemlas.fleet.store import FleetStore
 from hemlas.service.app import API_PREFIX, create_app, endpoints
 
-from service_helpers import A_CUSTOMERS, A_LOCKS, B_CUSTOMERS, B_LOCKS, PROVIDER_A
+from service_helpers import A_CUSTOMERS, A_LOCKS, B_CUSTOMERS, B_LOCKS, NOW, PROVIDER_A
 from web_helpers import NFC_CUSTOMER, PERSONNUMMER, csrf_of, page_client, populate_web
 
 # How each page is tried: "public" and "own" (nothing of anyone else's to name), "list" (its
-# query parameters get A's strings), "by-id" (its path parameters get A's ids), POST or not.
+# query parameters get A's strings), "by-id" (its path parameters get A's ids), "form" (the
+# posted form's customer number is A's), POST or not.
 PAGES = {
     ("GET", "/login"): ("public", ()),
     ("POST", "/login"): ("public", ()),
@@ -31,6 +33,9 @@ PAGES = {
     ("GET", "/kund/{number}/las/{lock_id}"): ("by-id", ()),
     ("GET", "/kund/{number}/las/{lock_id}/batteribyte"): ("by-id", ()),
     ("POST", "/kund/{number}/las/{lock_id}/batteribyte"): ("by-id", ()),
+    ("GET", "/ersattning"): ("list", ("manad", "leverantor", "klart")),
+    ("GET", "/ersattning.csv"): ("list", ("manad", "leverantor")),
+    ("POST", "/ersattning/timme"): ("form", ("kund",)),
 }
 STATIC_MOUNT = "Mount(path='/static'"
 A_NUMBERS = [*A_CUSTOMERS, NFC_CUSTOMER]
@@ -48,7 +53,8 @@ def _own_ids(login: str) -> dict[str, str]:
 def _snapshot(store):
     return ([c for c in store.customers() if c.customer_number in A_NUMBERS],
             store.nfc_tags(NFC_CUSTOMER), store.pending_swaps(),
-            {lock_id: store.battery_readings(lock_id) for lock_id in A_LOCKS})
+            {lock_id: store.battery_readings(lock_id) for lock_id in A_LOCKS},
+            store.registered_hours(PROVIDER_A, include_all=True))
 
 
 def _leaks(text: str, echoed: list[str]) -> list[str]:
@@ -82,6 +88,19 @@ def test_every_page_as_another_providers_coordinator_and_carer(tmp_path):
                         assert answer.status_code < 500 and not _leaks(answer.text, list(query.values())), \
                             (login, path, query, _leaks(answer.text, list(query.values())))
                     continue
+                if kind == "form":
+                    day = time.strftime("%Y-%m-%d", time.localtime(NOW))
+                    for value in A_NUMBERS:
+                        form = {"csrf_token": token, "dag": day, "manad": day[:7]}
+                        answer = web.post(path, data={**form, "kund": value})
+                        nonexistent = web.post(path, data={**form, "kund": NO_SUCH["number"]})
+                        attempts += 2
+                        assert answer.status_code == nonexistent.status_code in (403, 404), \
+                            (login, path, value, answer.status_code)
+                        assert answer.text.replace(value, "ID") == \
+                            nonexistent.text.replace(NO_SUCH["number"], "ID"), (login, path, value)
+                        assert not _leaks(answer.text, [value]), (login, path, value)
+                    continue
                 names = re.findall(r"{(\w+)}", path)
                 # Each path parameter in turn A's, the others B's own (or all A's).
                 combos = [{**own, name: value} for name in names
@@ -110,5 +129,6 @@ def test_every_page_as_another_providers_coordinator_and_carer(tmp_path):
         a = page_client(store, "coord-a")
         assert all(a.get(f"/kund/{n}").status_code == 200 for n in A_CUSTOMERS)
         assert "19450312-****" in a.get("/kund?sok=19450312-9282").text
+        assert "Astrid Alm" in a.get("/ersattning", params={"manad": time.strftime("%Y-%m", time.localtime(NOW))}).text
         assert set(B_CUSTOMERS) and attempts > 100
         print(f"page tenancy: {len(PAGES)} pages x 2 roles, {attempts} requests")
