@@ -91,7 +91,8 @@ def test_every_form_refuses_a_post_without_its_csrf_token(store):
     token = csrf_of(web.get("/").text)
     forms = [("/logout", {}), ("/sprak", {"lang": "en"}),
              (f"/kund/{NFC_CUSTOMER}/nfc/inaktivera", {}),
-             ("/kund/9100417/las/HL-NORR01/batteribyte", {"svar": "ja"})]
+             ("/kund/9100417/las/HL-NORR01/batteribyte", {"svar": "ja"}),
+             ("/ersattning/timme", {"kund": "9100417", "dag": "2026-09-21"})]
     for url, fields in forms:
         for token_sent in (None, "x" * 64, token[:-1] + ("0" if token[-1] != "0" else "1")):
             data = fields if token_sent is None else {**fields, "csrf_token": token_sent}
@@ -99,6 +100,7 @@ def test_every_form_refuses_a_post_without_its_csrf_token(store):
             assert answer.status_code == 403 and 'data-rule="csrf"' in answer.text, (url, token_sent)
     # Nothing happened: the tag is active, no swap begun, still logged in.
     assert store.nfc_tags(NFC_CUSTOMER, active_only=True) and store.pending_swaps() == []
+    assert store.registered_hours("Omsorg Norr AB") == []
     assert web.get("/", follow_redirects=False).status_code == 200
     # The login form too: a pre-login token, compared with its cookie.
     anonymous = page_client(store)
