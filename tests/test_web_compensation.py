@@ -11,7 +11,7 @@ import io
 import re
 import time
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hemlas.fleet.store import FleetStore
@@ -23,8 +23,11 @@ import pytest
 
 MONTH = time.strftime("%Y-%m", time.localtime(NOW))  # populate's mounts (assign_lock) are at NOW
 DAY = time.strftime("%Y-%m-%d", time.localtime(NOW))
-# populate_web's locks of provider A, each mounted at NOW at its customer.
+# populate_web's locks of provider A, each mounted at NOW at its customer (in this order).
 A_MOUNTS = {"HL-NORR01": "9100417", "HL-NORR02": "9100428"}
+# The oracle test mounts a second lock at the first customer: which hour pays for which
+# mount then matters (an hour naming a lock takes it before an hour naming none).
+SECOND_MOUNT = {"HL-NORR03": "9100417"}
 
 
 @pytest.fixture
@@ -107,12 +110,16 @@ def test_the_csv_opens_in_a_swedish_spreadsheet_with_every_row(store):
 
 
 def test_a_customer_named_as_a_formula_is_text_in_the_csv(store):
-    store.add_customer("9100555", "=HYPERLINK(\"http://evil.example\")", "Norrgatan 1", NOW,
+    store.add_customer("9100555", "=HYPERLINK(A1)", "Norrgatan 1", NOW,
                        provider=PROVIDER_A)
+    store.add_lock("HL-NORR05", "virtual", "1.0", bytes(32), now=NOW)
+    store.mount_lock("HL-NORR05", "9100555", None, "Fitter", NOW, now=NOW)
     web = page_client(store, "coord-a")
-    assert _register(web, "9100555").status_code == 303
+    assert _register(web, "9100555").status_code == 303  # pays for the mount
+    assert _register(web, "9100555", dag=f"{MONTH}-01").status_code == 303  # pays for none
     text = web.get("/ersattning.csv", params={"manad": MONTH}).content.decode("utf-8-sig")
-    assert "'=HYPERLINK" in text and ";=HYPERLINK" not in text
+    # In the mount's row and in the unmatched hour's row alike.
+    assert text.count(";'=HYPERLINK") == 2 and ";=HYPERLINK" not in text
 
 
 def test_refusals_are_the_domains_rule_named_beside_the_form_in_the_pages_language(store):
@@ -175,7 +182,7 @@ def _register_raw(web, kund):
 
 CUSTOMERS = ["9100417", "9100428", "9100999", "9200539"]  # A, A, A without a lock, B's
 REGISTRATIONS = st.lists(st.tuples(st.sampled_from(CUSTOMERS), st.integers(1, 3),
-                                   st.sampled_from(["", "HL-NORR01", "HL-NORR02"])),
+                                   st.sampled_from(["", "HL-NORR01", "HL-NORR02", "HL-NORR03"])),
                          max_size=6)
 
 
@@ -186,25 +193,30 @@ def _oracle(posted):
     for number, day, lock in posted:
         if number != "9200539" and (number, day, lock) not in accepted:
             accepted.append((number, day, lock))
+    mounts = {**A_MOUNTS, **SECOND_MOUNT}
     paid, unmatched = set(), []
     for named in (True, False):
         for number, day, lock in sorted(accepted, key=lambda h: h[1]):
             if bool(lock) != named:
                 continue
-            free = [m for m, c in A_MOUNTS.items() if c == number and m not in paid
+            free = [m for m, c in mounts.items() if c == number and m not in paid
                     and (not named or m == lock)]
             if free:
                 paid.add(free[0])
             else:
                 unmatched.append((number, day, lock))
-    return accepted, {m: "yes" if m in paid else "no" for m in A_MOUNTS}, len(unmatched)
+    return accepted, {m: "yes" if m in paid else "no" for m in mounts}, len(unmatched)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(posted=REGISTRATIONS)
+@example(posted=[("9100417", 1, ""), ("9100417", 2, "HL-NORR01")])  # the named hour takes its lock
 def test_the_reports_matching_is_the_oracles(tmp_path_factory, posted):
     with FleetStore(str(tmp_path_factory.mktemp("h") / "fleet.sqlite3")) as store:
         populate_web(store)
+        for lock_id, number in SECOND_MOUNT.items():
+            store.add_lock(lock_id, "virtual", "1.0", bytes(32), now=NOW)
+            store.mount_lock(lock_id, number, None, "Fitter", NOW, now=NOW)
         web = page_client(store, "coord-a")
         for number, day, lock in posted:
             _register(web, number, dag=f"{MONTH}-{day:02d}", las=lock)
