@@ -116,6 +116,51 @@ def test_login_then_the_start_page_shows_a_critical_lock_within_5_s(site, browse
     assert csp_errors == []
 
 
+def test_a_coordinator_registers_an_hour_and_sees_the_compensation_report_match(site, browser, pages):
+    """Ersättning: the month of populate's mounts (provider A's two locks, mounted at NOW); an
+    hour "Uppstart smarta lås" for each customer, typed into the form, makes the report match;
+    the same form sent again is refused by its rule, beside the form, in Swedish too."""
+    from service_helpers import NOW
+
+    served, _store_path = site
+    csp_errors: list[str] = []
+    page = _page(browser, served.url, csp_errors)
+    _log_in(page, "coord-a")
+    day = time.strftime("%Y-%m-%d", time.localtime(NOW))
+    page.get_by_role("link", name="Ersättning").click()
+    page.get_by_label("Month", exact=True).fill(day[:7])
+    page.get_by_role("button", name="Show").click()
+    assert page.locator("#balance").get_attribute("data-balanced") == "no"
+    assert page.locator("#mismatches li").count() == len(A_LOCKS)
+    pages.check(page, "compensation")
+
+    for lock_id, number in sorted(A_LOCKS.items()):
+        page.get_by_label("Customer number", exact=True).fill(number)
+        page.get_by_label("Day", exact=True).fill(day)
+        page.get_by_role("button", name="Register the hour").click()
+        page.wait_for_url(f"**/ersattning?manad={day[:7]}&klart=timme")
+        assert page.locator("#registered").inner_text() == "The hour is registered."
+        assert page.locator(f"#mounts tr[data-lock='{lock_id}']").get_attribute("data-matched") == "yes"
+    assert page.locator("#balance").get_attribute("data-balanced") == "yes"
+    assert page.locator("#mismatches").count() == 0
+    assert "2 lock(s) mounted, 2 hour(s) registered: they match" in page.locator("#balance").inner_text()
+    pages.check(page, "compensation-balanced")
+
+    page.get_by_label("Customer number", exact=True).fill(A_LOCKS["HL-NORR01"])
+    page.get_by_label("Day", exact=True).fill(day)
+    page.get_by_role("button", name="Register the hour").click()
+    refusal = page.locator("[data-rule=hour-already-registered]")
+    assert "already has an hour for customer 9100417" in refusal.inner_text()
+    assert page.locator("#balance").get_attribute("data-balanced") == "yes"  # still one hour each
+    pages.check(page, "compensation-refused")
+    page.get_by_role("button", name="Svenska").click()
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text() == "Ersättning"
+    assert "de stämmer" in page.locator("#balance").inner_text()
+    pages.check(page, "compensation-sv")
+    assert csp_errors == []
+
+
 @pytest.mark.virtual_board
 def test_a_coordinators_day_over_a_real_virtual_lock(radio, boot_board, fleet, browser, pages):
     """A carer's unlock of a real virtual lock is refused on a dead battery; the coordinator

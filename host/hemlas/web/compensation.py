@@ -11,6 +11,7 @@ registration (its row key), refused the second time as already there.
 from __future__ import annotations
 
 import time
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -60,7 +61,8 @@ def _page(request, caller, fleet, month: str, provider: str, status: int = 200,
                   caller=caller, month=month, report=report, report_refusal=report_refusal,
                   providers=providers, provider=provider, today=today,
                   form=form or {"kund": "", "dag": today, "las": ""}, refusal=refusal, done=done,
-                  hour_day=hour_day, mount_of=mount_of)
+                  hour_day=hour_day, mount_of=mount_of,
+                  return_to=f"/ersattning?{urlencode({'manad': month, 'leverantor': provider})}")
 
 
 @router.get("/ersattning")
