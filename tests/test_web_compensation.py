@@ -11,6 +11,7 @@ import io
 import re
 import time
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -18,8 +19,6 @@ from hemlas.fleet.store import FleetStore
 
 from service_helpers import NOW, PROVIDER_A, PROVIDER_B
 from web_helpers import csrf_of, page_client, populate_web
-
-import pytest
 
 MONTH = time.strftime("%Y-%m", time.localtime(NOW))  # populate's mounts (assign_lock) are at NOW
 DAY = time.strftime("%Y-%m-%d", time.localtime(NOW))
