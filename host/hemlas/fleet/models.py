@@ -106,6 +106,9 @@ class Customer(Base):
     a leading zero is part of the number)."""
 
     __tablename__ = "customers"
+    # A unique index, not a constraint: SQLite adds an index to a table in place, where a
+    # constraint would copy the table, which its foreign keys refuse once it has rows (0010).
+    __table_args__ = (Index("uq_customers_personal_number", "personal_number", unique=True),)
 
     customer_number: Mapped[str] = mapped_column(String(CUSTOMER_NUMBER_LENGTH), primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_LENGTH))
@@ -115,7 +118,7 @@ class Customer(Base):
     provider: Mapped[str | None] = mapped_column(String(PROVIDER_LENGTH))
     # The customer's personnummer, 12 digits (0010; fleet/personnummer.py): what the routine
     # finds a customer by under Kund. Unique: one person is one customer.
-    personal_number: Mapped[str | None] = mapped_column(String(12), unique=True)
+    personal_number: Mapped[str | None] = mapped_column(String(12))
 
 
 class LockAssignment(Base):

@@ -18,12 +18,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("customers") as batch:
-        batch.add_column(sa.Column("personal_number", sa.String(12), nullable=True))
-        batch.create_unique_constraint("uq_customers_personal_number", ["personal_number"])
+    # In place on SQLite too (ADD COLUMN, CREATE INDEX): a batch copy of customers would drop
+    # the table, which the foreign keys of its placements, tags and visits refuse.
+    op.add_column("customers", sa.Column("personal_number", sa.String(12), nullable=True))
+    op.create_index("uq_customers_personal_number", "customers", ["personal_number"], unique=True)
 
 
 def downgrade() -> None:
+    op.drop_index("uq_customers_personal_number", table_name="customers")
     with op.batch_alter_table("customers") as batch:
-        batch.drop_constraint("uq_customers_personal_number", type_="unique")
         batch.drop_column("personal_number")
