@@ -81,14 +81,14 @@ def load_board(name: str) -> dict:
     host = _literal(path, found["HOST"]) if "HOST" in found else {}
     for key, value in host.items():
         if isinstance(value, dict) and isinstance(board.get(key), dict):
-            twice = sorted(value.keys() & board[key].keys())
+            twice = [f"{key}.{field}" for field in sorted(value.keys() & board[key].keys())]
             board[key].update(value)
         else:
             twice = [key] if key in board else []
             board[key] = value
         if twice:
-            raise BoardError(_("{path}: BOARD is not a plain literal: {error}")
-                             .format(path=path, error=f"{key}: {', '.join(twice)} in both BOARD and HOST"))
+            raise BoardError(_("{path}: {fields} in both BOARD and HOST")
+                             .format(path=path, fields=", ".join(twice)))
     return board
 
 
@@ -98,5 +98,5 @@ def unit_board_file(name: str) -> bytes:
     path, text, found = _parse(name)
     end = found["BOARD"].end_lineno
     if "HOST" in found and found["HOST"].lineno <= end:
-        raise BoardError(_("{path}: BOARD is not a plain literal: {error}").format(path=path, error="HOST before BOARD"))
+        raise BoardError(_("{path}: HOST before BOARD (the unit gets the file up to BOARD's end)").format(path=path))
     return ("".join(text.splitlines(keepends=True)[:end])).encode()
