@@ -1,15 +1,11 @@
 # Production-style lock on an ESP32-C3 module: few pins, so no limit switches. End of travel
 # is found by motor-current sensing (the bolt stalls against its end stop). 3.6 V Li-SOCl2 pack.
-# Copied to the board's flash as board.py by `hemlas flash`.
+# BOARD is copied to the board's flash as board.py by `hemlas flash`; HOST, at the end, stays
+# on the host.
 
 BOARD = {
     "name": "esp32c3",
-    "chip": "esp32c3",  # MicroPython's ESP32_GENERIC_C3 build (hemlas/sim/chips.py has its facts)
     "model": "hemlas lock (ESP32-C3)",
-    # A 32 kHz crystal on GPIO0/GPIO1 (XTAL_32K_P/N, ESP32-C3 datasheet "Pin Description"): the
-    # RTC keeps time through deep sleep to tens of ppm, where the RC oscillator drifts by percent.
-    # Those two pins are the crystal's: the virtual board refuses them.
-    "xtal_32k": True,
     # Pins, as the C3 allows (MicroPython v1.28 ports/esp32, ESP-IDF soc/esp32c3 soc_caps.h):
     # - the button wakes the chip from deep sleep, so it is on GPIO0-5, the C3's only deep-sleep
     #   wake pins (SOC_GPIO_DEEP_SLEEP_WAKE_VALID_GPIO_MASK), and not on GPIO0/1 (the crystal);
@@ -74,12 +70,10 @@ BOARD = {
         "pwm": False,  # full-on through plain GPIO: the 3 V motor wants all of 3.6 V
         "pwm_freq": 0,
         "duty_pct": 100,
-        "travel_ms": 700,
         "min_travel_ms": 420,  # without switches, a stall before 60 % of travel is a jam
         "max_travel_ms": 1750,
         "inrush_ms": 60,
         "run_ma": 200,
-        "winding_ohm": 6.5,
         "stall_ma": 380,
         "sense_mv_per_ma": 2.0,
         "backoff_ms": 200,
@@ -97,8 +91,6 @@ BOARD = {
         "settle_ms": 20,
     },
     "battery": {
-        "chemistry": "Li-SOCl2",
-        "nominal_mv": 3600,
         "capacity_mah": 5800,
         "low_mv": 3200,
         "critical_mv": 2700,
@@ -106,13 +98,55 @@ BOARD = {
         "low_pct": 10,
         "ocv_curve": ((0.0, 2900), (0.01, 3050), (0.03, 3250), (0.08, 3450),
                       (0.2, 3580), (0.6, 3630), (1.0, 3670)),
-        "r_curve": ((0.0, 4000), (0.01, 2500), (0.03, 1400), (0.08, 600),
-                    (0.2, 300), (1.0, 250)),
     },
     "power": {
         "active_ma": 25,  # the C3 draws less than the classic ESP32
         "adv_ma": 2,  # more while advertising, at a 100 ms interval (0.4 mA at 500 ms)
         "conn_ma": 3,
+        "sleep_ua": 17.8,  # HOST's sleep_parts_ua summed (tests/test_physics.py checks it)
+        "led_ma": 5,
+        # Between visits: awake and advertising 0.15 s (counted from the first advertisement,
+        # every 50 ms: three or four of them), then 57 s of deep sleep: reachable within a
+        # minute without a knock. A knock wakes the lock at once and keeps it advertising 4 s
+        # for the carer's phone, so the short window costs the knocked path nothing.
+        # benchmarks/power_policy.py: the months this gives (26.7 against 24.0 at 0.2 s, on
+        # 2026-12-02), and the wait (knock to unlock the same: median 1.25 s, worst 2.17 s).
+        # A door open this long is "left open" (firmware/door.py): an assumption, 10 minutes,
+        # longer than a carer takes to come in and shut the door behind them, short enough to
+        # warn before the customer's home cools.
+        "left_open_s": 600,
+        "policy": {"awake_ms": 150, "sleep_ms": 57000, "adv_interval_ms": 50, "knock_awake_ms": 4000},
+    },
+    "ble": {
+        # Battery powered: 500 ms halves the advertising energy of 250 ms, and a phone
+        # still finds the lock within a second or two.
+        "adv_interval_ms": 500,
+    },
+    "wdt_ms": 8000,
+    "log_segments": 8,
+    "log_segment_records": 64,
+}
+
+# What only the host reads (the virtual board's physics and chip, `hemlas boards`): merged
+# into BOARD on the host (hemlas.boards.load_board), never copied to the unit, where each
+# name would be a qstr and each value heap the lock never reads.
+HOST = {
+    "chip": "esp32c3",  # MicroPython's ESP32_GENERIC_C3 build (hemlas/sim/chips.py has its facts)
+    # A 32 kHz crystal on GPIO0/GPIO1 (XTAL_32K_P/N, ESP32-C3 datasheet "Pin Description"): the
+    # RTC keeps time through deep sleep to tens of ppm, where the RC oscillator drifts by percent.
+    # Those two pins are the crystal's: the virtual board refuses them.
+    "xtal_32k": True,
+    "motor": {
+        "travel_ms": 700,
+        "winding_ohm": 6.5,
+    },
+    "battery": {
+        "chemistry": "Li-SOCl2",
+        "nominal_mv": 3600,
+        "r_curve": ((0.0, 4000), (0.01, 2500), (0.03, 1400), (0.08, 600),
+                    (0.2, 300), (1.0, 250)),
+    },
+    "power": {
         # Asleep, every part that draws (uA), so the average current's table names each:
         # - chip: ESP32-C3 in deep sleep with the RTC timer and RTC memory (datasheet v1.x,
         #   "Power Consumption in Low-Power Modes": 5 uA);
@@ -120,7 +154,6 @@ BOARD = {
         # - divider: the battery divider, 1 M + 1 M across 3.6 V (100 nF feeds the ADC);
         # - knock sensor: the LIS2DW12 at 200 Hz in low-power mode 1 (see "accel").
         "sleep_parts_ua": {"chip": 5, "regulator": 1, "divider": 1.8, "knock_sensor": 10},
-        "sleep_ua": 17.8,  # their sum (tests/test_physics.py checks it)
         # From a wake to the firmware's main.py: the ROM and second-stage bootloader, then
         # MicroPython's start-up. Measured by others on an ESP32-S3 with MicroPython v1.19:
         # 264 ms to app_main (217 of it validating the image), then 350 ms from _boot.py into
@@ -137,26 +170,6 @@ BOARD = {
         # published as part of MicroPython's 0.5-0.9 s wake to first advertisement); the
         # virtual board's radio starts at once otherwise, so it waits this long.
         "ble_start_ms": 200,
-        "led_ma": 5,
-        # Between visits: awake and advertising 0.15 s (counted from the first advertisement,
-        # every 50 ms: three or four of them), then 57 s of deep sleep: reachable within a
-        # minute without a knock. A knock wakes the lock at once and keeps it advertising 4 s
-        # for the carer's phone, so the short window costs the knocked path nothing.
-        # benchmarks/power_policy.py: the months this gives (26.7 against 24.0 at 0.2 s, on
-        # 2026-12-02), and the wait (knock to unlock the same: median 1.25 s, worst 2.17 s).
-        # A door open this long is "left open" (firmware/door.py): an assumption, 10 minutes,
-        # longer than a carer takes to come in and shut the door behind them, short enough to
-        # warn before the customer's home cools.
-        "left_open_s": 600,
-        "policy": {"awake_ms": 150, "sleep_ms": 57000, "adv_interval_ms": 50, "knock_awake_ms": 4000},
         "brownout_mv": 2300,
     },
-    "ble": {
-        # Battery powered: 500 ms halves the advertising energy of 250 ms, and a phone
-        # still finds the lock within a second or two.
-        "adv_interval_ms": 500,
-    },
-    "wdt_ms": 8000,
-    "log_segments": 8,
-    "log_segment_records": 64,
 }

@@ -24,7 +24,10 @@ FIRMWARE_VERSION = "0.5.0"  # 0.5: protocol 3 (encrypted sessions, private adver
 
 class App:
     def __init__(self, board, hw, log, store, lock_id, secret):
-        self.board = board
+        # What the running lock reads of the board file: run() drops the file after start-up.
+        self.name = board["name"]
+        self.wdt_ms = board["wdt_ms"]
+        self.led_ma = board["power"]["led_ma"]
         self.hw = hw
         self.log = log
         self.store = store
@@ -57,7 +60,7 @@ class App:
         self.busy = True
         try:
             result = await run_selftest(self.hw.green, self.hw.red, self.battery, self.log, self.power)
-            self.charge.add(self.board["power"]["led_ma"] * 1000, result[3] + BLINK_ON_MS * result[4])
+            self.charge.add(self.led_ma * 1000, result[3] + BLINK_ON_MS * result[4])
             return result
         finally:
             self.busy = False
@@ -85,7 +88,7 @@ class App:
             pass
 
     async def watchdog_task(self):
-        period = self.board["wdt_ms"] // _FEED_DIVISOR
+        period = self.wdt_ms // _FEED_DIVISOR
         while True:
             # Fed only by a healthy loop: a task that ended (the radio's, the button's) is a
             # lock nobody can reach, and the reset that follows brings it back.
@@ -101,12 +104,17 @@ SECRET_FILE = "secret.bin"  # 32 random bytes; never sent, logged or read back b
 IDENTITY_FILE = "identity.json"
 
 
-async def run(board, hw, started):
+async def run(hw, started):
+    import board
     import startup
 
-    app = startup.start(board, hw, started)
-    # Start-up's code runs once per boot: dropped, it is heap the running lock gets back.
-    del startup, sys.modules["startup"]
+    app = startup.start(board.BOARD, hw, started)
+    # Start-up's code runs once per boot, and the board file is read by then (App and the
+    # parts keep what they use): dropped, both are heap the running lock gets back. Emptied
+    # first: dropping the module alone freed nothing (measured), something still points at
+    # the dict (a stale word on the C stack, which the GC scans conservatively, most likely).
+    board.BOARD.clear()
+    del startup, board, sys.modules["startup"], sys.modules["board"]
     gc.collect()
     await serial(app, asyncio.StreamReader(sys.stdin))
     while True:  # stdin closed (no serial host): keep serving the button
@@ -146,8 +154,9 @@ def main():
 
     started = time.ticks_ms()
     hw = Hardware(board.BOARD)
+    del board  # run() has it from sys.modules, and drops it there
     try:
-        asyncio.run(run(board.BOARD, hw, started))
+        asyncio.run(run(hw, started))
     finally:
         # Whatever ended the app (Ctrl-C on the serial port, an uncaught error): the motor,
         # the test load and the LEDs must not stay on until the watchdog bites.

@@ -61,7 +61,7 @@ def _uuid128_le(text):
 
 
 class BleLink:
-    def __init__(self, app, lock_id, interval_ms):
+    def __init__(self, app, lock_id, interval_ms, ble):
         if len(lock_id) > _ADV_MAX - 2:
             raise ValueError("lock id too long for the scan response")
         self._app = app
@@ -69,7 +69,7 @@ class BleLink:
         # The IRK of the private address and the key of the rotating id; None unprovisioned.
         self._irk = app.auth.advertising_key
         self._interval_us = interval_ms * 1000
-        self.rotate_ms = app.board["ble"].get("rotate_ms", _ROTATE_MS)
+        self.rotate_ms = ble.get("rotate_ms", _ROTATE_MS)  # the board's "ble"
         app.charge.adv_interval_ms = interval_ms
         self._events = []
         self._flag = asyncio.ThreadSafeFlag()

@@ -115,7 +115,7 @@ class Console:
             "busy": app.lock.busy,
             "battery": app.battery.state,
             "next_seq": app.log.next_seq,
-            "board": app.board["name"],
+            "board": app.name,
             "firmware": app.firmware_version,
             "lock_id": app.auth.lock_id,
             "provisioned": app.auth.provisioned,

@@ -26,12 +26,12 @@ _OPEN = (wire.DOOR_OPEN, wire.DOOR_LEFT_OPEN)
 
 
 class DoorWatch:
-    def __init__(self, app, sensor):
+    def __init__(self, app, sensor, board):
         self._app = app
         self.sensor = sensor
         self.state, self._since = app.store.get("door") or (wire.DOOR_UNKNOWN, 0)
-        self._left_s = app.board["power"]["left_open_s"]  # open this long: "left open"
-        self._half = app.board["accel"]["wake_mg"] // 2
+        self._left_s = board["power"]["left_open_s"]  # open this long: "left open"
+        self._half = board["accel"]["wake_mg"] // 2
 
     def _set(self, state, since):
         self.state, self._since = state, since
@@ -117,14 +117,14 @@ class DoorWatch:
         sensor.rearm()
 
 
-def watch(app, woke):
+def watch(app, woke, board):
     """The board's knock sensor, started; None (a fault logged) if it does not answer."""
-    cfg = app.board["accel"]
+    cfg = board["accel"]
     try:
         sensor = knock.KnockSensor(cfg, app.hw.knock_bus(cfg), app.hw.knock_int)
         sensor.start(keep=woke)
     except Exception:  # absent, or not answering: the lock works on without it, and says so
         app.log.append(wire.EVENT_FAULT, (wire.FAULT_KNOCK_SENSOR, 0))
         return None
-    app.policy.door = door = DoorWatch(app, sensor)  # STATUS and the sleep ask it
+    app.policy.door = door = DoorWatch(app, sensor, board)  # STATUS and the sleep ask it
     return door

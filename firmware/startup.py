@@ -70,7 +70,8 @@ def start(board, hw, started):
     # A power policy's short windows advertise faster than an always-awake lock needs to.
     policy = board["power"].get("policy")
     interval = policy.get("adv_interval_ms", 0) if policy else 0
-    link = BleLink(app, lock_id, interval or board["ble"]["adv_interval_ms"])
+    ble = board["ble"]
+    link = BleLink(app, lock_id, interval or ble["adv_interval_ms"], ble)
     link.start()
     app.tasks.append(asyncio.create_task(link.run()))
     if app.auth.provisioned:
@@ -78,7 +79,7 @@ def start(board, hw, started):
     if board.get("accel"):
         import door  # only a board with a knock sensor pays for it
 
-        knocks = door.watch(app, hw.woke_from_sleep())
+        knocks = door.watch(app, hw.woke_from_sleep(), board)
         if knocks:
             app.tasks.append(asyncio.create_task(knocks.run()))
             hw.wake_pins = (hw.button.pin, knocks.sensor.pin)

@@ -40,11 +40,15 @@ def test_too_small_a_heap_fails_loudly(tmp_path, interpreter):
     assert "MemoryError" in str(err.value)  # the user sees why
 
 
-# The field scenario's smallest passing heap on the ESP32-like build (58 KiB on 2026-12-02, issue
-# 12's fourth session: -O3 and startup.py dropped after boot; 61 before; by
-# benchmarks/firmware_footprint.py, docs/firmware.md "Memory"), with a margin: fragmentation
-# moves the passing heap by a KiB or so from run to run.
-FIELD_HEAP_KB = 59
+# The field scenario's smallest passing heap on the ESP32-like build (56 KiB on 2026-12-02, issue
+# 12's fifth session: the board dict dropped after start-up, the host's board fields off the
+# unit; 57-58 before, 61 before -O3; by benchmarks/firmware_footprint.py, docs/firmware.md
+# "Memory"), with a margin of 2 KiB: fragmentation moves the passing heap from run to run (at 57
+# this firmware failed one run in three; at 58 the firmware before it passed two in three).
+FIELD_HEAP_KB = 58
+# Issue 12's goal for the field lock's peak live heap (the benchmark's figure): 47.8 KiB on
+# 2026-12-02, 48.6 before. Live data after a collection: it moves by tens of bytes, not KiB.
+FIELD_PEAK_KIB = 48
 
 
 def test_the_field_lock_runs_in_its_measured_heap_without_its_console(boot_board, radio, fleet):
@@ -61,3 +65,22 @@ def test_the_field_lock_runs_in_its_measured_heap_without_its_console(boot_board
     vb.provision(fleet)
     run_field_scenario(vb, issue(fleet, vb.lock_id, wire.ROLE_TECHNICIAN))
     assert vb.running and vb.crashed is None and vb.heap_kb == FIELD_HEAP_KB
+
+
+def test_the_field_lock_peaks_within_its_budget(boot_board, radio, fleet):
+    """The field lock's peak live heap, from a power-on (its boot with it) through the whole
+    scenario, as benchmarks/firmware_footprint.py measures it: at most FIELD_PEAK_KIB."""
+    from fleet_helpers import issue
+
+    from hemlas.firmware import wire
+    from hemlas.sim.scenario import run_field_scenario
+
+    vb = boot_board(radio=radio, interpreter=executable("esp32like"), heap_trace=True)
+    vb.provision(fleet)
+    vb.power_cut()
+    vb.heap_peak = 0
+    vb.power_on()
+    run_field_scenario(vb, issue(fleet, vb.lock_id, wire.ROLE_TECHNICIAN))
+    peak = vb.heap_peak - vb.sim_heap
+    assert vb.running and vb.crashed is None
+    assert 0 < peak <= FIELD_PEAK_KIB * 1024, f"field peak {peak} bytes ({peak / 1024:.1f} KiB)"

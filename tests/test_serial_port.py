@@ -5,7 +5,6 @@ negotiated) against VirtualBoard(serial=True): a blank unit, or one flashed with
 """
 
 import hashlib
-import shutil
 import subprocess
 import sys
 import threading
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from hemlas.boards import board_path
+from hemlas.boards import unit_board_file
 from hemlas.errors import VirtualBoardError
 from hemlas.sim import VirtualBoard, build
 
@@ -120,7 +119,7 @@ def test_raw_paste_is_negotiated_and_a_large_copy_arrives_whole(blank, tmp_path)
 
 def test_the_firmware_copied_with_mpremote_boots_after_a_hard_reset(blank, tmp_path):
     files = build.compile_firmware(tmp_path / "fw")
-    shutil.copyfile(board_path("virtual"), tmp_path / "board.py")
+    (tmp_path / "board.py").write_bytes(unit_board_file("virtual"))
     files.append(tmp_path / "board.py")
     started = time.monotonic()
     mpremote(blank, "fs", "cp", *map(str, files), ":", timeout=120)

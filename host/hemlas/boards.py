@@ -44,17 +44,59 @@ def board_path(name: str) -> Path:
     return path
 
 
-def load_board(name: str) -> dict:
-    """The BOARD dict of a board file, read as data (the file is never executed on the host)."""
+def _parse(name: str) -> tuple[Path, str, dict[str, ast.Assign]]:
+    """The board file's path, text and its top-level assignments by name."""
     path = board_path(name)
-    tree = ast.parse(path.read_text(), str(path))
+    text = path.read_text()
+    tree = ast.parse(text, str(path))
+    found = {}
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "BOARD" for t in node.targets
-        ):
-            try:
-                return ast.literal_eval(node.value)
-            except ValueError as err:
-                raise BoardError(_("{path}: BOARD is not a plain literal: {error}")
-                                 .format(path=path, error=err)) from err
-    raise BoardError(_("{path}: no BOARD assignment").format(path=path))
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    found[target.id] = node
+    if "BOARD" not in found:
+        raise BoardError(_("{path}: no BOARD assignment").format(path=path))
+    return path, text, found
+
+
+def _literal(path: Path, node: ast.Assign) -> dict:
+    try:
+        value = ast.literal_eval(node.value)
+    except ValueError as err:
+        raise BoardError(_("{path}: BOARD is not a plain literal: {error}")
+                         .format(path=path, error=err)) from err
+    if not isinstance(value, dict):
+        raise BoardError(_("{path}: BOARD is not a plain literal: {error}").format(path=path, error=type(value)))
+    return value
+
+
+def load_board(name: str) -> dict:
+    """The board as the host reads it (the file is never executed on the host): BOARD, with
+    HOST's fields merged into it, section by section. HOST holds what only the host reads (the
+    virtual board's physics, the chip, `hemlas boards`): it stays off the unit (unit_board_file),
+    where every name is a qstr and every value heap. A field is in one of the two, never both."""
+    path, _text, found = _parse(name)
+    board = _literal(path, found["BOARD"])
+    host = _literal(path, found["HOST"]) if "HOST" in found else {}
+    for key, value in host.items():
+        if isinstance(value, dict) and isinstance(board.get(key), dict):
+            twice = [f"{key}.{field}" for field in sorted(value.keys() & board[key].keys())]
+            board[key].update(value)
+        else:
+            twice = [key] if key in board else []
+            board[key] = value
+        if twice:
+            raise BoardError(_("{path}: {fields} in both BOARD and HOST")
+                             .format(path=path, fields=", ".join(twice)))
+    return board
+
+
+def unit_board_file(name: str) -> bytes:
+    """The board file as the unit gets it (board.py on its flash): the file up to the end of
+    its BOARD assignment, without the HOST part after it."""
+    path, text, found = _parse(name)
+    end = found["BOARD"].end_lineno
+    if "HOST" in found and found["HOST"].lineno <= end:
+        raise BoardError(_("{path}: HOST before BOARD (the unit gets the file up to BOARD's end)").format(path=path))
+    return ("".join(text.splitlines(keepends=True)[:end])).encode()

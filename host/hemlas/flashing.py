@@ -23,7 +23,7 @@ from mpremote.transport_serial import SerialTransport
 from serial import SerialException
 
 from . import client, provisioning
-from .boards import board_path, load_board
+from .boards import load_board, unit_board_file
 from .errors import HemlasError, LockNotFoundError, RadioUnavailableError
 from .i18n import _
 from .serialconsole import SerialConsole, SerialConsoleError
@@ -66,7 +66,7 @@ def firmware_image(board_name: str, out_dir: Path) -> list[tuple[str, bytes]]:
     load_board(board_name)  # a clear error for an unknown board before anything is built
     compiled = build.compile_firmware(out_dir)
     files = [(p.name, p.read_bytes()) for p in compiled if p.name != "main.py"]
-    files.append(("board.py", board_path(board_name).read_bytes()))
+    files.append(("board.py", unit_board_file(board_name)))  # BOARD alone: HOST stays here
     files.extend((p.name, p.read_bytes()) for p in compiled if p.name == "main.py")
     return files
 

@@ -26,7 +26,7 @@ class _Lock:
     """What watchdog_task reads of the app: the board's timeout, the dog, its tasks."""
 
     def __init__(self):
-        self.board = {"wdt_ms": 40}
+        self.wdt_ms = 40
         self.hw = type("Hw", (), {})()
         self.hw.watchdog = _Dog()
         self.clock = _Quiet()

@@ -31,7 +31,7 @@ import threading
 import time
 from pathlib import Path
 
-from ..boards import board_path, load_board
+from ..boards import load_board, unit_board_file
 from . import build
 from . import serial as serial_io
 from .ble import BleBridge
@@ -209,7 +209,7 @@ class VirtualBoard(FirmwareProcess, Console, SerialBoard, Power, BoardClock, Har
         return self.power_on()
 
     def _flash_board_file(self) -> None:
-        shutil.copyfile(board_path(self.board_name), self.flash_dir / "board.py")
+        (self.flash_dir / "board.py").write_bytes(unit_board_file(self.board_name))
         if self._policy_override != "board":
             with open(self.flash_dir / "board.py", "a") as f:
                 f.write(f"\nBOARD[\"power\"][\"policy\"] = {self._policy_override!r}  # the virtual board's override\n")

@@ -12,8 +12,10 @@ source for both; so the build does across modules what mpy-cross does within one
 - in the other firmware modules each ``wire.NAME`` of such a constant becomes its value.
 
 Only integer literals are folded; anything else is left as written. The rewriting keeps every
-line where it was, so a traceback's line numbers still point into the source. On a board the
-same compiled files are deployed, so the lock runs exactly what the virtual board runs.
+line where it was, though the build then drops line numbers (``mpy-cross -O3``,
+``build.FIRMWARE_MPY_OPTIONS``): a traceback names the file and the function, not the line. On
+a board the same compiled files are deployed, so the lock runs exactly what the virtual board
+runs.
 """
 
 from __future__ import annotations
