@@ -3,7 +3,7 @@
 Prints figures; passes or fails nothing. Run:
     .venv/bin/python benchmarks/bench_service.py [--store sqlite|postgres|both] [--quick]
         [--locks 10000] [--events 5000000] [--uploaders 200] [--readers 20] [--seconds 60]
-        [--pause 1.0] [--postgres URL]
+        [--pause 10] [--read-pause 10] [--warmup 10] [--postgres URL]
 
 For each store (an SQLite file; PostgreSQL: a throwaway cluster started as tests/conftest.py
 starts one, or --postgres naming an empty database) it builds the fleet (service_fleet.py),
@@ -51,7 +51,7 @@ from hemlas.fleet.store import FleetStore  # noqa: E402
 
 HEMLAS = [sys.executable, "-m", "hemlas.cli"]
 QUICK = {"locks": 200, "events": 20_000, "uploaders": 10, "readers": 2, "seconds": 3.0,
-         "warmup": 1.0}
+         "warmup": 1.0, "pause": 0.5, "read_pause": 0.5}
 UPLOAD = "PUT /locks/{id}/uploads/{id} log-page"
 READING = "PUT /locks/{id}/uploads/{id} battery"
 ENDPOINTS = (UPLOAD, READING, "GET /warnings", "GET /customers", "GET /locks")
@@ -66,11 +66,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--uploaders", type=int, default=200)
     parser.add_argument("--readers", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=60.0, help="the load's length")
-    parser.add_argument("--warmup", type=float, default=5.0,
+    parser.add_argument("--warmup", type=float, default=10.0,
                         help="seconds of load before the measured window (first requests warm "
                              "the server's imports and caches)")
-    parser.add_argument("--pause", type=float, default=1.0,
-                        help="seconds each client waits between its requests (0: back to back)")
+    parser.add_argument("--pause", type=float, default=10.0,
+                        help="seconds (on average) each uploader waits between its uploads; 0: "
+                             "back to back, the service's capacity")
+    parser.add_argument("--read-pause", type=float, default=10.0,
+                        help="seconds (on average) each reader waits between its requests")
     parser.add_argument("--quick", action="store_true", help="small numbers: a smoke run of seconds")
     parser.add_argument("--store", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--postgres", help="an empty PostgreSQL database to use instead of a "
@@ -83,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     stores = ("sqlite", "postgres") if args.store == "both" else (args.store,)
     print(f"hemlas fleet service under load: {args.locks:,} locks, {args.events:,} events, "
           f"{args.uploaders} uploaders and {args.readers} readers for {args.seconds:g} s "
-          f"(after {args.warmup:g} s of warm-up), pause {args.pause:g} s", flush=True)
+          f"(after {args.warmup:g} s of warm-up), pauses {args.pause:g} s (uploads) and "
+          f"{args.read_pause:g} s (reads)", flush=True)
     results, about = {}, {}
     with tempfile.TemporaryDirectory(prefix="hemlas-bench-service-") as tmp:
         for name in stores:
@@ -109,31 +113,36 @@ def run_one(name: str, url: str, args, tmp: Path) -> tuple[dict, dict]:
 async def load(base: str, fleet, args) -> dict[str, dict]:
     """Every client at once for args.seconds; {endpoint: {"times": [s], "failed": n, ...}}."""
     samples = {e: {"times": [], "failed": 0, "errors": {}} for e in ENDPOINTS}
+    # Idle connections dropped before uvicorn's 5 s keep-alive ends them: a request sent
+    # down a connection the server is closing fails (a phone between uploads reconnects too).
     limits = httpx.Limits(max_connections=args.uploaders + args.readers + 10,
-                          max_keepalive_connections=args.uploaders + args.readers + 10)
+                          max_keepalive_connections=args.uploaders + args.readers + 10,
+                          keepalive_expiry=4.0)
     start = time.perf_counter() + 0.5  # every client waits for the same start
     measured, end = start + args.warmup, start + args.warmup + args.seconds
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=120) as http:
         async def timed(endpoint: str, method: str, path: str, token: str, body=None):
             t0 = time.perf_counter()
-            answer = await http.request(method, path, json=body,
-                                        headers={"Authorization": f"Bearer {token}"})
+            try:
+                answer = await http.request(method, path, json=body,
+                                            headers={"Authorization": f"Bearer {token}"})
+                failure = None if answer.is_success else f"{answer.status_code} {answer.text[:120]}"
+            except httpx.TransportError as err:
+                failure = f"{type(err).__name__} {err}"[:120]
             elapsed = time.perf_counter() - t0
             if measured <= t0 < end:
                 s = samples[endpoint]
-                if answer.is_success:
+                if failure is None:
                     s["times"].append(elapsed)
                 else:
                     s["failed"] += 1
-                    key = f"{answer.status_code} {answer.text[:120]}"
-                    s["errors"][key] = s["errors"].get(key, 0) + 1
-            return answer
+                    s["errors"][failure] = s["errors"].get(failure, 0) + 1
 
-        async def wait_start(rng):
-            await asyncio.sleep(max(0.0, start - time.perf_counter()) + rng.random() * args.pause)
+        async def wait_start(rng, pause):
+            await asyncio.sleep(max(0.0, start - time.perf_counter()) + rng.random() * pause)
 
         async def uploader(carer, rng):
-            await wait_start(rng)
+            await wait_start(rng, args.pause)
             turn = 0
             while time.perf_counter() < end and carer.locks:
                 lock_id = carer.locks[turn % len(carer.locks)]
@@ -146,11 +155,11 @@ async def load(base: str, fleet, args) -> dict[str, dict]:
                 await asyncio.sleep(args.pause * (0.5 + rng.random()))
 
         async def reader(token, rng):
-            await wait_start(rng)
+            await wait_start(rng, args.read_pause)
             while time.perf_counter() < end:
                 for endpoint, path in READS.items():
                     await timed(endpoint, "GET", path, token)
-                    await asyncio.sleep(args.pause * (0.5 + rng.random()))
+                    await asyncio.sleep(args.read_pause * (0.5 + rng.random()))
 
         rng = random.Random(7)
         await asyncio.gather(*[uploader(c, random.Random(rng.random())) for c in fleet.carers],

@@ -103,7 +103,8 @@ class BatteryMixin:
             return _last_readings(session)
 
     def battery_warnings(self, now: int | None = None,
-                         stale_after_s: int = DEFAULT_STALE_AFTER_S) -> list[BatteryWarning]:
+                         stale_after_s: int = DEFAULT_STALE_AFTER_S,
+                         provider: str | None = None) -> list[BatteryWarning]:
         """Every lock that needs attention, most urgent first.
 
         CRITICAL (fully discharged: the service desk, not a swap), then LOW (swap the battery),
@@ -112,23 +113,29 @@ class BatteryMixin:
         registered swap describes the old battery and counts only as a time: the lock is
         stale if neither it nor the swap is recent. Locks whose last reading is OK and recent
         are left out.
+
+        ``provider``: only the locks with that provider's customers now (tenancy.py's scope),
+        chosen in the query: a coordinator's list reads its provider's locks, not the fleet's.
         """
         now = _now(now)
+        r = BatteryReading.__table__.c
         with self._transaction() as session:
-            locks = session.execute(
-                select(Lock.lock_id, Customer.customer_number, Customer.name)
-                .outerjoin(LockAssignment, (LockAssignment.lock_id == Lock.lock_id)
-                           & LockAssignment.ended_at.is_(None))
-                .outerjoin(Customer, Customer.customer_number == LockAssignment.customer_number)
+            # Each lock with its newest reading in one query, as plain rows: thousands of
+            # them, of which a few become warnings (docs/service.md, "Load").
+            locks = session.execute(_scoped(
+                select(Lock.lock_id, Customer.customer_number, Customer.name, r.reading_id, r.at,
+                       r.state, r.idle_mv, r.loaded_mv, r.percent, r.days_left), provider)
+                .outerjoin(BatteryReading.__table__, r.reading_id == _newest_reading_id())
                 .order_by(Lock.lock_id)).all()
-            last = _last_readings(session)
             swaps = dict(session.execute(
                 select(BatterySwap.lock_id, func.max(BatterySwap.registered_at))
                 .where(BatterySwap.registered_at.is_not(None))
                 .group_by(BatterySwap.lock_id)).all())
         warnings = []
-        for lock_id, customer_number, customer_name in locks:
-            reading, swapped_at = last.get(lock_id), swaps.get(lock_id)
+        for row in locks:
+            lock_id, customer_number, customer_name = row[:3]
+            reading = row if row.reading_id is not None else None
+            swapped_at = swaps.get(lock_id)
             level, reason = _classify(reading, swapped_at, now, stale_after_s)
             if level is None:
                 continue
@@ -161,18 +168,37 @@ def _classify(reading: BatteryReadingRecord | None, swapped_at: int | None, now:
     return None, ""
 
 
-def _last_readings(session: Session) -> dict[str, BatteryReadingRecord]:
-    """Each lock's newest reading, in one query."""
-    newest = (select(BatteryReading.reading_id,
-                     func.row_number().over(partition_by=BatteryReading.lock_id,
-                                            order_by=(BatteryReading.at.desc(),
-                                                      BatteryReading.reading_id.desc()))
-                     .label("n"))
-              .subquery())
-    rows = session.scalars(select(BatteryReading)
-                           .join(newest, newest.c.reading_id == BatteryReading.reading_id)
-                           .where(newest.c.n == 1))
+def _scoped(query, provider: str | None):
+    """``query`` over Lock joined to its current customer (none: in stock), with only the
+    given provider's locks (tenancy.py's rule: a lock is its current customer's provider's)."""
+    current = (LockAssignment.lock_id == Lock.lock_id) & LockAssignment.ended_at.is_(None)
+    if provider is None:
+        return (query.outerjoin(LockAssignment, current)
+                .outerjoin(Customer, Customer.customer_number == LockAssignment.customer_number))
+    # Inner joins (the same rows, as the provider must match): the planner may then begin at
+    # the provider's customers (ix_customers_provider) instead of scanning every lock.
+    return (query.join(LockAssignment, current)
+            .join(Customer, Customer.customer_number == LockAssignment.customer_number)
+            .where(Customer.provider == provider))
+
+
+def _last_readings(session: Session, provider: str | None = None) -> dict[str, BatteryReadingRecord]:
+    """Each lock's newest reading (only ``provider``'s locks, if given), in one query.
+
+    Per lock, the newest entry of the (lock_id, at) index: a window over every reading of the
+    fleet sorted all of them on each call (docs/service.md, "Load")."""
+    readings = BatteryReading.__table__
+    rows = session.execute(_scoped(select(readings).select_from(Lock), provider)
+                           .join(readings, readings.c.reading_id == _newest_reading_id()))
     return {row.lock_id: _reading_record(row) for row in rows}
+
+
+def _newest_reading_id():
+    """The id of the newest reading of the enclosing query's lock: the last entry of its
+    (lock_id, at) index (the reading id breaks a tie, as everywhere)."""
+    return (select(BatteryReading.reading_id).where(BatteryReading.lock_id == Lock.lock_id)
+            .order_by(BatteryReading.at.desc(), BatteryReading.reading_id.desc()).limit(1)
+            .correlate(Lock).scalar_subquery())
 
 
 def _reading_record(row: BatteryReading) -> BatteryReadingRecord:
