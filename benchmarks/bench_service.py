@@ -105,9 +105,20 @@ def run_one(name: str, url: str, args, tmp: Path) -> tuple[dict, dict]:
     size = _size(url)
     print(f"[{name}] built in {fleet.seconds:.1f} s, {size / 2**20:.0f} MiB; starting hemlas serve",
           flush=True)
-    with _serve(url, tmp) as base:
+    with _serve(url, tmp) as (base, pid):
+        cpu0, t0 = _cpu_seconds(pid), time.perf_counter()
         samples = asyncio.run(load(base, fleet, args))
-    return samples, {"population_s": fleet.seconds, "size": size}
+        cpu = (_cpu_seconds(pid) - cpu0) / (time.perf_counter() - t0)
+    return samples, {"population_s": fleet.seconds, "size": size, "server_cpu": cpu}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far (Linux: /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def load(base: str, fleet, args) -> dict[str, dict]:
@@ -261,7 +272,7 @@ def _serve(url: str, tmp: Path):
         base = re.search(r"(http://\S+/api/v1)/", line).group(1)
         # uvicorn logs a line per request: drained, so the pipe never fills and blocks it
         threading.Thread(target=proc.stdout.read, daemon=True).start()
-        yield base
+        yield base, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -289,7 +300,8 @@ def print_table(results: dict, about: dict, seconds: float) -> None:
     print()
     for store, info in about.items():
         print(f"{store:8}: population {info['population_s']:.1f} s, database "
-              f"{info['size'] / 2**20:.0f} MiB")
+              f"{info['size'] / 2**20:.0f} MiB; the server's CPU during the load "
+              f"{100 * info['server_cpu']:.0f} % of a core")
     for store, samples in results.items():
         for endpoint, s in samples.items():
             for error, count in s["errors"].items():
