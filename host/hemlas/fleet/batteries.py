@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from ..firmware import wire
@@ -23,6 +23,7 @@ BATTERY_STATES = (wire.BATTERY_OK, wire.BATTERY_LOW, wire.BATTERY_CRITICAL)
 DEFAULT_STALE_AFTER_S = 7 * 86400  # a lock in daily use is read far more often than weekly
 _MV_MAX = 0xFFFF  # millivolts travel as uint16
 _INT32_MAX = 0x7FFFFFFF
+_IDS_PER_QUERY = 5000  # bound parameters in one IN: well below SQLite's 32,766
 
 # The report's groups, most urgent first, and what each tells the reader to do.
 CRITICAL, LOW, STALE = "CRITICAL", "LOW", "stale"
@@ -118,24 +119,16 @@ class BatteryMixin:
         chosen in the query: a coordinator's list reads its provider's locks, not the fleet's.
         """
         now = _now(now)
-        r = BatteryReading.__table__.c
         with self._transaction() as session:
-            # Each lock with its newest reading in one query, as plain rows: thousands of
-            # them, of which a few become warnings (docs/service.md, "Load").
-            locks = session.execute(_scoped(
-                select(Lock.lock_id, Customer.customer_number, Customer.name, r.reading_id, r.at,
-                       r.state, r.idle_mv, r.loaded_mv, r.percent, r.days_left), provider)
-                .outerjoin(BatteryReading.__table__, r.reading_id == _newest_reading_id())
-                .order_by(Lock.lock_id)).all()
+            locks = _locks_and_newest(session, provider)
+            readings = _readings_by_id(session, [row.reading_id for row in locks])
             swaps = dict(session.execute(
                 select(BatterySwap.lock_id, func.max(BatterySwap.registered_at))
                 .where(BatterySwap.registered_at.is_not(None))
                 .group_by(BatterySwap.lock_id)).all())
         warnings = []
-        for row in locks:
-            lock_id, customer_number, customer_name = row[:3]
-            reading = row if row.reading_id is not None else None
-            swapped_at = swaps.get(lock_id)
+        for lock_id, customer_number, customer_name, reading_id in locks:
+            reading, swapped_at = readings.get(reading_id), swaps.get(lock_id)
             level, reason = _classify(reading, swapped_at, now, stale_after_s)
             if level is None:
                 continue
@@ -183,22 +176,35 @@ def _scoped(query, provider: str | None):
 
 
 def _last_readings(session: Session, provider: str | None = None) -> dict[str, BatteryReadingRecord]:
-    """Each lock's newest reading (only ``provider``'s locks, if given), in one query.
-
-    Per lock, the newest entry of the (lock_id, at) index: a window over every reading of the
-    fleet sorted all of them on each call (docs/service.md, "Load")."""
-    readings = BatteryReading.__table__
-    rows = session.execute(_scoped(select(readings).select_from(Lock), provider)
-                           .join(readings, readings.c.reading_id == _newest_reading_id()))
-    return {row.lock_id: _reading_record(row) for row in rows}
+    """Each lock's newest reading (only ``provider``'s locks, if given), by lock id."""
+    ids = [row.reading_id for row in _locks_and_newest(session, provider)]
+    return {row.lock_id: _reading_record(row) for row in _readings_by_id(session, ids).values()}
 
 
-def _newest_reading_id():
-    """The id of the newest reading of the enclosing query's lock: the last entry of its
-    (lock_id, at) index (the reading id breaks a tie, as everywhere)."""
-    return (select(BatteryReading.reading_id).where(BatteryReading.lock_id == Lock.lock_id)
-            .order_by(BatteryReading.at.desc(), BatteryReading.reading_id.desc()).limit(1)
-            .correlate(Lock).scalar_subquery())
+def _locks_and_newest(session: Session, provider: str | None) -> list:
+    """(lock id, customer number, customer name, newest reading's id) of every lock, or of
+    ``provider``'s, by lock id; None where there is none.
+
+    The newest reading is the last entry of the lock's (lock_id, at) index (the reading id
+    breaks a tie, as everywhere): a window over every reading of the fleet sorted them all
+    on each call, and a join to the reading in the same query made PostgreSQL hash the whole
+    table (docs/service.md, "Load"); the rows follow by id (_readings_by_id)."""
+    newest = (select(BatteryReading.reading_id).where(BatteryReading.lock_id == Lock.lock_id)
+              .order_by(BatteryReading.at.desc(), BatteryReading.reading_id.desc()).limit(1)
+              .correlate(Lock).scalar_subquery())
+    return session.connection().execute(_scoped(
+        select(Lock.lock_id, Customer.customer_number, Customer.name, newest.label("reading_id")),
+        provider).order_by(Lock.lock_id)).all()
+
+
+def _readings_by_id(session: Session, ids: list[int | None]) -> dict[int, Row]:
+    """The readings of these ids, as plain rows (thousands on each warnings list, of which a
+    few become warnings: ORM objects cost more than the query)."""
+    table, wanted, found = BatteryReading.__table__, [i for i in ids if i is not None], {}
+    for at in range(0, len(wanted), _IDS_PER_QUERY):
+        found.update((row.reading_id, row) for row in session.connection().execute(
+            select(table).where(table.c.reading_id.in_(wanted[at:at + _IDS_PER_QUERY]))).all())
+    return found
 
 
 def _reading_record(row: BatteryReading) -> BatteryReadingRecord:
