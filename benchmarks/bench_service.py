@@ -12,13 +12,14 @@ over real HTTP for --seconds:
 
 - each uploader is a carer's phone with its own device token, sending log pages (3 to 8 records
   continuing its lock's log, as a lock hands them out) and now and then a battery reading, each
-  under a fresh upload id, then waiting --pause seconds (0: back to back);
+  under a fresh upload id, then waiting 0.5 to 1.5 times --pause seconds (0: back to back,
+  the service's capacity; a real phone uploads after each visit, every half hour or so);
 - each reader is a coordinator's browser polling the warnings, the customers and the locks,
-  then waiting --pause seconds.
+  waiting 0.5 to 1.5 times --read-pause seconds after each.
 
 Latency is measured per request at the client. The table gives per endpoint and store the
 requests answered in the window, their rate, and p50/p95/p99; then each store's population
-time and size. A request that failed (not 2xx) is counted and shown, never timed as an answer.
+time and size, and the CPU the server used (one process: near 100 % of a core, it queues). A request that failed (not 2xx) is counted and shown, never timed as an answer.
 Goal (issue 15): p95 <= 100 ms for uploads and for the warnings list.
 """
 
@@ -109,7 +110,9 @@ def run_one(name: str, url: str, args, tmp: Path) -> tuple[dict, dict]:
         cpu0, t0 = _cpu_seconds(pid), time.perf_counter()
         samples = asyncio.run(load(base, fleet, args))
         cpu = (_cpu_seconds(pid) - cpu0) / (time.perf_counter() - t0)
-    return samples, {"population_s": fleet.seconds, "size": size, "server_cpu": cpu}
+        machine = os.getloadavg()[0]  # the last minute's: others' work shares the cores
+    return samples, {"population_s": fleet.seconds, "size": size, "server_cpu": cpu,
+                     "load": machine}
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -301,7 +304,8 @@ def print_table(results: dict, about: dict, seconds: float) -> None:
     for store, info in about.items():
         print(f"{store:8}: population {info['population_s']:.1f} s, database "
               f"{info['size'] / 2**20:.0f} MiB; the server's CPU during the load "
-              f"{100 * info['server_cpu']:.0f} % of a core")
+              f"{100 * info['server_cpu']:.0f} % of a core, the machine's load average "
+              f"{info['load']:.1f} on {os.cpu_count()} cores")
     for store, samples in results.items():
         for endpoint, s in samples.items():
             for error, count in s["errors"].items():
