@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from ..firmware import wire
@@ -23,6 +23,7 @@ BATTERY_STATES = (wire.BATTERY_OK, wire.BATTERY_LOW, wire.BATTERY_CRITICAL)
 DEFAULT_STALE_AFTER_S = 7 * 86400  # a lock in daily use is read far more often than weekly
 _MV_MAX = 0xFFFF  # millivolts travel as uint16
 _INT32_MAX = 0x7FFFFFFF
+_IDS_PER_QUERY = 5000  # bound parameters in one IN: well below SQLite's 32,766
 
 # The report's groups, most urgent first, and what each tells the reader to do.
 CRITICAL, LOW, STALE = "CRITICAL", "LOW", "stale"
@@ -103,7 +104,8 @@ class BatteryMixin:
             return _last_readings(session)
 
     def battery_warnings(self, now: int | None = None,
-                         stale_after_s: int = DEFAULT_STALE_AFTER_S) -> list[BatteryWarning]:
+                         stale_after_s: int = DEFAULT_STALE_AFTER_S,
+                         provider: str | None = None) -> list[BatteryWarning]:
         """Every lock that needs attention, most urgent first.
 
         CRITICAL (fully discharged: the service desk, not a swap), then LOW (swap the battery),
@@ -112,23 +114,21 @@ class BatteryMixin:
         registered swap describes the old battery and counts only as a time: the lock is
         stale if neither it nor the swap is recent. Locks whose last reading is OK and recent
         are left out.
+
+        ``provider``: only the locks with that provider's customers now (tenancy.py's scope),
+        chosen in the query: a coordinator's list reads its provider's locks, not the fleet's.
         """
         now = _now(now)
         with self._transaction() as session:
-            locks = session.execute(
-                select(Lock.lock_id, Customer.customer_number, Customer.name)
-                .outerjoin(LockAssignment, (LockAssignment.lock_id == Lock.lock_id)
-                           & LockAssignment.ended_at.is_(None))
-                .outerjoin(Customer, Customer.customer_number == LockAssignment.customer_number)
-                .order_by(Lock.lock_id)).all()
-            last = _last_readings(session)
+            locks = _locks_and_newest(session, provider)
+            readings = _readings_by_id(session, [row.reading_id for row in locks])
             swaps = dict(session.execute(
                 select(BatterySwap.lock_id, func.max(BatterySwap.registered_at))
                 .where(BatterySwap.registered_at.is_not(None))
                 .group_by(BatterySwap.lock_id)).all())
         warnings = []
-        for lock_id, customer_number, customer_name in locks:
-            reading, swapped_at = last.get(lock_id), swaps.get(lock_id)
+        for lock_id, customer_number, customer_name, reading_id in locks:
+            reading, swapped_at = readings.get(reading_id), swaps.get(lock_id)
             level, reason = _classify(reading, swapped_at, now, stale_after_s)
             if level is None:
                 continue
@@ -161,18 +161,50 @@ def _classify(reading: BatteryReadingRecord | None, swapped_at: int | None, now:
     return None, ""
 
 
-def _last_readings(session: Session) -> dict[str, BatteryReadingRecord]:
-    """Each lock's newest reading, in one query."""
-    newest = (select(BatteryReading.reading_id,
-                     func.row_number().over(partition_by=BatteryReading.lock_id,
-                                            order_by=(BatteryReading.at.desc(),
-                                                      BatteryReading.reading_id.desc()))
-                     .label("n"))
-              .subquery())
-    rows = session.scalars(select(BatteryReading)
-                           .join(newest, newest.c.reading_id == BatteryReading.reading_id)
-                           .where(newest.c.n == 1))
-    return {row.lock_id: _reading_record(row) for row in rows}
+def _scoped(query, provider: str | None):
+    """``query`` over Lock joined to its current customer (none: in stock), with only the
+    given provider's locks (tenancy.py's rule: a lock is its current customer's provider's)."""
+    current = (LockAssignment.lock_id == Lock.lock_id) & LockAssignment.ended_at.is_(None)
+    if provider is None:
+        return (query.outerjoin(LockAssignment, current)
+                .outerjoin(Customer, Customer.customer_number == LockAssignment.customer_number))
+    # Inner joins (the same rows, as the provider must match): the planner may then begin at
+    # the provider's customers (ix_customers_provider) instead of scanning every lock.
+    return (query.join(LockAssignment, current)
+            .join(Customer, Customer.customer_number == LockAssignment.customer_number)
+            .where(Customer.provider == provider))
+
+
+def _last_readings(session: Session, provider: str | None = None) -> dict[str, BatteryReadingRecord]:
+    """Each lock's newest reading (only ``provider``'s locks, if given), by lock id."""
+    ids = [row.reading_id for row in _locks_and_newest(session, provider)]
+    return {row.lock_id: _reading_record(row) for row in _readings_by_id(session, ids).values()}
+
+
+def _locks_and_newest(session: Session, provider: str | None) -> list:
+    """(lock id, customer number, customer name, newest reading's id) of every lock, or of
+    ``provider``'s, by lock id; None where there is none.
+
+    The newest reading is the last entry of the lock's (lock_id, at) index (the reading id
+    breaks a tie, as everywhere): a window over every reading of the fleet sorted them all
+    on each call, and a join to the reading in the same query made PostgreSQL hash the whole
+    table (docs/service.md, "Load"); the rows follow by id (_readings_by_id)."""
+    newest = (select(BatteryReading.reading_id).where(BatteryReading.lock_id == Lock.lock_id)
+              .order_by(BatteryReading.at.desc(), BatteryReading.reading_id.desc()).limit(1)
+              .correlate(Lock).scalar_subquery())
+    return session.connection().execute(_scoped(
+        select(Lock.lock_id, Customer.customer_number, Customer.name, newest.label("reading_id")),
+        provider).order_by(Lock.lock_id)).all()
+
+
+def _readings_by_id(session: Session, ids: list[int | None]) -> dict[int, Row]:
+    """The readings of these ids, as plain rows (thousands on each warnings list, of which a
+    few become warnings: ORM objects cost more than the query)."""
+    table, wanted, found = BatteryReading.__table__, [i for i in ids if i is not None], {}
+    for at in range(0, len(wanted), _IDS_PER_QUERY):
+        found.update((row.reading_id, row) for row in session.connection().execute(
+            select(table).where(table.c.reading_id.in_(wanted[at:at + _IDS_PER_QUERY]))).all())
+    return found
 
 
 def _reading_record(row: BatteryReading) -> BatteryReadingRecord:

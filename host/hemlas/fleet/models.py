@@ -114,8 +114,9 @@ class Customer(Base):
     name: Mapped[str] = mapped_column(String(NAME_LENGTH))
     address: Mapped[str | None] = mapped_column(String(ADDRESS_LENGTH))
     created_at: Mapped[int] = mapped_column(BigInteger)
-    # The provider serving the customer now (0004); each mount records its own copy.
-    provider: Mapped[str | None] = mapped_column(String(PROVIDER_LENGTH))
+    # The provider serving the customer now (0004); each mount records its own copy. Indexed
+    # (0011): every provider-scoped read starts here.
+    provider: Mapped[str | None] = mapped_column(String(PROVIDER_LENGTH), index=True)
     # The customer's personnummer, 12 digits (0010; fleet/personnummer.py): what the routine
     # finds a customer by under Kund. Unique: one person is one customer.
     personal_number: Mapped[str | None] = mapped_column(String(12))

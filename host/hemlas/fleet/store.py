@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 from alembic import command
@@ -117,9 +117,16 @@ class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, L
             self._engine: Engine = create_engine(self.url, hide_parameters=True)
         except (ArgumentError, ImportError) as err:  # e.g. PostgreSQL without its driver
             raise _cannot_open(self._where, _reason(err)) from err
+        # SQLite runs one transaction at a time (BEGIN IMMEDIATE, below); its busy handler
+        # makes the others poll with sleeps growing to 100 ms, so under a service's many
+        # threads the lock sat idle while they slept and the unlucky waited seconds
+        # (docs/service.md, "Load"). This process's threads queue here instead, each going
+        # the moment the one before commits; other processes still meet SQLite's own wait.
+        self._one_at_a_time: AbstractContextManager = nullcontext()
         if self._engine.dialect.name == "sqlite":
             event.listen(self._engine, "connect", _sqlite_connect)
             event.listen(self._engine, "begin", _sqlite_begin_immediate)
+            self._one_at_a_time = threading.RLock()
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         try:
             self._check_schema(create)
@@ -187,7 +194,7 @@ class FleetStore(CustomerMixin, BatteryMixin, SwapMixin, VisitMixin, NfcMixin, L
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
         try:
-            with self._sessions.begin() as session:
+            with self._one_at_a_time, self._sessions.begin() as session:
                 yield session
         except SQLAlchemyError as err:
             raise FleetError(_("fleet store: {error}").format(error=err)) from err

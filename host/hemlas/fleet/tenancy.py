@@ -146,11 +146,10 @@ def lock(session: Session, caller: Caller, lock_id: str) -> LockView:
 def warnings(store, caller: Caller, now: int | None = None) -> list[BatteryWarning]:
     """The fleet's battery warnings (FleetStore.battery_warnings), only for the locks the
     caller sees; without the customer's name and number for a role that may not read them."""
-    with store.unit_of_work() as uow:
-        require(caller, READ_WARNINGS)
-        visible = visible_lock_ids(uow, caller) if not caller.all_providers else None
-    found = [w for w in store.battery_warnings(now)
-             if visible is None or w.lock_id in visible]
+    require(caller, READ_WARNINGS)
+    # The scope is in the query (the locks with the provider's customers now, as
+    # _locks_query's): a coordinator's list reads its provider's locks only.
+    found = store.battery_warnings(now, provider=None if caller.all_providers else caller.provider)
     if not caller.may(READ_CUSTOMERS):
         found = [replace(w, customer_number=None, customer_name=None) for w in found]
     with store.unit_of_work() as uow:
