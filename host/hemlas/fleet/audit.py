@@ -10,13 +10,12 @@ login). The database refuses UPDATE and DELETE on it (migration 0006's triggers)
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from . import csv_safe
 from .models import (AUDIT_ACTION_LENGTH, AUDIT_TARGET_LENGTH, PROVIDER_LENGTH, AuditEntry,
                      AuditRecord)
 from .roles import Caller
@@ -63,15 +62,11 @@ def entries(session: Session, *, since: int | None = None, until: int | None = N
 
 def as_csv(records: list[AuditRecord]) -> str:
     """The entries as CSV, UTF-8 with a byte-order mark (Excel reads å, ä, ö: as every CSV of
-    hemlas), times in ISO 8601 UTC."""
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out)
-    writer.writerow(CSV_FIELDS)
-    for r in records:
-        writer.writerow([r.audit_id, iso(r.at), r.actor, r.device or "", r.address or "",
-                         r.action, r.target or "", r.provider or "", r.outcome])
-    return out.getvalue()
+    hemlas), times in ISO 8601 UTC. A device's name and a login are typed by whoever logs in:
+    a cell that would start a formula is written as text (csv_safe)."""
+    return csv_safe.document(CSV_FIELDS, ([r.audit_id, iso(r.at), r.actor, r.device or "",
+                                           r.address or "", r.action, r.target or "",
+                                           r.provider or "", r.outcome] for r in records))
 
 
 def iso(at: int) -> str:
