@@ -252,8 +252,8 @@ DESIGN_POINTS = (
      {"awake_ms": 200, "sleep_ms": 12000, "adv_interval_ms": 50}, False, False),
     ("knock, stock image (boot 0.65 s)", {"boot_ms": 650}, "board", True, False),
     ("knock, frozen image (the board)", None, "board", True, True),
-    ("knock, frozen, 200 ms windows", None,
-     {"awake_ms": 200, "sleep_ms": 57000, "adv_interval_ms": 50, "knock_awake_ms": 4000}, True, True),
+    ("knock, frozen, 150 ms windows", None,
+     {"awake_ms": 150, "sleep_ms": 57000, "adv_interval_ms": 50, "knock_awake_ms": 4000}, True, True),
 )
 
 
